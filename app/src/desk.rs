@@ -1,0 +1,88 @@
+//! The supervisor's desk: server functions over the merged reports, and the port the
+//! server implements to answer them.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::document::FieldConflict;
+use crate::domain::{Report, ReportId, Severity, Status, Timestamp};
+
+/// One row of the incident list (read from the SQL projection).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRow {
+    /// The report.
+    pub id: ReportId,
+    /// Its title.
+    pub title: String,
+    /// Category key.
+    pub category: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Workflow status.
+    pub status: Status,
+    /// Who reported it.
+    pub reporter: String,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// Where, in one line.
+    pub location: String,
+}
+
+/// Everything about one incident, read from its merged document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentDetail {
+    /// The report as merged (conflicting fields show Automerge's winner).
+    pub report: Report,
+    /// Fields holding several concurrent values.
+    pub conflicts: Vec<FieldConflict>,
+    /// How many changes the document's history holds.
+    pub change_count: usize,
+}
+
+/// The port the server implements to serve the desk.
+#[cfg(feature = "ssr")]
+#[async_trait::async_trait]
+pub trait IncidentDesk: Send + Sync + 'static {
+    /// Every incident, newest first.
+    async fn list(&self) -> Result<Vec<IncidentRow>, String>;
+    /// One incident, if it exists.
+    async fn detail(&self, id: ReportId) -> Result<Option<IncidentDetail>, String>;
+    /// Applies a supervisor's edit of `base` as a new change to the merged document.
+    async fn edit(&self, base: Report, edited: Report) -> Result<(), String>;
+}
+
+/// The desk, as provided through context by the server.
+#[cfg(feature = "ssr")]
+#[derive(Clone)]
+pub struct DeskHandle(pub std::sync::Arc<dyn IncidentDesk>);
+
+#[cfg(feature = "ssr")]
+impl std::fmt::Debug for DeskHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeskHandle")
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn desk() -> Result<DeskHandle, ServerFnError> {
+    use_context::<DeskHandle>().ok_or_else(|| ServerFnError::new("the incident desk is not available"))
+}
+
+/// Lists every incident, newest first.
+#[server]
+pub async fn list_incidents() -> Result<Vec<IncidentRow>, ServerFnError> {
+    desk()?.0.list().await.map_err(ServerFnError::new)
+}
+
+/// One incident with its conflicts.
+#[server]
+pub async fn get_incident(id: String) -> Result<Option<IncidentDetail>, ServerFnError> {
+    let id: ReportId = id.parse().map_err(|_| ServerFnError::new("that is not a report id"))?;
+    desk()?.0.detail(id).await.map_err(ServerFnError::new)
+}
+
+/// Records a supervisor's edit. Only fields that differ from `base` are written.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn edit_incident(base: Report, edited: Report) -> Result<(), ServerFnError> {
+    desk()?.0.edit(base, edited).await.map_err(ServerFnError::new)
+}

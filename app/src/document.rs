@@ -1,0 +1,688 @@
+//! The one definition of the report's Automerge document. Browser and server read and write
+//! reports only through [`ReportDoc`].
+//!
+//! # Shape (schema version 1)
+//!
+//! ```text
+//! ROOT
+//! ├── schema_version: u64            (SCHEMA_VERSION)
+//! └── report: map
+//!     ├── id: bytes (UUIDv7)          never changes after creation
+//!     ├── title, what_happened, reporter, immediate_actions: str (scalar, not Text)
+//!     ├── category, severity, status: str (keys)
+//!     ├── occurred_at, reported_at: int (ms since epoch)
+//!     ├── location: map { gps: str "lat lon accuracy" | null, place: str }
+//!     └── people_involved: list of str
+//! ```
+//!
+//! Free text is stored as scalar strings, not Automerge `Text`: they load several times
+//! faster, and two people rewriting the same sentence concurrently is better shown as a
+//! conflict a supervisor resolves than silently interleaved character by character.
+//!
+//! # Merge rules
+//!
+//! * An edit writes only the fields the person changed ([`ReportDoc::edit`] diffs the form's
+//!   starting point against what was submitted). Re-writing an unchanged field would quietly
+//!   resolve a pending conflict or manufacture a new one.
+//! * Concurrent writes to one field are kept by Automerge; [`ReportDoc::conflicts`] lists
+//!   every value so a supervisor can choose. No value silently disappears.
+//! * `people_involved` merges as a union: an edit applies only its own additions and
+//!   removals to the merged list.
+//!
+//! # Untrusted input
+//!
+//! [`ReportDoc::apply_changes`] decodes each change on its own, applies them and then checks
+//! that every one of them really became part of the history (Automerge quietly queues changes
+//! whose dependencies are missing). [`ReportDoc::read_valid`] then checks the result still
+//! holds a valid report for the expected id. Callers discard the document on any error.
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::domain::{Category, Report, ReportId, Severity, Status, Timestamp};
+
+/// The version of the document shape this build reads and writes.
+pub const SCHEMA_VERSION: u64 = 1;
+const SCHEMA_KEY: &str = "schema_version";
+const REPORT_KEY: &str = "report";
+const LOCATION_KEY: &str = "location";
+const PEOPLE_KEY: &str = "people_involved";
+
+/// Scalar fields directly under `report`, in display order.
+const REPORT_SCALARS: [&str; 9] = [
+    "title",
+    "what_happened",
+    "category",
+    "severity",
+    "status",
+    "occurred_at",
+    "reporter",
+    "immediate_actions",
+    "reported_at",
+];
+/// Scalar fields under `report.location`.
+const LOCATION_SCALARS: [&str; 2] = ["gps", "place"];
+
+/// Why a document or change was refused. Every message says what went wrong in words a
+/// device can show next to the report.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DocError {
+    /// Stored bytes are not an Automerge document.
+    #[error("the stored document could not be read: {0}")]
+    Load(String),
+    /// One uploaded change could not be decoded.
+    #[error("change {index} could not be decoded ({reason}); the upload was refused")]
+    CorruptChange {
+        /// Position of the change in the upload.
+        index: usize,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// A change's dependencies are unknown, so it could not be applied.
+    #[error(
+        "change {hash} builds on changes the server does not have; the device must send the report's full history"
+    )]
+    MissingDependencies {
+        /// Hex hash of the first change that was left unapplied.
+        hash: String,
+    },
+    /// The document was written by an unknown version of Muster.
+    #[error("document schema version {found:?} is not supported (this server reads version {SCHEMA_VERSION})")]
+    UnsupportedSchema {
+        /// What the document says, if anything.
+        found: Option<u64>,
+    },
+    /// The document does not hold a report of the expected shape.
+    #[error("the document does not hold a readable report: {0}")]
+    Shape(String),
+    /// The changes belong to another report.
+    #[error("the changes belong to report {found}, not {expected}")]
+    WrongDocument {
+        /// The report the upload claimed.
+        expected: ReportId,
+        /// The report the document holds.
+        found: ReportId,
+    },
+    /// The report breaks a domain rule.
+    #[error("the report is not valid: {0}")]
+    Invalid(String),
+    /// Writing an edit failed.
+    #[error("the edit could not be written: {0}")]
+    Write(String),
+}
+
+impl From<automerge::AutomergeError> for DocError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        Self::Write(e.to_string())
+    }
+}
+
+impl From<autosurgeon::ReconcileError> for DocError {
+    fn from(e: autosurgeon::ReconcileError) -> Self {
+        Self::Write(e.to_string())
+    }
+}
+
+/// All the values Automerge holds for one field after concurrent edits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldConflict {
+    /// The field's path (`title`, `location.place`).
+    pub field: String,
+    /// Every value, readable, the one currently shown first.
+    pub values: Vec<String>,
+}
+
+/// An actor id for a device or server, from a UUID.
+#[must_use]
+pub fn actor_from_uuid(id: uuid::Uuid) -> ActorId {
+    ActorId::from(id.as_bytes().as_slice())
+}
+
+/// A change hash as lowercase hex.
+#[must_use]
+pub fn hash_hex(hash: &ChangeHash) -> String {
+    hex::encode(hash.0)
+}
+
+/// Parses a change hash from hex.
+pub fn parse_hash(text: &str) -> Result<ChangeHash, String> {
+    let bytes = hex::decode(text).map_err(|e| format!("head {text:?} is not hex: {e}"))?;
+    ChangeHash::try_from(bytes.as_slice()).map_err(|_| format!("head {text:?} is not 32 bytes"))
+}
+
+/// One incident report as an Automerge document.
+#[derive(Debug, Clone)]
+pub struct ReportDoc {
+    doc: AutoCommit,
+}
+
+impl ReportDoc {
+    /// A new document holding `report`, written by `actor` at `at`.
+    pub fn create(report: &Report, actor: ActorId, at: Timestamp) -> Result<Self, DocError> {
+        let mut doc = AutoCommit::new().with_actor(actor);
+        doc.put(ROOT, SCHEMA_KEY, SCHEMA_VERSION)?;
+        autosurgeon::reconcile_prop(&mut doc, ROOT, REPORT_KEY, report)?;
+        doc.commit_with(CommitOptions::default().with_time(at.as_secs()).with_message("create"));
+        Ok(Self { doc })
+    }
+
+    /// An empty document, for a server that has not seen this report yet.
+    #[must_use]
+    pub fn empty(actor: ActorId) -> Self {
+        Self { doc: AutoCommit::new().with_actor(actor) }
+    }
+
+    /// Loads a document saved with [`ReportDoc::save`].
+    pub fn load(bytes: &[u8], actor: ActorId) -> Result<Self, DocError> {
+        let doc = AutoCommit::load(bytes).map_err(|e| DocError::Load(e.to_string()))?;
+        Ok(Self { doc: doc.with_actor(actor) })
+    }
+
+    /// Writes further edits as `actor`.
+    pub fn set_actor(&mut self, actor: ActorId) {
+        self.doc.set_actor(actor);
+    }
+
+    /// The whole document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The current heads.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Whether every change named in `heads` is in this document's history.
+    pub fn contains_all(&mut self, heads: &[ChangeHash]) -> bool {
+        heads.iter().all(|h| self.doc.get_change_by_hash(h).is_some())
+    }
+
+    /// Encoded changes that a peer whose heads are `have` lacks.
+    pub fn changes_since(&mut self, have: &[ChangeHash]) -> Vec<Vec<u8>> {
+        let known: Vec<ChangeHash> =
+            have.iter().copied().filter(|h| self.doc.get_change_by_hash(h).is_some()).collect();
+        self.doc.get_changes(&known).into_iter().map(|c| c.raw_bytes().to_vec()).collect()
+    }
+
+    /// Number of changes in the history.
+    pub fn change_count(&mut self) -> usize {
+        self.doc.get_changes(&[]).len()
+    }
+
+    /// Decodes and applies changes from a peer. Returns how many were new.
+    ///
+    /// Fails, leaving the caller to discard this document, if any change is undecodable or
+    /// could not be applied because its dependencies are missing.
+    pub fn apply_changes(&mut self, raw: &[Vec<u8>]) -> Result<usize, DocError> {
+        let mut changes = Vec::with_capacity(raw.len());
+        for (index, bytes) in raw.iter().enumerate() {
+            let change = Change::from_bytes(bytes.clone())
+                .map_err(|e| DocError::CorruptChange { index, reason: e.to_string() })?;
+            changes.push(change);
+        }
+        let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
+        let new = hashes.iter().filter(|h| self.doc.get_change_by_hash(h).is_none()).count();
+        self.doc
+            .apply_changes(changes)
+            .map_err(|e| DocError::CorruptChange { index: 0, reason: e.to_string() })?;
+        if let Some(missing) = hashes.iter().find(|h| self.doc.get_change_by_hash(h).is_none()) {
+            return Err(DocError::MissingDependencies { hash: hash_hex(missing) });
+        }
+        Ok(new)
+    }
+
+    /// Merges every change of `other` into this document.
+    pub fn merge(&mut self, other: &mut ReportDoc) -> Result<(), DocError> {
+        self.doc.merge(&mut other.doc)?;
+        Ok(())
+    }
+
+    /// The document's schema version, if it has one.
+    #[must_use]
+    pub fn schema_version(&self) -> Option<u64> {
+        match self.doc.get(ROOT, SCHEMA_KEY) {
+            Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+                ScalarValue::Uint(v) => Some(*v),
+                ScalarValue::Int(v) => u64::try_from(*v).ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The report as it stands after merging: where fields conflict, Automerge's winner.
+    pub fn read(&self) -> Result<Report, DocError> {
+        match self.schema_version() {
+            Some(SCHEMA_VERSION) => {}
+            found => return Err(DocError::UnsupportedSchema { found }),
+        }
+        autosurgeon::hydrate_prop(&self.doc, ROOT, REPORT_KEY).map_err(|e| DocError::Shape(e.to_string()))
+    }
+
+    /// Reads the report and checks it is `expected` and satisfies every domain rule.
+    pub fn read_valid(&self, expected: ReportId, now: Timestamp) -> Result<Report, DocError> {
+        let report = self.read()?;
+        if report.id != expected {
+            return Err(DocError::WrongDocument { expected, found: report.id });
+        }
+        report.validate(now).map_err(|errors| {
+            DocError::Invalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+        })?;
+        Ok(report)
+    }
+
+    /// Records an edit: writes each field where `edited` differs from `base` (what the
+    /// editor started from), and nothing else. Returns the new change, if anything changed.
+    pub fn edit(&mut self, base: &Report, edited: &Report, at: Timestamp) -> Result<Option<ChangeHash>, DocError> {
+        if base.id != edited.id {
+            return Err(DocError::Write("a report's id cannot change".into()));
+        }
+        let report = self.object(&ROOT, REPORT_KEY)?;
+        macro_rules! write_changed {
+            ($($field:ident),*) => {$(
+                if base.$field != edited.$field {
+                    autosurgeon::reconcile_prop(&mut self.doc, &report, stringify!($field), &edited.$field)?;
+                }
+            )*};
+        }
+        write_changed!(
+            title,
+            what_happened,
+            category,
+            severity,
+            status,
+            occurred_at,
+            reported_at,
+            reporter,
+            immediate_actions
+        );
+        if base.location != edited.location {
+            let location = self.object(&report, LOCATION_KEY)?;
+            if base.location.gps != edited.location.gps {
+                autosurgeon::reconcile_prop(&mut self.doc, &location, "gps", edited.location.gps)?;
+            }
+            if base.location.place != edited.location.place {
+                autosurgeon::reconcile_prop(&mut self.doc, &location, "place", &edited.location.place)?;
+            }
+        }
+        if base.people_involved != edited.people_involved {
+            let people = self.object(&report, PEOPLE_KEY)?;
+            self.apply_list_edit(&people, &base.people_involved, &edited.people_involved)?;
+        }
+        Ok(self.doc.commit_with(CommitOptions::default().with_time(at.as_secs())))
+    }
+
+    /// Applies the removals and additions between `base` and `edited` to the list as merged
+    /// so far, so that concurrent additions by others survive.
+    fn apply_list_edit(&mut self, list: &ObjId, base: &[String], edited: &[String]) -> Result<(), DocError> {
+        for removed in base.iter().filter(|p| !edited.contains(p)) {
+            let len = self.doc.length(list);
+            let position = (0..len).find(|&i| {
+                matches!(self.doc.get(list, i), Ok(Some((Value::Scalar(s), _)))
+                    if s.as_str() == Some(removed.as_str()))
+            });
+            if let Some(i) = position {
+                self.doc.delete(list, i)?;
+            }
+        }
+        for added in edited.iter().filter(|p| !base.contains(p)) {
+            let len = self.doc.length(list);
+            self.doc.insert(list, len, added.as_str())?;
+        }
+        Ok(())
+    }
+
+    fn object(&self, parent: &ObjId, key: &str) -> Result<ObjId, DocError> {
+        match self.doc.get(parent, key) {
+            Ok(Some((Value::Object(ObjType::Map | ObjType::List), id))) => Ok(id),
+            _ => Err(DocError::Shape(format!("`{key}` is missing"))),
+        }
+    }
+
+    /// Every field that currently holds more than one value after concurrent edits.
+    #[must_use]
+    pub fn conflicts(&self) -> Vec<FieldConflict> {
+        let Ok(report) = self.object(&ROOT, REPORT_KEY) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut check = |obj: &ObjId, key: &str, path: String| {
+            let Ok(all) = self.doc.get_all(obj, key) else { return };
+            if all.len() > 1 {
+                // Automerge lists the winner last.
+                let values = all.iter().rev().map(|(v, _)| display_value(key, v)).collect();
+                out.push(FieldConflict { field: path, values });
+            }
+        };
+        for key in REPORT_SCALARS {
+            check(&report, key, key.to_owned());
+        }
+        if let Ok(location) = self.object(&report, LOCATION_KEY) {
+            for key in LOCATION_SCALARS {
+                check(&location, key, format!("location.{key}"));
+            }
+        }
+        out
+    }
+}
+
+/// A stored value as a person would read it.
+fn display_value(key: &str, value: &Value<'_>) -> String {
+    let Value::Scalar(s) = value else {
+        return "(nested value)".to_owned();
+    };
+    match (key, s.as_ref()) {
+        ("severity", ScalarValue::Str(k)) => {
+            Severity::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
+        }
+        ("status", ScalarValue::Str(k)) => {
+            Status::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
+        }
+        ("category", ScalarValue::Str(k)) => Category::new(k).label(),
+        (_, ScalarValue::Str(text)) => text.to_string(),
+        (_, ScalarValue::Int(ms)) => Timestamp(*ms).display_utc(),
+        (_, ScalarValue::Null) => "(empty)".to_owned(),
+        (_, other) => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::{GpsFix, Location};
+
+    const NOW: Timestamp = Timestamp(1_764_000_000_000);
+
+    fn actor(n: u8) -> ActorId {
+        ActorId::from([n; 16].as_slice())
+    }
+
+    fn text(max: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(prop_oneof![Just('a'), Just('Z'), Just(' '), Just('é'), Just('<'), Just('1')], 0..max)
+            .prop_map(|c| c.into_iter().collect())
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        "[A-Z][a-z]{1,8} [A-Z][a-z]{1,10}"
+    }
+
+    fn arb_report() -> impl Strategy<Value = Report> {
+        let gps = proptest::option::of((-90.0f64..=90.0, -180.0f64..=180.0, 0.0f64..5000.0).prop_map(
+            |(latitude, longitude, accuracy_m)| GpsFix { latitude, longitude, accuracy_m },
+        ));
+        (
+            any::<[u8; 10]>(),
+            "[A-Za-z][A-Za-z ]{0,40}",
+            text(200),
+            proptest::sample::select(Category::DEFAULTS.map(|(k, _)| k).to_vec()),
+            proptest::sample::select(Severity::ALL.to_vec()),
+            proptest::sample::select(Status::ALL.to_vec()),
+            0i64..NOW.0,
+            (gps, "[A-Za-z0-9 ,]{1,30}"),
+            name(),
+            proptest::collection::vec(name(), 0..5),
+            text(100),
+        )
+            .prop_map(
+                |(rand, title, what, category, severity, status, occurred, (gps, place), reporter, people, actions)| {
+                    Report {
+                        id: ReportId::new_v7(NOW, rand),
+                        title,
+                        what_happened: what,
+                        category: Category::new(category),
+                        severity,
+                        occurred_at: Timestamp(occurred),
+                        reported_at: NOW,
+                        location: Location { gps, place },
+                        reporter,
+                        people_involved: people,
+                        immediate_actions: actions,
+                        status,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn read_of_write_is_the_report(report in arb_report()) {
+            prop_assert_eq!(report.validate(NOW), Ok(()));
+            let mut doc = ReportDoc::create(&report, actor(1), NOW).unwrap();
+            prop_assert_eq!(doc.read().unwrap(), report.clone());
+            // And after a save/load cycle, and from changes alone.
+            let loaded = ReportDoc::load(&doc.save(), actor(2)).unwrap();
+            prop_assert_eq!(loaded.read_valid(report.id, NOW).unwrap(), report.clone());
+            let mut server = ReportDoc::empty(actor(3));
+            prop_assert_eq!(server.apply_changes(&doc.changes_since(&[])).unwrap(), 1);
+            prop_assert_eq!(server.read().unwrap(), report);
+        }
+    }
+
+    /// One edit a replica may make.
+    #[derive(Clone, Debug)]
+    enum Edit {
+        Title(String),
+        WhatHappened(String),
+        Severity(Severity),
+        Status(Status),
+        Place(String),
+        Gps(Option<(f64, f64, f64)>),
+        AddPerson(String),
+        RemoveFirstPerson,
+    }
+
+    fn arb_edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            "[a-z]{1,12}".prop_map(Edit::Title),
+            text(40).prop_map(Edit::WhatHappened),
+            proptest::sample::select(Severity::ALL.to_vec()).prop_map(Edit::Severity),
+            proptest::sample::select(Status::ALL.to_vec()).prop_map(Edit::Status),
+            "[a-z]{1,12}".prop_map(Edit::Place),
+            proptest::option::of((-90.0f64..90.0, -180.0f64..180.0, 1.0f64..100.0)).prop_map(Edit::Gps),
+            name().prop_map(Edit::AddPerson),
+            Just(Edit::RemoveFirstPerson),
+        ]
+    }
+
+    fn apply(report: &mut Report, edit: &Edit) {
+        match edit.clone() {
+            Edit::Title(t) => report.title = t,
+            Edit::WhatHappened(t) => report.what_happened = t,
+            Edit::Severity(s) => report.severity = s,
+            Edit::Status(s) => report.status = s,
+            Edit::Place(p) => report.location.place = p,
+            Edit::Gps(g) => {
+                report.location.gps = g.map(|(latitude, longitude, accuracy_m)| GpsFix { latitude, longitude, accuracy_m });
+            }
+            Edit::AddPerson(p) => {
+                if !report.people_involved.contains(&p) {
+                    report.people_involved.push(p);
+                }
+            }
+            Edit::RemoveFirstPerson => {
+                if !report.people_involved.is_empty() {
+                    report.people_involved.remove(0);
+                }
+            }
+        }
+    }
+
+    /// Every value a document holds for a field, readable.
+    fn values_of(doc: &ReportDoc, field: &str) -> Vec<String> {
+        let report = doc.object(&ROOT, REPORT_KEY).unwrap();
+        let (obj, key) = match field.strip_prefix("location.") {
+            Some(key) => (doc.object(&report, LOCATION_KEY).unwrap(), key),
+            None => (report, field),
+        };
+        doc.doc.get_all(&obj, key).unwrap().iter().map(|(v, _)| display_value(key, v)).collect()
+    }
+
+    fn field_display(report: &Report, field: &str) -> String {
+        match field {
+            "title" => report.title.clone(),
+            "what_happened" => report.what_happened.clone(),
+            "severity" => report.severity.label().to_owned(),
+            "status" => report.status.label().to_owned(),
+            "location.place" => report.location.place.clone(),
+            "location.gps" => report.location.gps.map_or_else(|| "(empty)".to_owned(), |g| g.to_string()),
+            other => panic!("untracked field {other}"),
+        }
+    }
+
+    fn touched(edit: &Edit) -> Option<&'static str> {
+        Some(match edit {
+            Edit::Title(_) => "title",
+            Edit::WhatHappened(_) => "what_happened",
+            Edit::Severity(_) => "severity",
+            Edit::Status(_) => "status",
+            Edit::Place(_) => "location.place",
+            Edit::Gps(_) => "location.gps",
+            Edit::AddPerson(_) | Edit::RemoveFirstPerson => return None,
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        /// Replicas fork one report, edit it concurrently (each edit its own commit), and
+        /// merge in arbitrary orders: all end identical, and every replica's last value for
+        /// every field it touched is still held by the merged document.
+        #[test]
+        fn replicas_converge_and_lose_no_value(
+            base in arb_report(),
+            programs in proptest::collection::vec(proptest::collection::vec(arb_edit(), 1..6), 2..5),
+            orders in proptest::collection::vec(any::<proptest::sample::Index>(), 16),
+        ) {
+            let origin = ReportDoc::create(&base, actor(0), NOW).unwrap();
+            let mut replicas = Vec::new();
+            let mut finals = Vec::new();
+            for (i, program) in programs.iter().enumerate() {
+                let mut doc = origin.clone();
+                doc.doc.set_actor(actor(u8::try_from(i + 1).unwrap()));
+                let mut current = base.clone();
+                for edit in program {
+                    let mut next = current.clone();
+                    apply(&mut next, edit);
+                    doc.edit(&current, &next, NOW).unwrap();
+                    current = next;
+                }
+                prop_assert_eq!(doc.read().unwrap(), current.clone());
+                replicas.push(doc);
+                finals.push(current);
+            }
+
+            // Each replica merges all the others, in an order drawn for it.
+            let n = replicas.len();
+            let mut merged = Vec::new();
+            for i in 0..n {
+                let mut doc = replicas[i].clone();
+                let mut others: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+                let mut k = 0;
+                while !others.is_empty() {
+                    let pick = orders[(i + k) % orders.len()].index(others.len());
+                    let j = others.remove(pick);
+                    doc.merge(&mut replicas[j].clone()).unwrap();
+                    k += 1;
+                }
+                merged.push(doc);
+            }
+            let first_heads = { let mut h = merged[0].heads(); h.sort(); h };
+            let first_report = merged[0].read().unwrap();
+            let first_conflicts = merged[0].conflicts();
+            for doc in &mut merged[1..] {
+                let mut h = doc.heads();
+                h.sort();
+                prop_assert_eq!(&h, &first_heads);
+                prop_assert_eq!(&doc.read().unwrap(), &first_report);
+                prop_assert_eq!(&doc.conflicts(), &first_conflicts);
+            }
+
+            // No value lost: each replica's final value of each field it touched is held.
+            let doc = &merged[0];
+            for (program, fin) in programs.iter().zip(&finals) {
+                for field in program.iter().filter_map(touched) {
+                    let want = field_display(fin, field);
+                    if want == field_display(&base, field) {
+                        continue; // nothing was written, or it was put back
+                    }
+                    let held = values_of(doc, field);
+                    prop_assert!(held.contains(&want), "{field}: {want:?} not in {held:?}");
+                }
+                // Lists are unions: every person a replica added is present.
+                for p in fin.people_involved.iter().filter(|p| !base.people_involved.contains(p)) {
+                    prop_assert!(first_report.people_involved.contains(p));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_writes_to_one_field_show_every_value() {
+        let now = NOW;
+        let mut report = Report::blank(ReportId::new_v7(now, [1; 10]), now, "Ana");
+        report.title = "Spill".into();
+        report.location.place = "Dock 2".into();
+        let origin = ReportDoc::create(&report, actor(1), now).unwrap();
+        let mut a = origin.clone();
+        a.doc.set_actor(actor(2));
+        let mut b = origin.clone();
+        b.doc.set_actor(actor(3));
+        let mut ra = report.clone();
+        ra.severity = Severity::Major;
+        a.edit(&report, &ra, now).unwrap();
+        let mut rb = report.clone();
+        rb.severity = Severity::Critical;
+        rb.title = "Diesel spill".into();
+        b.edit(&report, &rb, now).unwrap();
+        a.merge(&mut b).unwrap();
+        let conflicts = a.conflicts();
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        assert_eq!(conflicts[0].field, "severity");
+        let mut values = conflicts[0].values.clone();
+        values.sort();
+        assert_eq!(values, ["Critical", "Major"]);
+        assert_eq!(a.read().unwrap().title, "Diesel spill");
+    }
+
+    #[test]
+    fn an_unchanged_field_is_not_rewritten() {
+        let mut report = Report::blank(ReportId::new_v7(NOW, [1; 10]), NOW, "Ana");
+        report.title = "Spill".into();
+        report.location.place = "Dock".into();
+        let mut doc = ReportDoc::create(&report, actor(1), NOW).unwrap();
+        assert_eq!(doc.edit(&report, &report.clone(), NOW).unwrap(), None);
+    }
+
+    #[test]
+    fn corrupt_and_orphaned_changes_are_refused() {
+        let mut report = Report::blank(ReportId::new_v7(NOW, [1; 10]), NOW, "Ana");
+        report.title = "Spill".into();
+        report.location.place = "Dock".into();
+        let mut doc = ReportDoc::create(&report, actor(1), NOW).unwrap();
+        let mut edited = report.clone();
+        edited.title = "Oil spill".into();
+        doc.edit(&report, &edited, NOW).unwrap();
+        let changes = doc.changes_since(&[]);
+
+        let mut server = ReportDoc::empty(actor(9));
+        let mut flipped = changes[0].clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0xff;
+        assert!(matches!(server.apply_changes(&[flipped]), Err(DocError::CorruptChange { .. })));
+        assert!(matches!(server.apply_changes(&[vec![1, 2, 3]]), Err(DocError::CorruptChange { .. })));
+
+        let mut server = ReportDoc::empty(actor(9));
+        let err = server.apply_changes(&changes[1..]).unwrap_err();
+        assert!(matches!(err, DocError::MissingDependencies { .. }), "{err}");
+
+        let mut server = ReportDoc::empty(actor(9));
+        assert_eq!(server.apply_changes(&changes).unwrap(), 2);
+        assert_eq!(server.apply_changes(&changes).unwrap(), 0, "replays are harmless");
+        let other = ReportId::new_v7(NOW, [2; 10]);
+        assert!(matches!(server.read_valid(other, NOW), Err(DocError::WrongDocument { .. })));
+    }
+}

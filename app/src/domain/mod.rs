@@ -1,0 +1,11 @@
+//! The pure incident domain: reports, severity, categories, locations and the workflow.
+//!
+//! No IO, no clock, no randomness: time and ids are passed in.
+
+pub mod report;
+pub mod workflow;
+
+pub use report::{
+    Category, FieldError, GpsFix, Location, Report, ReportId, Severity, Timestamp,
+};
+pub use workflow::Status;

@@ -1,0 +1,495 @@
+//! The incident report as a field employee files it, and the rules a report must satisfy.
+//!
+//! Everything here is plain data: no clock, no randomness, no IO. Callers pass the current
+//! time and fresh ids in, so the rules are deterministic and testable.
+
+use std::fmt;
+use std::str::FromStr;
+
+use autosurgeon::{Hydrate, Reconcile};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::workflow::Status;
+
+/// Longest title, in characters.
+pub const MAX_TITLE: usize = 200;
+/// Longest free-text field (what happened, immediate actions), in characters.
+pub const MAX_TEXT: usize = 10_000;
+/// Longest short text (names, places, reporter), in characters.
+pub const MAX_SHORT: usize = 200;
+/// Most people that can be listed on one report.
+pub const MAX_PEOPLE: usize = 100;
+
+/// The id of a report: a UUIDv7 made on the device that first saved it, so retries and
+/// replays can never create a second copy.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Hydrate, Reconcile,
+)]
+#[serde(transparent)]
+pub struct ReportId(pub Uuid);
+
+impl ReportId {
+    /// A new id for a report first saved at `at`, with `random` as its random bits.
+    ///
+    /// The caller supplies the randomness so that this module stays deterministic.
+    #[must_use]
+    pub fn new_v7(at: Timestamp, random: [u8; 10]) -> Self {
+        let millis = u64::try_from(at.0).unwrap_or(0);
+        Self(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
+    }
+}
+
+impl fmt::Display for ReportId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for ReportId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
+/// A point in time: milliseconds since the Unix epoch, UTC.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
+)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Whole seconds since the epoch (Automerge change times are in seconds).
+    #[must_use]
+    pub fn as_secs(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    /// `YYYY-MM-DD HH:MM UTC`, for display.
+    #[must_use]
+    pub fn display_utc(self) -> String {
+        let secs = self.as_secs();
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60)
+    }
+}
+
+/// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
+/// Howard Hinnant's `civil_from_days` algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    // d is in 1..=31 and m in 1..=12 by construction.
+    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+}
+
+/// How bad the reporter judges the incident to be. Ordered from least to most severe.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Hydrate, Reconcile,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    #[autosurgeon(rename = "minor")]
+    Minor,
+    #[autosurgeon(rename = "moderate")]
+    Moderate,
+    #[autosurgeon(rename = "major")]
+    Major,
+    #[autosurgeon(rename = "critical")]
+    Critical,
+}
+
+impl Severity {
+    /// Every severity, least severe first.
+    pub const ALL: [Severity; 4] = [Self::Minor, Self::Moderate, Self::Major, Self::Critical];
+
+    /// The stored key (also used in forms and the SQL projection).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Minor => "minor",
+            Self::Moderate => "moderate",
+            Self::Major => "major",
+            Self::Critical => "critical",
+        }
+    }
+
+    /// A label for people.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Minor => "Minor",
+            Self::Moderate => "Moderate",
+            Self::Major => "Major",
+            Self::Critical => "Critical",
+        }
+    }
+
+    /// 1 (minor) to 4 (critical), for sorting in SQL.
+    #[must_use]
+    pub fn rank(self) -> i64 {
+        match self {
+            Self::Minor => 1,
+            Self::Moderate => 2,
+            Self::Major => 3,
+            Self::Critical => 4,
+        }
+    }
+
+    /// Parses a stored key.
+    #[must_use]
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == key)
+    }
+}
+
+/// The kind of incident. A short lowercase key (`near_miss`); admins will be able to add
+/// their own, so it is an open set checked by shape rather than a closed enum.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Hydrate, Reconcile)]
+#[serde(transparent)]
+pub struct Category(pub String);
+
+impl Category {
+    /// The categories every organisation starts with: (key, label).
+    pub const DEFAULTS: [(&'static str, &'static str); 9] = [
+        ("injury_illness", "Injury or illness"),
+        ("near_miss", "Near miss"),
+        ("property_damage", "Property damage"),
+        ("environmental_release", "Environmental release"),
+        ("security", "Security"),
+        ("vehicle", "Vehicle"),
+        ("equipment_failure", "Equipment failure"),
+        ("operational_outage", "Operational outage"),
+        ("other", "Other"),
+    ];
+
+    /// A category from its key.
+    #[must_use]
+    pub fn new(key: &str) -> Self {
+        Self(key.to_owned())
+    }
+
+    /// A label for people: the default label, or the key made readable.
+    #[must_use]
+    pub fn label(&self) -> String {
+        Self::DEFAULTS
+            .iter()
+            .find(|(k, _)| *k == self.0)
+            .map_or_else(|| self.0.replace('_', " "), |(_, l)| (*l).to_owned())
+    }
+
+    fn is_well_formed(&self) -> bool {
+        (1..=40).contains(&self.0.len())
+            && self.0.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    }
+}
+
+/// A satellite position fix, as the device's Geolocation API gave it.
+///
+/// Stored in the document as one scalar (`"lat lon accuracy"`), so that two concurrent
+/// fixes conflict as a whole instead of mixing one fix's latitude with another's longitude.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GpsFix {
+    /// Degrees north, -90..=90.
+    pub latitude: f64,
+    /// Degrees east, -180..=180.
+    pub longitude: f64,
+    /// Radius of the 68% confidence circle, in metres.
+    pub accuracy_m: f64,
+}
+
+impl fmt::Display for GpsFix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.latitude, self.longitude, self.accuracy_m)
+    }
+}
+
+impl FromStr for GpsFix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts = s.split(' ').map(str::parse::<f64>);
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(Ok(latitude)), Some(Ok(longitude)), Some(Ok(accuracy_m)), None) => {
+                Ok(Self { latitude, longitude, accuracy_m })
+            }
+            _ => Err(format!("not a GPS fix: {s:?}")),
+        }
+    }
+}
+
+impl Reconcile for GpsFix {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        reconciler.str(self.to_string())
+    }
+}
+
+impl Hydrate for GpsFix {
+    fn hydrate_string(s: &str) -> Result<Self, autosurgeon::HydrateError> {
+        s.parse().map_err(|e: String| autosurgeon::HydrateError::unexpected("a GPS fix \"lat lon accuracy\"", e))
+    }
+}
+
+/// Where the incident happened: a GPS fix, a place typed by the reporter, or both.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Hydrate, Reconcile)]
+pub struct Location {
+    /// The device's position fix, if the reporter used it.
+    pub gps: Option<GpsFix>,
+    /// A place as people name it ("Loading bay 3, north gate"). May be empty if `gps` is set.
+    pub place: String,
+}
+
+impl Location {
+    /// One line for lists: the place, else the coordinates.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        match (&self.gps, self.place.trim()) {
+            (_, place) if !place.is_empty() => place.to_owned(),
+            (Some(fix), _) => format!(
+                "{:.5}, {:.5} (±{:.0} m)",
+                fix.latitude, fix.longitude, fix.accuracy_m
+            ),
+            (None, _) => String::new(),
+        }
+    }
+}
+
+/// An incident report, version 1 of the document shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Hydrate, Reconcile)]
+pub struct Report {
+    /// Made on the device, never changed.
+    pub id: ReportId,
+    /// A short headline.
+    pub title: String,
+    /// What happened, in the reporter's words.
+    pub what_happened: String,
+    /// The kind of incident.
+    pub category: Category,
+    /// How bad the reporter judges it.
+    pub severity: Severity,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// When the report was first saved on the device.
+    pub reported_at: Timestamp,
+    /// Where it happened.
+    pub location: Location,
+    /// Who filed it (a name, until accounts exist).
+    pub reporter: String,
+    /// People involved: the injured, witnesses, others present.
+    pub people_involved: Vec<String>,
+    /// What was done straight away.
+    pub immediate_actions: String,
+    /// Where the report is in the response workflow.
+    pub status: Status,
+}
+
+/// One reason a report is not acceptable, named by field so a form can show it there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// The field's name in the document (`title`, `location`, ...).
+    pub field: String,
+    /// What is wrong, in words a reporter understands.
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl Report {
+    /// A blank report that a form starts from.
+    #[must_use]
+    pub fn blank(id: ReportId, now: Timestamp, reporter: &str) -> Self {
+        Self {
+            id,
+            title: String::new(),
+            what_happened: String::new(),
+            category: Category::new("other"),
+            severity: Severity::Minor,
+            occurred_at: now,
+            reported_at: now,
+            location: Location::default(),
+            reporter: reporter.to_owned(),
+            people_involved: Vec::new(),
+            immediate_actions: String::new(),
+            status: Status::Reported,
+        }
+    }
+
+    /// Checks every rule a report must satisfy, returning all failures at once.
+    ///
+    /// `now` bounds `occurred_at`: an incident cannot be reported more than a day ahead
+    /// (a day of slack covers device clocks that are off).
+    pub fn validate(&self, now: Timestamp) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut fail = |field: &str, message: String| {
+            errors.push(FieldError { field: field.to_owned(), message });
+        };
+        let title = self.title.trim();
+        if title.is_empty() {
+            fail("title", "Give the report a short title.".into());
+        }
+        if self.title.chars().count() > MAX_TITLE {
+            fail("title", format!("Keep the title under {MAX_TITLE} characters."));
+        }
+        for (field, text) in [
+            ("what_happened", &self.what_happened),
+            ("immediate_actions", &self.immediate_actions),
+        ] {
+            if text.chars().count() > MAX_TEXT {
+                fail(field, format!("Keep this under {MAX_TEXT} characters."));
+            }
+        }
+        if !self.category.is_well_formed() {
+            fail("category", "Choose a category from the list.".into());
+        }
+        if self.reporter.trim().is_empty() {
+            fail("reporter", "Say who is reporting.".into());
+        }
+        if self.reporter.chars().count() > MAX_SHORT {
+            fail("reporter", format!("Keep the name under {MAX_SHORT} characters."));
+        }
+        if self.occurred_at.0 > now.0.saturating_add(86_400_000) {
+            fail("occurred_at", "The incident cannot be in the future.".into());
+        }
+        if self.occurred_at.0 < 0 {
+            fail("occurred_at", "Give a real date and time.".into());
+        }
+        if let Some(fix) = self.location.gps {
+            let ok = fix.latitude.is_finite()
+                && fix.longitude.is_finite()
+                && fix.accuracy_m.is_finite()
+                && (-90.0..=90.0).contains(&fix.latitude)
+                && (-180.0..=180.0).contains(&fix.longitude)
+                && fix.accuracy_m >= 0.0;
+            if !ok {
+                fail("location", "The GPS position is not valid; try again or type the place.".into());
+            }
+        } else if self.location.place.trim().is_empty() {
+            fail("location", "Use your location or type where it happened.".into());
+        }
+        if self.location.place.chars().count() > MAX_SHORT {
+            fail("location", format!("Keep the place under {MAX_SHORT} characters."));
+        }
+        if self.people_involved.len() > MAX_PEOPLE {
+            fail("people_involved", format!("List at most {MAX_PEOPLE} people."));
+        }
+        if self
+            .people_involved
+            .iter()
+            .any(|p| p.trim().is_empty() || p.chars().count() > MAX_SHORT)
+        {
+            fail("people_involved", format!("Each name must be 1 to {MAX_SHORT} characters."));
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Report {
+        let now = Timestamp(1_764_000_000_000);
+        let mut r = Report::blank(ReportId::new_v7(now, [7; 10]), now, "Ana Field");
+        r.title = "Forklift clipped racking".into();
+        r.location.place = "Warehouse B, aisle 4".into();
+        r
+    }
+
+    #[test]
+    fn a_complete_report_is_valid() {
+        assert_eq!(sample().validate(Timestamp(1_764_000_000_000)), Ok(()));
+    }
+
+    #[test]
+    fn every_failure_is_reported_at_once() {
+        let mut r = sample();
+        r.title = "  ".into();
+        r.location.place.clear();
+        r.reporter.clear();
+        let errors = r.validate(Timestamp(1_764_000_000_000)).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["title", "reporter", "location"]);
+    }
+
+    #[test]
+    fn a_gps_fix_alone_is_a_location_but_must_be_on_earth() {
+        let now = Timestamp(1_764_000_000_000);
+        let mut r = sample();
+        r.location.place.clear();
+        r.location.gps = Some(GpsFix { latitude: 51.5, longitude: -0.12, accuracy_m: 8.0 });
+        assert_eq!(r.validate(now), Ok(()));
+        r.location.gps = Some(GpsFix { latitude: 91.0, longitude: 0.0, accuracy_m: 8.0 });
+        assert!(r.validate(now).is_err());
+        r.location.gps = Some(GpsFix { latitude: f64::NAN, longitude: 0.0, accuracy_m: 8.0 });
+        assert!(r.validate(now).is_err());
+    }
+
+    #[test]
+    fn future_incidents_are_refused_beyond_a_day_of_clock_skew() {
+        let now = Timestamp(1_764_000_000_000);
+        let mut r = sample();
+        r.occurred_at = Timestamp(now.0 + 3_600_000);
+        assert_eq!(r.validate(now), Ok(()));
+        r.occurred_at = Timestamp(now.0 + 2 * 86_400_000);
+        assert!(r.validate(now).is_err());
+    }
+
+    #[test]
+    fn categories_are_checked_by_shape() {
+        let mut r = sample();
+        r.category = Category::new("Near Miss!");
+        assert!(r.validate(Timestamp(1_764_000_000_000)).is_err());
+        assert_eq!(Category::new("near_miss").label(), "Near miss");
+        assert_eq!(Category::new("chemical_spill").label(), "chemical spill");
+    }
+
+    #[test]
+    fn gps_fix_text_round_trips() {
+        let fix = GpsFix { latitude: -33.868_82, longitude: 151.209_29, accuracy_m: 12.5 };
+        assert_eq!(fix.to_string().parse::<GpsFix>(), Ok(fix));
+        assert!("1 2".parse::<GpsFix>().is_err());
+        assert!("1 2 3 4".parse::<GpsFix>().is_err());
+    }
+
+    #[test]
+    fn timestamps_display_in_utc() {
+        assert_eq!(Timestamp(0).display_utc(), "1970-01-01 00:00 UTC");
+        assert_eq!(Timestamp(1_709_210_096_000).display_utc(), "2024-02-29 12:34 UTC");
+    }
+
+    #[test]
+    fn report_ids_are_v7_and_ordered_by_time() {
+        let a = ReportId::new_v7(Timestamp(1_000), [1; 10]);
+        let b = ReportId::new_v7(Timestamp(2_000), [0; 10]);
+        assert_eq!(a.0.get_version_num(), 7);
+        assert!(a < b);
+        assert_eq!(a.to_string().parse::<ReportId>().unwrap(), a);
+    }
+}

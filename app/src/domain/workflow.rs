@@ -1,0 +1,133 @@
+//! The response workflow an incident moves through:
+//! reported → triaged → investigating → resolved → reviewed → closed, with reopen.
+
+use autosurgeon::{Hydrate, Reconcile};
+use serde::{Deserialize, Serialize};
+
+/// Where an incident is in its response.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Hydrate, Reconcile,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Filed, not yet looked at.
+    #[autosurgeon(rename = "reported")]
+    Reported,
+    /// A supervisor has set severity, priority and an owner.
+    #[autosurgeon(rename = "triaged")]
+    Triaged,
+    /// Root cause is being established.
+    #[autosurgeon(rename = "investigating")]
+    Investigating,
+    /// Corrective actions are in place.
+    #[autosurgeon(rename = "resolved")]
+    Resolved,
+    /// The post-incident review is done.
+    #[autosurgeon(rename = "reviewed")]
+    Reviewed,
+    /// Nothing further to do.
+    #[autosurgeon(rename = "closed")]
+    Closed,
+}
+
+impl Status {
+    /// Every status, in workflow order.
+    pub const ALL: [Status; 6] = [
+        Self::Reported,
+        Self::Triaged,
+        Self::Investigating,
+        Self::Resolved,
+        Self::Reviewed,
+        Self::Closed,
+    ];
+
+    /// The stored key.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reported => "reported",
+            Self::Triaged => "triaged",
+            Self::Investigating => "investigating",
+            Self::Resolved => "resolved",
+            Self::Reviewed => "reviewed",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// A label for people.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Reported => "Reported",
+            Self::Triaged => "Triaged",
+            Self::Investigating => "Investigating",
+            Self::Resolved => "Resolved",
+            Self::Reviewed => "Reviewed",
+            Self::Closed => "Closed",
+        }
+    }
+
+    /// Parses a stored key.
+    #[must_use]
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == key)
+    }
+
+    /// Whether an incident may move from `self` to `to`.
+    ///
+    /// Forward one step at a time; a resolved, reviewed or closed incident can be reopened
+    /// (back to investigating). Staying put is always allowed.
+    #[must_use]
+    pub fn can_move_to(self, to: Status) -> bool {
+        use Status::*;
+        self == to
+            || matches!(
+                (self, to),
+                (Reported, Triaged)
+                    | (Triaged, Investigating)
+                    | (Investigating, Resolved)
+                    | (Resolved, Reviewed)
+                    | (Reviewed, Closed)
+                    | (Resolved | Reviewed | Closed, Investigating)
+            )
+    }
+
+    /// The statuses reachable from here, including staying put.
+    #[must_use]
+    pub fn next_choices(self) -> Vec<Status> {
+        Self::ALL.into_iter().filter(|s| self.can_move_to(*s)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status::{self, *};
+
+    #[test]
+    fn every_pair_of_statuses_is_decided() {
+        let allowed = [
+            (Reported, Triaged),
+            (Triaged, Investigating),
+            (Investigating, Resolved),
+            (Resolved, Reviewed),
+            (Reviewed, Closed),
+            (Resolved, Investigating),
+            (Reviewed, Investigating),
+            (Closed, Investigating),
+        ];
+        for from in Status::ALL {
+            for to in Status::ALL {
+                let expected = from == to || allowed.contains(&(from, to));
+                assert_eq!(from.can_move_to(to), expected, "{from:?} -> {to:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(Status::from_key(s.as_str()), Some(s));
+        }
+        assert_eq!(Status::from_key("archived"), None);
+    }
+}

@@ -1,0 +1,167 @@
+//! The field device as the pages see it: a port the browser crate implements.
+//!
+//! Pages never touch browser storage, geolocation or the network directly. They read the
+//! reactive [`FieldState`] and call the [`Device`] port, both provided through context by
+//! the `frontend` crate when the app hydrates. During server rendering there is no device:
+//! field pages render their empty shell, which is what the service worker caches.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{GpsFix, Report, ReportId, Severity, Status, Timestamp};
+
+/// Where one local report stands with the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "reason", rename_all = "snake_case")]
+pub enum ReportSync {
+    /// Has changes the server has not acknowledged.
+    NotSynced,
+    /// Everything on this device is durably on the server.
+    Synced,
+    /// The server refused the report's changes; the reason says why. The text is kept.
+    Error(String),
+}
+
+impl ReportSync {
+    /// A short label.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self {
+            Self::NotSynced => "Not synced".to_owned(),
+            Self::Synced => "Synced".to_owned(),
+            Self::Error(reason) => format!("Sync error: {reason}"),
+        }
+    }
+
+    /// A CSS modifier.
+    #[must_use]
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::NotSynced => "badge badge-pending",
+            Self::Synced => "badge badge-ok",
+            Self::Error(_) => "badge badge-error",
+        }
+    }
+}
+
+/// One row of the outbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxEntry {
+    /// The report.
+    pub id: ReportId,
+    /// Its title.
+    pub title: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// Its workflow status (as last merged).
+    pub status: Status,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// Where it stands with the server.
+    pub sync: ReportSync,
+}
+
+/// Reactive state of the device, written by the sync engine, read by every page.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldState {
+    /// Whether the browser believes it is online.
+    pub online: RwSignal<bool>,
+    /// Whether a sync is running.
+    pub syncing: RwSignal<bool>,
+    /// The last sync failure, if the last attempt failed.
+    pub last_error: RwSignal<Option<String>>,
+    /// When the last sync finished successfully.
+    pub last_synced_at: RwSignal<Option<Timestamp>>,
+    /// Local reports, newest first.
+    pub outbox: RwSignal<Vec<OutboxEntry>>,
+    /// Whether local storage has been read (false during server rendering and hydration).
+    pub loaded: RwSignal<bool>,
+}
+
+impl FieldState {
+    /// Fresh state: online, nothing loaded.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            online: RwSignal::new(true),
+            syncing: RwSignal::new(false),
+            last_error: RwSignal::new(None),
+            last_synced_at: RwSignal::new(None),
+            outbox: RwSignal::new(Vec::new()),
+            loaded: RwSignal::new(false),
+        }
+    }
+
+    /// How many local reports are not yet acknowledged by the server.
+    #[must_use]
+    pub fn unsynced(&self) -> usize {
+        self.outbox.with(|o| o.iter().filter(|e| e.sync != ReportSync::Synced).count())
+    }
+}
+
+impl Default for FieldState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a report could not be saved on the device.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SaveError {
+    /// The report breaks a rule; the form shows these by field.
+    #[error("please correct the highlighted fields")]
+    Invalid(Vec<crate::domain::FieldError>),
+    /// Browser storage refused the write (for example, it is full). Nothing was lost.
+    #[error("could not save on this device: {0}")]
+    Storage(String),
+}
+
+/// What pages may ask of the device.
+pub trait Device: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+    /// A fresh report id (UUIDv7).
+    fn new_report_id(&self) -> ReportId;
+    /// The name the reporter used last time, to prefill the form.
+    fn reporter_name(&self) -> String;
+    /// A local report, as merged so far.
+    fn load_report(&self, id: ReportId) -> Option<Report>;
+    /// Saves a new report (`base` is `None`) or an edit of `base`, then starts a sync.
+    fn save_report(&self, base: Option<&Report>, report: &Report) -> Result<(), SaveError>;
+    /// Starts a sync now, if one is not already running.
+    fn sync_now(&self);
+    /// Asks the device for its position; `done` is called once with the fix or a reason.
+    fn locate(&self, done: Box<dyn FnOnce(Result<GpsFix, String>)>);
+    /// `<input type="datetime-local">` text for a time, in the device's time zone.
+    fn to_local_input(&self, at: Timestamp) -> String;
+    /// The time a `datetime-local` value means in the device's time zone.
+    fn from_local_input(&self, text: &str) -> Option<Timestamp>;
+}
+
+/// The device, as provided through context.
+#[derive(Clone)]
+pub struct DeviceHandle(pub Arc<dyn Device>);
+
+impl std::fmt::Debug for DeviceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceHandle")
+    }
+}
+
+/// The field state from context, creating it if nobody provided one (server rendering).
+#[must_use]
+pub fn use_field_state() -> FieldState {
+    use_context::<FieldState>().unwrap_or_else(|| {
+        let state = FieldState::new();
+        provide_context(state);
+        state
+    })
+}
+
+/// The device, if running in a browser that has hydrated.
+#[must_use]
+pub fn use_device() -> Option<DeviceHandle> {
+    use_context::<DeviceHandle>()
+}

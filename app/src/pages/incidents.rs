@@ -1,0 +1,212 @@
+//! The supervisor's desk: merged incidents, server-rendered and hydrated.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::desk::{IncidentDetail, edit_incident, get_incident, list_incidents};
+use crate::document::FieldConflict;
+use crate::domain::{Category, Report, Severity, Status};
+
+/// Every merged incident, newest first.
+#[component]
+pub fn IncidentListPage() -> impl IntoView {
+    let incidents = Resource::new(|| (), |()| list_incidents());
+    view! {
+        <h1>"Incidents"</h1>
+        <Suspense fallback=|| view! { <p>"Loading incidents…"</p> }>
+            {move || Suspend::new(async move {
+                match incidents.await {
+                    Err(e) => view! { <p class="notice" role="alert">{format!("Could not load incidents: {e}")}</p> }.into_any(),
+                    Ok(rows) if rows.is_empty() => view! { <p class="empty">"No incidents have been reported yet."</p> }.into_any(),
+                    Ok(rows) => view! {
+                        <table class="incidents" data-testid="incident-list">
+                            <thead>
+                                <tr>
+                                    <th scope="col">"Incident"</th>
+                                    <th scope="col">"Severity"</th>
+                                    <th scope="col">"Status"</th>
+                                    <th scope="col">"Category"</th>
+                                    <th scope="col">"Reporter"</th>
+                                    <th scope="col">"Occurred"</th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {rows.into_iter().map(|row| view! {
+                                    <tr data-report-id=row.id.to_string()>
+                                        <td data-label="Incident">
+                                            <a href=format!("/incidents/{}", row.id)>{row.title}</a>
+                                            <span class="sub">{row.location}</span>
+                                        </td>
+                                        <td data-label="Severity">
+                                            <span class=format!("sev sev-{}", row.severity.as_str())>{row.severity.label()}</span>
+                                        </td>
+                                        <td data-label="Status">{row.status.label()}</td>
+                                        <td data-label="Category">{Category::new(&row.category).label()}</td>
+                                        <td data-label="Reporter">{row.reporter}</td>
+                                        <td data-label="Occurred">{row.occurred_at.display_utc()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// One incident with every field, its conflicts, and the supervisor's edit form.
+#[component]
+pub fn IncidentPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let save = Action::new(|(base, edited): &(Report, Report)| {
+        let (base, edited) = (base.clone(), edited.clone());
+        async move { edit_incident(base, edited).await }
+    });
+    let detail = Resource::new(move || (id(), save.version().get()), |(id, _)| get_incident(id));
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading incident…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Err(e) => view! { <p class="notice" role="alert">{format!("Could not load the incident: {e}")}</p> }.into_any(),
+                    Ok(None) => view! { <h1>"No such incident"</h1><p><a href="/incidents">"All incidents"</a></p> }.into_any(),
+                    Ok(Some(detail)) => view! { <IncidentView detail save /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn conflict_for<'a>(conflicts: &'a [FieldConflict], field: &str) -> Option<&'a FieldConflict> {
+    conflicts.iter().find(|c| c.field == field)
+}
+
+/// One row of the field list, flagging concurrent values.
+fn field_row(label: &'static str, value: String, conflict: Option<&FieldConflict>) -> impl IntoView + use<> {
+    let conflict = conflict.cloned();
+    let flagged = conflict.is_some();
+    view! {
+        <div class="field-view" class:has-conflict=flagged>
+            <dt>{label}</dt>
+            <dd>
+                <span class="value">{value}</span>
+                {conflict.map(|c| view! {
+                    <div class="conflict" role="note" data-testid=format!("conflict-{}", c.field)>
+                        <strong>{format!("{} concurrent values:", c.values.len())}</strong>
+                        <ul>{c.values.into_iter().map(|v| view! { <li>{v}</li> }).collect_view()}</ul>
+                    </div>
+                })}
+            </dd>
+        </div>
+    }
+}
+
+#[component]
+fn IncidentView(detail: IncidentDetail, save: Action<(Report, Report), Result<(), ServerFnError>>) -> impl IntoView {
+    let IncidentDetail { report, conflicts, change_count } = detail;
+    let c = |field: &str| conflict_for(&conflicts, field);
+    let gps = report.location.gps.map_or_else(
+        || "—".to_owned(),
+        |f| format!("{:.5}, {:.5} (±{:.0} m)", f.latitude, f.longitude, f.accuracy_m),
+    );
+    let people = if report.people_involved.is_empty() { "—".to_owned() } else { report.people_involved.join(", ") };
+    let rows = view! {
+        <dl class="fields" data-testid="incident-fields">
+            {field_row("Title", report.title.clone(), c("title"))}
+            {field_row("Category", report.category.label(), c("category"))}
+            {field_row("Severity", report.severity.label().to_owned(), c("severity"))}
+            {field_row("Status", report.status.label().to_owned(), c("status"))}
+            {field_row("Occurred", report.occurred_at.display_utc(), c("occurred_at"))}
+            {field_row("Reported", report.reported_at.display_utc(), c("reported_at"))}
+            {field_row("Place", report.location.place.clone(), c("location.place"))}
+            {field_row("GPS", gps, c("location.gps"))}
+            {field_row("What happened", report.what_happened.clone(), c("what_happened"))}
+            {field_row("People involved", people, None)}
+            {field_row("Immediate actions", report.immediate_actions.clone(), c("immediate_actions"))}
+            {field_row("Reporter", report.reporter.clone(), c("reporter"))}
+            {field_row("Report id", report.id.to_string(), None)}
+        </dl>
+    };
+    let summary = (!conflicts.is_empty()).then(|| view! {
+        <p class="notice" data-testid="conflict-summary">
+            {format!(
+                "{} field(s) were changed by different people at the same time; every value is shown below.",
+                conflicts.len()
+            )}
+        </p>
+    });
+    view! {
+        <p><a href="/incidents">"← All incidents"</a></p>
+        <h1>{report.title.clone()}</h1>
+        {summary}
+        {rows}
+        <p class="hint">{format!("{change_count} changes in this report's history.")}</p>
+        <SupervisorEdit base=report save />
+    }
+}
+
+/// The supervisor's edit form: only fields that differ from what was loaded are written.
+#[component]
+fn SupervisorEdit(base: Report, save: Action<(Report, Report), Result<(), ServerFnError>>) -> impl IntoView {
+    let title = RwSignal::new(base.title.clone());
+    let severity = RwSignal::new(base.severity.as_str().to_owned());
+    let status = RwSignal::new(base.status.as_str().to_owned());
+    let what = RwSignal::new(base.what_happened.clone());
+    let actions = RwSignal::new(base.immediate_actions.clone());
+    let choices = base.status.next_choices();
+    let base = StoredValue::new(base);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let base = base.get_value();
+        let mut edited = base.clone();
+        edited.title = title.get_untracked().trim().to_owned();
+        edited.severity = Severity::from_key(&severity.get_untracked()).unwrap_or(base.severity);
+        edited.status = Status::from_key(&status.get_untracked()).unwrap_or(base.status);
+        edited.what_happened = what.get_untracked();
+        edited.immediate_actions = actions.get_untracked();
+        save.dispatch((base, edited));
+    };
+    let outcome = move || match save.value().get() {
+        Some(Ok(())) => Some(view! { <p class="ok" role="status">"Saved."</p> }.into_any()),
+        Some(Err(e)) => Some(view! { <p class="notice" role="alert">{format!("Not saved: {e}")}</p> }.into_any()),
+        None => None,
+    };
+    view! {
+        <section class="desk-edit" aria-labelledby="edit-heading">
+            <h2 id="edit-heading">"Update this incident"</h2>
+            <form on:submit=submit>
+                <div class="field">
+                    <label for="sup-title">"Title"</label>
+                    <input id="sup-title" type="text" maxlength="200" bind:value=title />
+                </div>
+                <div class="field-row">
+                    <div class="field">
+                        <label for="sup-severity">"Severity"</label>
+                        <select id="sup-severity" bind:value=severity>
+                            {Severity::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
+                        </select>
+                    </div>
+                    <div class="field">
+                        <label for="sup-status">"Status"</label>
+                        <select id="sup-status" bind:value=status>
+                            {choices.into_iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
+                        </select>
+                    </div>
+                </div>
+                <div class="field">
+                    <label for="sup-what">"What happened"</label>
+                    <textarea id="sup-what" rows="4" bind:value=what></textarea>
+                </div>
+                <div class="field">
+                    <label for="sup-actions">"Immediate actions taken"</label>
+                    <textarea id="sup-actions" rows="3" bind:value=actions></textarea>
+                </div>
+                <button type="submit" class="button primary" data-testid="desk-save" disabled=move || save.pending().get()>
+                    "Save changes"
+                </button>
+                {outcome}
+            </form>
+        </section>
+    }
+}

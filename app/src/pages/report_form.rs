@@ -1,0 +1,315 @@
+//! The report form: new reports and edits, saved on the device first, synced later.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use super::field_errors;
+use crate::domain::{Category, FieldError, GpsFix, Report, ReportId, Severity};
+use crate::field::{SaveError, use_device};
+
+/// Parses one name per line, dropping blanks and repeats.
+fn people_from_lines(text: &str) -> Vec<String> {
+    let mut people: Vec<String> = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !people.iter().any(|p| p == line) {
+            people.push(line.to_owned());
+        }
+    }
+    people
+}
+
+/// The field report form at `/report` (new) and `/report?id=…` (edit a local report).
+#[component]
+pub fn ReportFormPage() -> impl IntoView {
+    let device = use_device();
+    let navigate = use_navigate();
+    let query = use_query_map();
+    let editing = Memo::new(move |_| query.with(|q| q.get("id")).and_then(|s| s.parse::<ReportId>().ok()));
+
+    let base: RwSignal<Option<Report>> = RwSignal::new(None);
+    let title = RwSignal::new(String::new());
+    let category = RwSignal::new("other".to_owned());
+    let severity = RwSignal::new(Severity::Minor.as_str().to_owned());
+    let occurred = RwSignal::new(String::new());
+    let place = RwSignal::new(String::new());
+    let gps: RwSignal<Option<GpsFix>> = RwSignal::new(None);
+    let what = RwSignal::new(String::new());
+    let people = RwSignal::new(String::new());
+    let actions = RwSignal::new(String::new());
+    let reporter = RwSignal::new(String::new());
+    let errors: RwSignal<Vec<FieldError>> = RwSignal::new(Vec::new());
+    let locate_message: RwSignal<Option<String>> = RwSignal::new(None);
+    let missing = RwSignal::new(false);
+
+    // Fill the form from the device once hydrated (the server renders it blank).
+    {
+        let device = device.clone();
+        Effect::new(move |_| {
+            let Some(device) = &device else { return };
+            let id = editing.get();
+            errors.set(Vec::new());
+            locate_message.set(None);
+            let loaded = id.and_then(|id| device.0.load_report(id));
+            missing.set(id.is_some() && loaded.is_none());
+            let now = device.0.now();
+            let report = loaded.clone().unwrap_or_else(|| {
+                Report::blank(ReportId::new_v7(now, [0; 10]), now, &device.0.reporter_name())
+            });
+            title.set(report.title.clone());
+            category.set(report.category.0.clone());
+            severity.set(report.severity.as_str().to_owned());
+            occurred.set(device.0.to_local_input(report.occurred_at));
+            place.set(report.location.place.clone());
+            gps.set(report.location.gps);
+            what.set(report.what_happened.clone());
+            people.set(report.people_involved.join("\n"));
+            actions.set(report.immediate_actions.clone());
+            reporter.set(report.reporter.clone());
+            base.set(loaded);
+        });
+    }
+
+    let locate = {
+        let device = device.clone();
+        move |_| {
+            let Some(device) = &device else { return };
+            locate_message.set(Some("Finding your position…".to_owned()));
+            device.0.locate(Box::new(move |result| match result {
+                Ok(fix) => {
+                    gps.set(Some(fix));
+                    locate_message.set(Some(format!("Position found (±{:.0} m).", fix.accuracy_m)));
+                }
+                Err(reason) => locate_message.set(Some(reason)),
+            }));
+        }
+    };
+
+    let submit = {
+        let device = device.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let Some(device) = &device else { return };
+            let now = device.0.now();
+            let original = base.get_untracked();
+            let mut report = original.clone().unwrap_or_else(|| Report::blank(device.0.new_report_id(), now, ""));
+            report.title = title.get_untracked().trim().to_owned();
+            report.category = Category::new(&category.get_untracked());
+            report.severity = Severity::from_key(&severity.get_untracked()).unwrap_or(Severity::Minor);
+            report.location.place = place.get_untracked().trim().to_owned();
+            report.location.gps = gps.get_untracked();
+            report.what_happened = what.get_untracked();
+            report.people_involved = people_from_lines(&people.get_untracked());
+            report.immediate_actions = actions.get_untracked();
+            report.reporter = reporter.get_untracked().trim().to_owned();
+            let mut problems = Vec::new();
+            match device.0.from_local_input(&occurred.get_untracked()) {
+                Some(at) => report.occurred_at = at,
+                None => problems.push(FieldError {
+                    field: "occurred_at".into(),
+                    message: "Give the date and time it happened.".into(),
+                }),
+            }
+            if let Err(mut found) = report.validate(now) {
+                problems.append(&mut found);
+            }
+            if !problems.is_empty() {
+                errors.set(problems);
+                return;
+            }
+            match device.0.save_report(original.as_ref(), &report) {
+                Ok(()) => {
+                    errors.set(Vec::new());
+                    navigate("/", Default::default());
+                }
+                Err(SaveError::Invalid(found)) => errors.set(found),
+                Err(SaveError::Storage(reason)) => errors.set(vec![FieldError {
+                    field: "form".into(),
+                    message: format!(
+                        "This device could not save the report ({reason}). Free some space or sync, then try again; nothing already saved was lost."
+                    ),
+                }]),
+            }
+        }
+    };
+
+    let heading = move || if editing.get().is_some() { "Edit report" } else { "Report an incident" };
+    let described = |field: &'static str| {
+        move || errors.with(|e| e.iter().any(|e| e.field == field)).then(|| format!("{field}-error"))
+    };
+
+    view! {
+        <h1>{heading}</h1>
+        <Show when=move || missing.get()>
+            <p class="notice" role="alert">
+                "That report is not on this device."
+            </p>
+        </Show>
+        <form class="report-form" on:submit=submit novalidate>
+            <Show when=move || !errors.with(Vec::is_empty)>
+                <div class="error-summary" role="alert" data-testid="form-errors">
+                    <p>"Please correct these before saving:"</p>
+                    <ul>
+                        {move || {
+                            errors
+                                .get()
+                                .into_iter()
+                                .map(|e| view! { <li>{e.message}</li> })
+                                .collect_view()
+                        }}
+                    </ul>
+                </div>
+            </Show>
+
+            <div class="field">
+                <label for="title">"Title"</label>
+                <input
+                    id="title"
+                    name="title"
+                    type="text"
+                    maxlength="200"
+                    required
+                    autocomplete="off"
+                    aria-describedby=described("title")
+                    bind:value=title
+                />
+                {field_errors(errors, "title")}
+            </div>
+
+            <div class="field-row">
+                <div class="field">
+                    <label for="category">"Category"</label>
+                    <select id="category" name="category" bind:value=category>
+                        {Category::DEFAULTS
+                            .iter()
+                            .map(|(key, label)| view! { <option value=*key>{*label}</option> })
+                            .collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="severity">"Severity"</label>
+                    <select id="severity" name="severity" bind:value=severity>
+                        {Severity::ALL
+                            .iter()
+                            .map(|s| view! { <option value=s.as_str()>{s.label()}</option> })
+                            .collect_view()}
+                    </select>
+                </div>
+            </div>
+
+            <div class="field">
+                <label for="occurred_at">"When did it happen?"</label>
+                <input
+                    id="occurred_at"
+                    name="occurred_at"
+                    type="datetime-local"
+                    required
+                    aria-describedby=described("occurred_at")
+                    bind:value=occurred
+                />
+                {field_errors(errors, "occurred_at")}
+            </div>
+
+            <fieldset class="field location">
+                <legend>"Where?"</legend>
+                <button type="button" class="button" on:click=locate data-testid="use-location">
+                    "Use my location"
+                </button>
+                <p class="hint" role="status" aria-live="polite">
+                    {move || locate_message.get()}
+                </p>
+                {move || {
+                    gps.get()
+                        .map(|fix| {
+                            view! {
+                                <p class="gps" data-testid="gps-fix">
+                                    {format!(
+                                        "GPS {:.5}, {:.5} (±{:.0} m) ",
+                                        fix.latitude,
+                                        fix.longitude,
+                                        fix.accuracy_m,
+                                    )}
+                                    <button
+                                        type="button"
+                                        class="button link"
+                                        on:click=move |_| gps.set(None)
+                                    >
+                                        "Remove position"
+                                    </button>
+                                </p>
+                            }
+                        })
+                }}
+                <label for="place">"Place (as people call it)"</label>
+                <input
+                    id="place"
+                    name="place"
+                    type="text"
+                    maxlength="200"
+                    autocomplete="off"
+                    aria-describedby=described("location")
+                    bind:value=place
+                />
+                {field_errors(errors, "location")}
+            </fieldset>
+
+            <div class="field">
+                <label for="what_happened">"What happened?"</label>
+                <textarea id="what_happened" name="what_happened" rows="5" bind:value=what></textarea>
+                {field_errors(errors, "what_happened")}
+            </div>
+
+            <div class="field">
+                <label for="people_involved">"People involved (one per line)"</label>
+                <textarea
+                    id="people_involved"
+                    name="people_involved"
+                    rows="3"
+                    aria-describedby=described("people_involved")
+                    bind:value=people
+                ></textarea>
+                {field_errors(errors, "people_involved")}
+            </div>
+
+            <div class="field">
+                <label for="immediate_actions">"Immediate actions taken"</label>
+                <textarea
+                    id="immediate_actions"
+                    name="immediate_actions"
+                    rows="3"
+                    bind:value=actions
+                ></textarea>
+                {field_errors(errors, "immediate_actions")}
+            </div>
+
+            <div class="field">
+                <label for="reporter">"Your name"</label>
+                <input
+                    id="reporter"
+                    name="reporter"
+                    type="text"
+                    maxlength="200"
+                    autocomplete="name"
+                    aria-describedby=described("reporter")
+                    bind:value=reporter
+                />
+                {field_errors(errors, "reporter")}
+            </div>
+            {field_errors(errors, "form")}
+
+            <button type="submit" class="button primary" data-testid="save-report">
+                "Save report"
+            </button>
+            <p class="hint">"Reports are saved on this device first and sync when there is a connection."</p>
+        </form>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::people_from_lines;
+
+    #[test]
+    fn people_are_one_per_line_without_blanks_or_repeats() {
+        assert_eq!(people_from_lines(" Ana \n\nBo\nAna\n"), ["Ana", "Bo"]);
+    }
+}

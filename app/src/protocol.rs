@@ -1,0 +1,154 @@
+//! The sync protocol between a device and the server: versioned, closed message types.
+//!
+//! One `POST /api/sync` carries every report the device has changed since the server last
+//! acknowledged it. For each: the report id, the device's heads, and the changes the server
+//! has not acknowledged yet. The server applies them (idempotently: a change it already has
+//! is skipped), commits, and answers per report with its heads and the changes the device
+//! lacks. Changes travel as raw Automerge change bytes in base64; heads as hex.
+//!
+//! Every request is all-or-nothing: if any report is refused, nothing is stored and the
+//! error lists each refused report with its reason, so the device can mark those and retry
+//! the rest.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ReportId;
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Most reports one request may carry; devices send larger outboxes in several requests.
+pub const MAX_REPORTS_PER_REQUEST: usize = 200;
+/// Most changes one report may carry in one request.
+pub const MAX_CHANGES_PER_REPORT: usize = 5_000;
+/// Largest request body the server accepts, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// Raw bytes, base64 in JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Bytes(#[serde(with = "base64_bytes")] pub Vec<u8>);
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Just enough of a request to check its version before reading the rest.
+#[derive(Clone, Debug, Deserialize)]
+pub struct VersionProbe {
+    /// The sender's protocol version.
+    pub protocol_version: u32,
+}
+
+/// Device → server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// Must equal [`PROTOCOL_VERSION`].
+    pub protocol_version: u32,
+    /// The device's stable id (also its Automerge actor id).
+    pub device_id: uuid::Uuid,
+    /// Every report with changes the server has not acknowledged.
+    pub reports: Vec<ReportPush>,
+}
+
+/// One report's unacknowledged changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportPush {
+    /// The report.
+    pub id: ReportId,
+    /// The device's heads for it (hex).
+    pub heads: Vec<String>,
+    /// Changes the server has not acknowledged, in causal order.
+    pub changes: Vec<Bytes>,
+}
+
+/// Server → device, when every report was accepted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// The server's protocol version.
+    pub protocol_version: u32,
+    /// One acknowledgement per pushed report, in request order.
+    pub reports: Vec<ReportAck>,
+}
+
+/// The server's durable state of one report after the request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportAck {
+    /// The report.
+    pub id: ReportId,
+    /// The server's heads after merging (hex). Everything up to these is durably stored.
+    pub heads: Vec<String>,
+    /// Changes the device lacks (for example supervisor edits).
+    pub changes: Vec<Bytes>,
+}
+
+/// Machine-readable error kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not a valid sync request.
+    MalformedRequest,
+    /// The protocol version is not spoken here; update the app.
+    UnsupportedProtocol,
+    /// One or more reports were refused; see `rejected`.
+    RejectedReports,
+    /// Too many reports or changes in one request.
+    TooLarge,
+    /// The server could not store the changes; retry later.
+    Unavailable,
+}
+
+/// Why a request failed: always JSON, always with a sentence for people.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncError {
+    /// What kind of failure.
+    pub error: ErrorCode,
+    /// What went wrong and what to do.
+    pub message: String,
+    /// Per refused report, why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejection>,
+}
+
+impl SyncError {
+    /// Whether sending the same request again later may succeed.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.error, ErrorCode::Unavailable)
+    }
+}
+
+/// One refused report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The report.
+    pub id: ReportId,
+    /// Why, in words the device shows on that report.
+    pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_travel_as_base64() {
+        let push = ReportPush { id: ReportId(uuid::Uuid::nil()), heads: vec![], changes: vec![Bytes(vec![0, 1, 255])] };
+        let json = serde_json::to_string(&push).unwrap();
+        assert!(json.contains("\"AAH/\""), "{json}");
+        assert_eq!(serde_json::from_str::<ReportPush>(&json).unwrap(), push);
+        assert!(serde_json::from_str::<ReportPush>(&json.replace("AAH/", "%%%")).is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! The browser's implementation of the [`Device`] port: time, ids, geolocation, local
+//! time zone conversion, and saving report documents.
+
+use app::document::{ReportDoc, actor_from_uuid, hash_hex};
+use app::domain::{GpsFix, Report, ReportId, Timestamp};
+use app::field::{Device, FieldState, ReportSync, SaveError};
+use app::protocol::Bytes;
+use leptos::prelude::Set;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+
+use crate::store::{self, StoredReport, Summary};
+
+/// The actor this page load writes as. Fresh per page load, so two tabs of one browser
+/// never write changes under the same actor and sequence number.
+fn session_actor() -> automerge::ActorId {
+    thread_local! {
+        static ACTOR: uuid::Uuid = uuid::Uuid::now_v7();
+    }
+    ACTOR.with(|id| actor_from_uuid(*id))
+}
+
+/// The device, as the pages see it.
+#[derive(Debug, Clone, Copy)]
+pub struct BrowserDevice {
+    state: FieldState,
+}
+
+impl BrowserDevice {
+    /// A device that reports into `state`.
+    #[must_use]
+    pub fn new(state: FieldState) -> Self {
+        Self { state }
+    }
+}
+
+/// Milliseconds since the epoch, from the browser clock.
+#[must_use]
+pub fn now() -> Timestamp {
+    #[allow(clippy::cast_possible_truncation)]
+    Timestamp(js_sys::Date::now() as i64)
+}
+
+fn summary(report: &Report) -> Summary {
+    Summary {
+        title: report.title.clone(),
+        severity: report.severity,
+        status: report.status,
+        occurred_at: report.occurred_at,
+    }
+}
+
+/// Stores `doc` as the report's new local state, keeping the server's acknowledgement.
+pub fn store_doc(id: ReportId, doc: &mut ReportDoc, previous: Option<&StoredReport>) -> Result<StoredReport, String> {
+    let report = doc.read().map_err(|e| e.to_string())?;
+    let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
+    let synced_heads = previous.map(|p| p.synced_heads.clone()).unwrap_or_default();
+    let sync = if store::same_heads(&heads, &synced_heads) {
+        ReportSync::Synced
+    } else {
+        match previous {
+            Some(p) if p.refused_heads.as_ref().is_some_and(|r| store::same_heads(r, &heads)) => p.sync.clone(),
+            _ => ReportSync::NotSynced,
+        }
+    };
+    let stored = StoredReport {
+        doc: Bytes(doc.save()),
+        heads,
+        synced_heads,
+        sync,
+        refused_heads: previous.and_then(|p| p.refused_heads.clone()),
+        summary: summary(&report),
+    };
+    store::save(id, &stored).map_err(|e| e.0)?;
+    Ok(stored)
+}
+
+impl Device for BrowserDevice {
+    fn now(&self) -> Timestamp {
+        now()
+    }
+
+    fn new_report_id(&self) -> ReportId {
+        ReportId(uuid::Uuid::now_v7())
+    }
+
+    fn reporter_name(&self) -> String {
+        store::device().map(|d| d.reporter_name).unwrap_or_default()
+    }
+
+    fn load_report(&self, id: ReportId) -> Option<Report> {
+        let stored = store::load(id)?;
+        ReportDoc::load(&stored.doc.0, session_actor()).ok()?.read().ok()
+    }
+
+    fn save_report(&self, base: Option<&Report>, report: &Report) -> Result<(), SaveError> {
+        let now = now();
+        report.validate(now).map_err(SaveError::Invalid)?;
+        let previous = store::load(report.id);
+        let mut doc = match (base, &previous) {
+            (Some(base), Some(previous)) => {
+                let mut doc = ReportDoc::load(&previous.doc.0, session_actor())
+                    .map_err(|e| SaveError::Storage(e.to_string()))?;
+                doc.edit(base, report, now).map_err(|e| SaveError::Storage(e.to_string()))?;
+                doc
+            }
+            (None, None) => {
+                ReportDoc::create(report, session_actor(), now).map_err(|e| SaveError::Storage(e.to_string()))?
+            }
+            _ => return Err(SaveError::Storage("the report on this device changed; reopen it and try again".into())),
+        };
+        store_doc(report.id, &mut doc, previous.as_ref()).map_err(SaveError::Storage)?;
+        let _ = store::remember_reporter(&report.reporter);
+        self.state.outbox.set(store::outbox());
+        crate::sync::request(self.state);
+        Ok(())
+    }
+
+    fn sync_now(&self) {
+        crate::sync::request(self.state);
+    }
+
+    fn locate(&self, done: Box<dyn FnOnce(Result<GpsFix, String>)>) {
+        let Some(geolocation) = web_sys::window().and_then(|w| w.navigator().geolocation().ok()) else {
+            done(Err("This device cannot give a position; type the place instead.".to_owned()));
+            return;
+        };
+        let done = std::rc::Rc::new(std::cell::RefCell::new(Some(done)));
+        let on_fix = {
+            let done = done.clone();
+            Closure::once(move |position: web_sys::Position| {
+                let c = position.coords();
+                if let Some(done) = done.borrow_mut().take() {
+                    done(Ok(GpsFix { latitude: c.latitude(), longitude: c.longitude(), accuracy_m: c.accuracy() }));
+                }
+            })
+        };
+        let on_error = Closure::once(move |error: web_sys::PositionError| {
+            let reason = match error.code() {
+                1 => "Location permission was refused; type the place instead.",
+                3 => "Finding your position took too long; try again or type the place.",
+                _ => "Your position is not available; type the place instead.",
+            };
+            if let Some(done) = done.borrow_mut().take() {
+                done(Err(reason.to_owned()));
+            }
+        });
+        let options = web_sys::PositionOptions::new();
+        options.set_enable_high_accuracy(true);
+        options.set_timeout(20_000);
+        options.set_maximum_age(60_000);
+        let _ = geolocation.get_current_position_with_error_callback_and_options(
+            on_fix.as_ref().unchecked_ref(),
+            Some(on_error.as_ref().unchecked_ref()),
+            &options,
+        );
+        on_fix.forget();
+        on_error.forget();
+    }
+
+    fn to_local_input(&self, at: Timestamp) -> String {
+        #[allow(clippy::cast_precision_loss)]
+        let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at.0 as f64));
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}",
+            d.get_full_year(),
+            d.get_month() + 1,
+            d.get_date(),
+            d.get_hours(),
+            d.get_minutes()
+        )
+    }
+
+    fn from_local_input(&self, text: &str) -> Option<Timestamp> {
+        let (date, time) = text.split_once('T')?;
+        let mut date = date.split('-').map(str::parse::<u32>);
+        let mut time = time.split(':').map(str::parse::<u32>);
+        let (y, m, d) = (date.next()?.ok()?, date.next()?.ok()?, date.next()?.ok()?);
+        let (h, min) = (time.next()?.ok()?, time.next()?.ok()?);
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 {
+            return None;
+        }
+        let date = js_sys::Date::new_with_year_month_day_hr_min(y, i32::try_from(m - 1).ok()?, i32::try_from(d).ok()?, i32::try_from(h).ok()?, i32::try_from(min).ok()?);
+        let ms = date.get_time();
+        #[allow(clippy::cast_possible_truncation)]
+        ms.is_finite().then(|| Timestamp(ms as i64))
+    }
+}
+
+/// Registers the service worker that makes the app open offline.
+pub fn register_service_worker() {
+    if let Some(window) = web_sys::window() {
+        let container = window.navigator().service_worker();
+        let _ = container.register("/sw.js");
+    }
+}
+
+/// Marks the page as hydrated (`<body data-hydrated>`), for people's tools and tests.
+pub fn mark_hydrated() {
+    if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+        let _ = body.dataset().set("hydrated", "true");
+    }
+}

@@ -1,0 +1,38 @@
+//! Muster in the browser: the WASM entry point that hydrates the server-rendered pages,
+//! and the only code that touches browser storage, geolocation and the network.
+//!
+//! * [`store`]: report documents in `localStorage` (through gloo-storage).
+//! * [`sync`]: the sync engine (on start-up, on the `online` event, on an interval, and
+//!   after every save).
+//! * [`device`]: the [`app::field::Device`] port the pages use.
+//!
+//! Data comes in from the pages (through the port) and from `POST /api/sync` answers; it
+//! goes out to `localStorage` and to the server.
+
+pub mod device;
+pub mod store;
+pub mod sync;
+
+use std::sync::Arc;
+
+use app::App;
+use app::field::{DeviceHandle, FieldState};
+use leptos::prelude::*;
+
+/// Called by the hydration script once the WASM module is loaded.
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    let state = FieldState::new();
+    let device = DeviceHandle(Arc::new(device::BrowserDevice::new(state)));
+    leptos::mount::hydrate_body(move || {
+        provide_context(state);
+        provide_context(device);
+        view! { <App /> }
+    });
+    // Hydration is done: now read the device and start syncing. Doing this earlier would
+    // make the first render differ from the server's HTML.
+    sync::start(state);
+    device::register_service_worker();
+    device::mark_hydrated();
+}

@@ -1,0 +1,169 @@
+//! Report documents kept on the device, in `localStorage`.
+//!
+//! Layout (all JSON):
+//! * `muster.v1.device`: this browser's device id and the reporter's name.
+//! * `muster.v1.index`: the ids of every local report.
+//! * `muster.v1.report.<id>`: the saved Automerge document, its heads, the heads the
+//!   server has acknowledged, the sync state, and a summary for the outbox.
+//!
+//! Nothing is ever deleted here before the server has acknowledged it. A write that fails
+//! (storage full) leaves the previous value in place and reports the failure.
+
+use app::domain::{ReportId, Severity, Status, Timestamp};
+use app::field::{OutboxEntry, ReportSync};
+use app::protocol::Bytes;
+use gloo_storage::{LocalStorage, Storage};
+use serde::{Deserialize, Serialize};
+
+const DEVICE_KEY: &str = "muster.v1.device";
+const INDEX_KEY: &str = "muster.v1.index";
+
+fn report_key(id: ReportId) -> String {
+    format!("muster.v1.report.{id}")
+}
+
+/// This browser's identity.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// Stable device id, sent with every sync.
+    pub device_id: uuid::Uuid,
+    /// The name last used on the report form.
+    pub reporter_name: String,
+}
+
+/// What the outbox shows without loading the document.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    /// Title.
+    pub title: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Status.
+    pub status: Status,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+}
+
+/// One report as stored on the device.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredReport {
+    /// The whole Automerge document.
+    pub doc: Bytes,
+    /// Its heads (hex).
+    pub heads: Vec<String>,
+    /// The heads the server has durably acknowledged (hex).
+    pub synced_heads: Vec<String>,
+    /// Where it stands.
+    pub sync: ReportSync,
+    /// Heads that the server refused; not resent until the report changes again.
+    #[serde(default)]
+    pub refused_heads: Option<Vec<String>>,
+    /// For the outbox.
+    pub summary: Summary,
+}
+
+impl StoredReport {
+    /// Whether the server lacks some of this report's changes.
+    #[must_use]
+    pub fn has_unacknowledged_changes(&self) -> bool {
+        !same_heads(&self.heads, &self.synced_heads)
+    }
+
+    /// Whether the sync engine should send it now.
+    #[must_use]
+    pub fn should_send(&self) -> bool {
+        self.has_unacknowledged_changes()
+            && self.refused_heads.as_ref().is_none_or(|refused| !same_heads(refused, &self.heads))
+    }
+}
+
+/// Whether two head lists name the same set.
+#[must_use]
+pub fn same_heads(a: &[String], b: &[String]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+/// Why the device could not store something.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+impl From<gloo_storage::errors::StorageError> for StoreError {
+    fn from(e: gloo_storage::errors::StorageError) -> Self {
+        let text = e.to_string();
+        if text.contains("Quota") || text.contains("quota") {
+            Self("this device's storage is full".to_owned())
+        } else {
+            Self(text)
+        }
+    }
+}
+
+/// This device's record, created on first use.
+pub fn device() -> Result<DeviceRecord, StoreError> {
+    if let Ok(record) = LocalStorage::get::<DeviceRecord>(DEVICE_KEY) {
+        return Ok(record);
+    }
+    let record = DeviceRecord { device_id: uuid::Uuid::now_v7(), reporter_name: String::new() };
+    LocalStorage::set(DEVICE_KEY, &record)?;
+    Ok(record)
+}
+
+/// Remembers the reporter's name for the next form.
+pub fn remember_reporter(name: &str) -> Result<(), StoreError> {
+    let mut record = device()?;
+    if record.reporter_name != name {
+        record.reporter_name = name.to_owned();
+        LocalStorage::set(DEVICE_KEY, &record)?;
+    }
+    Ok(())
+}
+
+/// Every local report id, oldest first.
+#[must_use]
+pub fn index() -> Vec<ReportId> {
+    LocalStorage::get(INDEX_KEY).unwrap_or_default()
+}
+
+/// One local report.
+#[must_use]
+pub fn load(id: ReportId) -> Option<StoredReport> {
+    LocalStorage::get(report_key(id)).ok()
+}
+
+/// Saves a report, adding it to the index if new. The report is written before the index,
+/// so a failure can never leave the index naming a report that is not there.
+pub fn save(id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
+    LocalStorage::set(report_key(id), report)?;
+    let mut ids = index();
+    if !ids.contains(&id) {
+        ids.push(id);
+        LocalStorage::set(INDEX_KEY, &ids)?;
+    }
+    Ok(())
+}
+
+/// The outbox, newest report first.
+#[must_use]
+pub fn outbox() -> Vec<OutboxEntry> {
+    let mut entries: Vec<OutboxEntry> = index()
+        .into_iter()
+        .filter_map(|id| {
+            let stored = load(id)?;
+            Some(OutboxEntry {
+                id,
+                title: stored.summary.title,
+                severity: stored.summary.severity,
+                status: stored.summary.status,
+                occurred_at: stored.summary.occurred_at,
+                sync: stored.sync,
+            })
+        })
+        .collect();
+    entries.sort_by(|a, b| b.id.cmp(&a.id));
+    entries
+}

@@ -1,0 +1,101 @@
+//! Configuration, in one order: built-in defaults, then environment variables.
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `MUSTER_ADDR` | `127.0.0.1:3000` | address to listen on |
+//! | `DATABASE_URL` | `sqlite://./data/muster.db` | the database |
+//! | `MUSTER_SITE_ROOT` | `target/site` | built assets (`pkg/`, service worker, icons) |
+//! | `MUSTER_DEMO` | unset | `1` seeds sample incidents (also `--demo`) |
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Server configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The database URL (may hold a password: never printed).
+    pub database_url: String,
+    /// Folder of built static assets.
+    pub site_root: PathBuf,
+    /// Seed the demo incidents.
+    pub demo: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.database_url.split(':').next().unwrap_or("?");
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("database_url", &format_args!("{scheme}://[redacted]"))
+            .field("site_root", &self.site_root)
+            .field("demo", &self.demo)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database_url: "sqlite://./data/muster.db".to_owned(),
+            site_root: PathBuf::from("target/site"),
+            demo: false,
+        }
+    }
+}
+
+/// A configuration value that could not be understood.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} is not valid: {reason}")]
+pub struct ConfigError {
+    name: &'static str,
+    reason: String,
+}
+
+impl Config {
+    /// Defaults overridden by environment variables read through `var`.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        if let Some(addr) = var("MUSTER_ADDR") {
+            config.addr =
+                addr.parse().map_err(|e: std::net::AddrParseError| ConfigError { name: "MUSTER_ADDR", reason: e.to_string() })?;
+        }
+        if let Some(url) = var("DATABASE_URL").filter(|u| !u.is_empty()) {
+            if !url.starts_with("sqlite:") {
+                return Err(ConfigError {
+                    name: "DATABASE_URL",
+                    reason: "only sqlite: URLs are supported by this build".to_owned(),
+                });
+            }
+            config.database_url = url;
+        }
+        if let Some(root) = var("MUSTER_SITE_ROOT") {
+            config.site_root = PathBuf::from(root);
+        }
+        config.demo = matches!(var("MUSTER_DEMO").as_deref(), Some("1" | "true" | "yes"));
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults_and_secrets_stay_hidden() {
+        let env = |k: &str| match k {
+            "MUSTER_ADDR" => Some("127.0.0.1:0".to_owned()),
+            "DATABASE_URL" => Some("sqlite:///tmp/secret-name.db".to_owned()),
+            "MUSTER_DEMO" => Some("1".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_env(env).unwrap();
+        assert_eq!(config.addr.port(), 0);
+        assert!(config.demo);
+        assert!(!format!("{config:?}").contains("secret-name"));
+        assert!(Config::from_env(|k| (k == "MUSTER_ADDR").then(|| "nope".to_owned())).is_err());
+    }
+}

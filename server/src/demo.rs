@@ -1,0 +1,286 @@
+//! Demo mode: a dozen realistic incidents so a newcomer sees a populated app at once.
+//!
+//! Seeding goes through the same document and commit path as real syncs. Ids are fixed,
+//! so seeding again is a no-op. One incident carries a real concurrent edit, so the
+//! conflict display can be seen too.
+
+use app::document::{ReportDoc, hash_hex};
+use app::domain::{Category, GpsFix, Location, Report, ReportId, Severity, Status, Timestamp};
+use automerge::ActorId;
+
+use crate::db::{DbError, Store};
+use crate::sync::Merged;
+
+const HOUR: i64 = 3_600_000;
+/// 2026-11-20 08:00 UTC.
+const BASE: i64 = 1_763_625_600_000;
+
+struct Sample {
+    hours_ago: i64,
+    title: &'static str,
+    category: &'static str,
+    severity: Severity,
+    status: Status,
+    place: &'static str,
+    gps: Option<(f64, f64, f64)>,
+    reporter: &'static str,
+    people: &'static [&'static str],
+    what: &'static str,
+    actions: &'static str,
+}
+
+const SAMPLES: [Sample; 12] = [
+    Sample {
+        hours_ago: 2,
+        title: "Forklift clipped pallet racking",
+        category: "property_damage",
+        severity: Severity::Moderate,
+        status: Status::Reported,
+        place: "Warehouse B, aisle 14",
+        gps: Some((53.4794, -2.2453, 6.0)),
+        reporter: "Dana Okafor",
+        people: &["Luis Ortega (driver)"],
+        what: "While reversing, the forklift mast caught the upright of bay 14C. The upright is bent about 3 cm at knee height; no load fell.",
+        actions: "Bay 14C emptied and taped off. Forklift parked and keys handed to the shift lead.",
+    },
+    Sample {
+        hours_ago: 5,
+        title: "Worker cut hand on sheet metal edge",
+        category: "injury_illness",
+        severity: Severity::Major,
+        status: Status::Triaged,
+        place: "Fabrication shop, press line 2",
+        gps: None,
+        reporter: "Priya Raman",
+        people: &["Tom Becker (injured)", "Aisha Khan (first aider)"],
+        what: "Tom was unloading blanks without cut-resistant gloves and the edge of a blank cut his left palm. Deep cut, about 4 cm.",
+        actions: "First aid given, wound dressed. Tom taken to the urgent care clinic by his supervisor.",
+    },
+    Sample {
+        hours_ago: 9,
+        title: "Near miss: unsecured load on mezzanine",
+        category: "near_miss",
+        severity: Severity::Moderate,
+        status: Status::Investigating,
+        place: "Distribution centre, mezzanine edge",
+        gps: None,
+        reporter: "Marek Nowak",
+        people: &["Marek Nowak"],
+        what: "A box slid off the mezzanine edge and landed on the walkway below, about two metres from a colleague. Kick plate missing on that section.",
+        actions: "Walkway below closed. Temporary barrier placed along the edge.",
+    },
+    Sample {
+        hours_ago: 20,
+        title: "Diesel spill at refuelling point",
+        category: "environmental_release",
+        severity: Severity::Major,
+        status: Status::Resolved,
+        place: "Depot yard, fuel island 1",
+        gps: Some((51.4545, -2.5879, 12.0)),
+        reporter: "Sam Whitfield",
+        people: &["Sam Whitfield", "Kelly Grant"],
+        what: "The nozzle auto-shutoff failed and about 40 litres of diesel overflowed onto the apron, some reaching the drain cover.",
+        actions: "Spill kit used, drain covered, interceptor checked. Pump isolated and tagged out.",
+    },
+    Sample {
+        hours_ago: 27,
+        title: "Tailgating through secure door",
+        category: "security",
+        severity: Severity::Minor,
+        status: Status::Closed,
+        place: "Head office, server room corridor",
+        gps: None,
+        reporter: "Jo Martins",
+        people: &[],
+        what: "An unknown person followed a contractor through the badge door to the server room corridor. Challenged, they said they were looking for the canteen.",
+        actions: "Escorted out to reception. Badge logs saved.",
+    },
+    Sample {
+        hours_ago: 33,
+        title: "Van reversed into bollard",
+        category: "vehicle",
+        severity: Severity::Minor,
+        status: Status::Reviewed,
+        place: "Customer site, Harbour Road loading dock",
+        gps: Some((50.3714, -4.1422, 20.0)),
+        reporter: "Ellis Brown",
+        people: &["Ellis Brown (driver)"],
+        what: "Reversing without a banksman, rear bumper hit a steel bollard at walking speed. Bumper cracked, no injuries.",
+        actions: "Photographed the damage, informed the fleet desk.",
+    },
+    Sample {
+        hours_ago: 41,
+        title: "Conveyor motor tripped twice",
+        category: "equipment_failure",
+        severity: Severity::Moderate,
+        status: Status::Triaged,
+        place: "Sortation hall, conveyor C3",
+        gps: None,
+        reporter: "Nadia Haddad",
+        people: &[],
+        what: "C3 drive motor tripped on overload at 06:10 and 06:45. Burning smell near the gearbox the second time.",
+        actions: "Conveyor locked out. Maintenance called.",
+    },
+    Sample {
+        hours_ago: 50,
+        title: "Scanner network down in goods-in",
+        category: "operational_outage",
+        severity: Severity::Moderate,
+        status: Status::Resolved,
+        place: "Goods-in office",
+        gps: None,
+        reporter: "Chris Adeyemi",
+        people: &[],
+        what: "Handheld scanners lost connection for 55 minutes; receipts were written on paper and keyed in later.",
+        actions: "Switched to the paper fallback procedure. IT ticket raised.",
+    },
+    Sample {
+        hours_ago: 70,
+        title: "Slip on wet floor near handwash station",
+        category: "injury_illness",
+        severity: Severity::Minor,
+        status: Status::Reported,
+        place: "Canteen, east entrance",
+        gps: None,
+        reporter: "Rosa Lindqvist",
+        people: &["Ben Carter"],
+        what: "Ben slipped on water pooled below the handwash station and bruised his elbow. No wet-floor sign was out.",
+        actions: "Floor mopped, sign placed, facilities told the basin leaks.",
+    },
+    Sample {
+        hours_ago: 96,
+        title: "Gas smell reported in plant room",
+        category: "other",
+        severity: Severity::Critical,
+        status: Status::Investigating,
+        place: "Building 2, basement plant room",
+        gps: None,
+        reporter: "Hamid Rezaei",
+        people: &["Hamid Rezaei", "Grace Liu"],
+        what: "Strong smell of gas on entering the plant room during the morning round. Detector had not alarmed.",
+        actions: "Building 2 evacuated, gas supply isolated at the meter, utility emergency line called.",
+    },
+    Sample {
+        hours_ago: 120,
+        title: "Ladder with cracked stile in use",
+        category: "near_miss",
+        severity: Severity::Minor,
+        status: Status::Closed,
+        place: "Stores, racking row A",
+        gps: None,
+        reporter: "Olga Petrova",
+        people: &[],
+        what: "Noticed a colleague using a step ladder whose left stile was cracked through. Nobody fell.",
+        actions: "Ladder removed from use and labelled for disposal.",
+    },
+    Sample {
+        hours_ago: 150,
+        title: "Chemical drum leaking in bunded store",
+        category: "environmental_release",
+        severity: Severity::Moderate,
+        status: Status::Reported,
+        place: "Chemical store, bund 3",
+        gps: Some((52.2053, 0.1218, 9.0)),
+        reporter: "Femi Adebayo",
+        people: &[],
+        what: "A 200 l drum of degreaser is weeping from the bottom seam; about 5 l contained in the bund.",
+        actions: "Drum over-packed, bund contents absorbed, SDS checked.",
+    },
+];
+
+fn report_of(index: usize, sample: &Sample) -> Report {
+    let reported = Timestamp(BASE - sample.hours_ago * HOUR);
+    let random = [u8::try_from(index + 1).unwrap_or(u8::MAX); 10];
+    Report {
+        id: ReportId::new_v7(reported, random),
+        title: sample.title.to_owned(),
+        what_happened: sample.what.to_owned(),
+        category: Category::new(sample.category),
+        severity: sample.severity,
+        occurred_at: Timestamp(reported.0 - HOUR / 2),
+        reported_at: reported,
+        location: Location {
+            gps: sample.gps.map(|(latitude, longitude, accuracy_m)| GpsFix { latitude, longitude, accuracy_m }),
+            place: sample.place.to_owned(),
+        },
+        reporter: sample.reporter.to_owned(),
+        people_involved: sample.people.iter().map(|p| (*p).to_owned()).collect(),
+        immediate_actions: sample.actions.to_owned(),
+        status: Status::Reported,
+    }
+}
+
+fn actor(n: u8) -> ActorId {
+    ActorId::from([0xde, 0xe0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0].as_slice())
+}
+
+/// Seeds the sample incidents that are not stored yet. Returns how many were added.
+pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DbError> {
+    let mut merged = Vec::new();
+    for (index, sample) in SAMPLES.iter().enumerate() {
+        let mut report = report_of(index, sample);
+        if store.load_doc(report.id).await?.is_some() {
+            continue;
+        }
+        let Ok(mut doc) = ReportDoc::create(&report, actor(1), report.reported_at) else { continue };
+        if sample.status != Status::Reported {
+            // A supervisor walked it through the workflow.
+            let mut desk = doc.clone();
+            desk.set_actor(actor(4));
+            let mut walked = report.clone();
+            for status in Status::ALL.into_iter().skip(1) {
+                let next = Report { status, ..walked.clone() };
+                let _ = desk.edit(&walked, &next, Timestamp(report.reported_at.0 + HOUR));
+                walked = next;
+                if status == sample.status {
+                    break;
+                }
+            }
+            let _ = doc.merge(&mut desk);
+            report = walked;
+        }
+        if index == 2 {
+            // Two people re-rated this one at the same time: show the conflict.
+            let mut a = doc.clone();
+            let mut b = doc.clone();
+            let mut ra = report.clone();
+            ra.severity = Severity::Major;
+            let mut rb = report.clone();
+            rb.severity = Severity::Critical;
+            let at = Timestamp(report.reported_at.0 + 2 * HOUR);
+            a.set_actor(actor(2));
+            b.set_actor(actor(3));
+            let _ = a.edit(&report, &ra, at);
+            let _ = b.edit(&report, &rb, at);
+            let _ = doc.merge(&mut a);
+            let _ = doc.merge(&mut b);
+        }
+        let Ok(report) = doc.read() else { continue };
+        let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
+        merged.push(Merged {
+            ack: app::protocol::ReportAck { id: report.id, heads: heads.clone(), changes: Vec::new() },
+            conflicts: doc.conflicts(),
+            change_count: doc.change_count(),
+            doc: doc.save(),
+            changed: true,
+            report,
+            heads,
+        });
+    }
+    let _guard = store.write_lock().await;
+    store.commit(&merged, now).await?;
+    Ok(merged.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_is_a_valid_report() {
+        for (i, s) in SAMPLES.iter().enumerate() {
+            let r = report_of(i, s);
+            assert_eq!(r.validate(Timestamp(BASE)), Ok(()), "{}", s.title);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Muster's server: serves the Leptos app (SSR + hydration), accepts device syncs at
+//! `POST /api/sync`, merges them into the stored Automerge documents and keeps the SQL
+//! projection that supervisor pages read.
+//!
+//! Data path: device → [`http::sync`] → [`sync::merge_push`] (pure) → [`db::Store::commit`]
+//! (documents + projection in one transaction) → [`desk::Desk`] → supervisor pages.
+//!
+//! `main.rs` only reads configuration and calls [`build`] and [`serve`]; tests do the same
+//! with a temporary database and port 0.
+
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod desk;
+pub mod http;
+pub mod sync;
+
+use std::sync::Arc;
+
+use app::desk::DeskHandle;
+use app::protocol::MAX_REQUEST_BYTES;
+use app::{App, shell};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::routing::{get, post};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+
+/// Shared state of the HTTP handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Leptos rendering options (asset paths).
+    pub leptos_options: LeptosOptions,
+    /// The database.
+    pub store: db::Store,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Database(#[from] db::DbError),
+}
+
+/// A ready-to-serve server.
+#[derive(Debug)]
+pub struct Muster {
+    /// The router with every route and layer.
+    pub router: Router,
+    /// The store, for tests and tools.
+    pub store: db::Store,
+}
+
+/// Opens the database (running migrations), seeds demo data if asked, builds the router.
+pub async fn build(config: &Config) -> Result<Muster, StartError> {
+    let store = db::Store::open(&config.database_url).await?;
+    if config.demo {
+        let added = demo::seed(&store, http::now()).await?;
+        tracing::info!(added, "demo incidents seeded");
+    }
+    let leptos_options = LeptosOptions::builder()
+        .output_name("muster")
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(config.addr)
+        .env(leptos::config::Env::PROD)
+        .build();
+    let state = AppState { leptos_options, store: store.clone() };
+    Ok(Muster { router: router(state), store })
+}
+
+/// Every route: the sync API, health, the Leptos pages and server functions, static files.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let desk = DeskHandle(Arc::new(desk::Desk::new(state.store.clone())));
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/api/sync", post(http::sync).layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES)))
+        .route("/healthz", get(http::healthz))
+        .leptos_routes_with_context(&state, routes, move || provide_context(desk.clone()), move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,139 @@
+// Browser end-to-end: what a field employee and a supervisor do, in Debian's Chromium
+// driven by playwright-core, against the release build served on 127.0.0.1.
+//
+// Run by scripts/test, which starts the server and sets MUSTER_BASE_URL.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.MUSTER_BASE_URL;
+const ARTIFACTS = process.env.MUSTER_ARTIFACTS ?? 'tests/e2e/artifacts';
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+let browser;
+
+before(async () => {
+  assert.ok(BASE, 'MUSTER_BASE_URL must point at a running server');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+async function hydrated(page) {
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+}
+
+function syncBadge(page, title) {
+  return page.locator('.outbox-item', { hasText: title }).locator('[data-testid=report-sync]');
+}
+
+test('a field report made offline syncs by itself and merges with a supervisor edit', { timeout: 180_000 }, async () => {
+  const title = `Chemical smell in lab ${Date.now() % 1000}`;
+  const field = await browser.newContext({
+    viewport: { width: 360, height: 640 },
+    permissions: ['geolocation'],
+    geolocation: { latitude: 51.50135, longitude: -0.14189, accuracy: 9 },
+  });
+  const page = await field.newPage();
+  const consoleErrors = [];
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  // (a) Online: the app loads, hydrates and installs its service worker.
+  await page.goto(`${BASE}/`);
+  await hydrated(page);
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  await page.getByText('Online', { exact: true }).waitFor();
+
+  // (b) Offline, a reload still loads and hydrates the app.
+  await field.setOffline(true);
+  await page.reload();
+  await hydrated(page);
+  await page.getByTestId('connectivity').filter({ hasText: 'Offline' }).waitFor();
+
+  // (c) File a report offline.
+  await page.getByRole('link', { name: 'Report an incident' }).click();
+  await page.waitForURL(`${BASE}/report`);
+  await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Category').selectOption('environmental_release');
+  await page.getByLabel('Severity').selectOption('moderate');
+  await page.getByRole('button', { name: 'Use my location' }).click();
+  await page.getByTestId('gps-fix').waitFor();
+  await page.getByLabel('Place (as people call it)').fill('Lab 3, north wing');
+  await page.getByLabel('What happened?').fill('Sharp solvent smell near the fume cupboard after the extractor stopped.');
+  await page.getByLabel('People involved (one per line)').fill('Rita Gomez\nSam Lee');
+  await page.getByLabel('Your name').fill('Ana Field');
+  await page.screenshot({ path: `${ARTIFACTS}/report-form-360x640.png`, fullPage: true });
+  await page.getByRole('button', { name: 'Save report' }).click();
+  await page.waitForURL(`${BASE}/`);
+  await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
+  await page.getByTestId('unsynced').filter({ hasText: '1 unsynced report' }).waitFor();
+
+  // ... and it survives an offline reload, still unsynced.
+  await page.reload();
+  await hydrated(page);
+  await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
+  await page.screenshot({ path: `${ARTIFACTS}/outbox-360x640.png`, fullPage: true });
+
+  // (d) Back online: it syncs with no click.
+  await field.setOffline(false);
+  await syncBadge(page, title).filter({ hasText: /^Synced$/ }).waitFor({ timeout: 30_000 });
+  await page.getByTestId('unsynced').filter({ hasText: '0 unsynced reports' }).waitFor();
+
+  // (e) The supervisor's list shows it.
+  const desk = await browser.newContext();
+  const deskPage = await desk.newPage();
+  await deskPage.goto(`${BASE}/incidents`);
+  await deskPage.getByRole('link', { name: title }).waitFor();
+
+  // (f) The field device goes offline and edits; meanwhile the supervisor edits too.
+  await field.setOffline(true);
+  await page.locator('.outbox-item', { hasText: title }).getByRole('link').click();
+  await page.waitForURL(/\/report\?id=/);
+  await assertValue(page, '#title', title);
+  await page.getByLabel('Immediate actions taken').fill('Lab evacuated; extractor fan restarted by facilities.');
+  await page.getByRole('button', { name: 'Save report' }).click();
+  await page.waitForURL(`${BASE}/`);
+  await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
+
+  await deskPage.getByRole('link', { name: title }).click();
+  await deskPage.waitForURL(/\/incidents\//);
+  await hydrated(deskPage);
+  await deskPage.getByLabel('Severity').selectOption('major');
+  await deskPage.getByLabel('Status').selectOption('triaged');
+  await deskPage.getByRole('button', { name: 'Save changes' }).click();
+  await deskPage.getByText('Saved.').waitFor();
+
+  await field.setOffline(false);
+  await syncBadge(page, title).filter({ hasText: /^Synced$/ }).waitFor({ timeout: 30_000 });
+  // The supervisor's triage reached the device.
+  await page.locator('.outbox-item', { hasText: title }).filter({ hasText: 'Triaged' }).waitFor({ timeout: 30_000 });
+
+  // The detail page shows both edits merged.
+  await deskPage.reload();
+  await hydrated(deskPage);
+  const fields = deskPage.getByTestId('incident-fields');
+  await fields.getByText('Lab evacuated; extractor fan restarted by facilities.').waitFor();
+  await fields.getByText('Major', { exact: true }).waitFor();
+  await fields.getByText('Triaged', { exact: true }).waitFor();
+  await fields.getByText('Rita Gomez, Sam Lee').waitFor();
+  await deskPage.screenshot({ path: `${ARTIFACTS}/incident-detail.png`, fullPage: true });
+
+  assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
+  await field.close();
+  await desk.close();
+});
+
+async function assertValue(page, selector, expected) {
+  await page.waitForFunction(
+    ([sel, want]) => document.querySelector(sel)?.value === want,
+    [selector, expected],
+    { timeout: 10_000 },
+  );
+}

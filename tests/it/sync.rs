@@ -1,0 +1,254 @@
+//! Sync over real HTTP against a real server with a temporary SQLite database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use app::desk::IncidentDesk;
+use app::domain::{Severity, Status};
+use app::protocol::{Bytes, ErrorCode, PROTOCOL_VERSION, ReportPush, SyncRequest};
+use muster_tests::{Device, TestServer};
+use server::db::Projection;
+
+#[tokio::test]
+async fn two_offline_devices_converge_and_the_projection_matches() {
+    let server = TestServer::start().await;
+    let mut a = Device::new(1);
+    let mut b = Device::new(2);
+
+    // A files two reports offline, then syncs.
+    let r1 = a.create("Forklift clipped racking", "Warehouse B");
+    let r2 = a.create("Oil on walkway", "Yard");
+    a.edit(r2, |r| r.what_happened = "Slick patch near the pumps".into());
+    let answer = a.sync(&server).await.unwrap();
+    assert_eq!(answer.reports.len(), 2);
+    assert!(answer.reports.iter().all(|ack| ack.changes.is_empty()), "A already has everything");
+
+    // B picks r1 up, then both edit it while offline.
+    b.follow(r1);
+    b.sync(&server).await.unwrap();
+    assert_eq!(b.read(r1), a.read(r1));
+    a.edit(r1, |r| {
+        r.title = "Forklift clipped racking in aisle 14".into();
+        r.people_involved.push("Luis Ortega".into());
+    });
+    b.edit(r1, |r| {
+        r.severity = Severity::Major;
+        r.people_involved.push("Aisha Khan".into());
+    });
+
+    // Both sync (A twice, to receive B's edit), and everyone agrees.
+    a.sync(&server).await.unwrap();
+    b.sync(&server).await.unwrap();
+    a.sync(&server).await.unwrap();
+    let merged = a.read(r1);
+    assert_eq!(b.read(r1), merged);
+    assert_eq!(a.heads(r1), b.heads(r1));
+    assert_eq!(merged.title, "Forklift clipped racking in aisle 14");
+    assert_eq!(merged.severity, Severity::Major);
+    let mut people = merged.people_involved.clone();
+    people.sort();
+    assert_eq!(people, ["Aisha Khan", "Luis Ortega"], "list edits merge as a union");
+
+    // The server's document and its projection say the same.
+    let desk = server::desk::Desk::new(server.store.clone());
+    for id in [r1, r2] {
+        let detail = desk.detail(id).await.unwrap().unwrap();
+        assert_eq!(detail.report, a.read(id));
+        let row = server.store.projection(id).await.unwrap().unwrap();
+        assert_eq!(row, Projection::of(&detail.report, detail.conflicts.len()));
+    }
+    let list = desk.list().await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].id, r2, "newest first");
+}
+
+#[tokio::test]
+async fn concurrent_edits_of_one_field_are_all_kept_and_shown() {
+    let server = TestServer::start().await;
+    let mut a = Device::new(1);
+    let mut b = Device::new(2);
+    let id = a.create("Gas smell", "Plant room");
+    a.sync(&server).await.unwrap();
+    b.follow(id);
+    b.sync(&server).await.unwrap();
+    a.edit(id, |r| r.severity = Severity::Major);
+    b.edit(id, |r| r.severity = Severity::Critical);
+    a.sync(&server).await.unwrap();
+    b.sync(&server).await.unwrap();
+    a.sync(&server).await.unwrap();
+    let conflicts = a.conflicts(id);
+    assert_eq!(conflicts.len(), 1);
+    let mut values = conflicts[0].values.clone();
+    values.sort();
+    assert_eq!(values, ["Critical", "Major"]);
+
+    // The detail page shows both values.
+    let (status, html) = server.get(&format!("/incidents/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("2 concurrent values"), "{html}");
+    assert!(html.contains("Critical") && html.contains("Major"));
+    assert_eq!(server.store.projection(id).await.unwrap().unwrap().conflict_count, 1);
+}
+
+#[tokio::test]
+async fn the_same_request_twice_changes_nothing_the_second_time() {
+    let server = TestServer::start().await;
+    let mut a = Device::new(1);
+    let id = a.create("Ladder cracked", "Stores");
+    a.edit(id, |r| r.immediate_actions = "Removed from use".into());
+    let body = serde_json::to_vec(&a.request()).unwrap();
+
+    let (status, first) = server.post_sync(body.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    let after_first = server.snapshot().await;
+    assert_eq!(after_first.len(), 2, "one document and one projection row");
+
+    let (status, second) = server.post_sync(body).await;
+    assert_eq!(status, 200);
+    assert_eq!(second, first, "same answer");
+    assert_eq!(server.snapshot().await, after_first, "nothing rewritten");
+}
+
+#[tokio::test]
+async fn a_supervisor_edit_flows_back_to_the_device() {
+    let server = TestServer::start().await;
+    let mut a = Device::new(1);
+    let id = a.create("Van hit bollard", "Dock");
+    a.sync(&server).await.unwrap();
+    let base = a.read(id);
+    let mut edited = base.clone();
+    edited.status = Status::Triaged;
+    edited.severity = Severity::Moderate;
+    let desk = server::desk::Desk::new(server.store.clone());
+    desk.edit(base.clone(), edited).await.unwrap();
+
+    // A forbidden transition is refused and changes nothing.
+    let snapshot = server.snapshot().await;
+    let mut skip = base.clone();
+    skip.status = Status::Closed;
+    assert!(desk.edit(base, skip).await.is_err());
+    assert_eq!(server.snapshot().await, snapshot);
+
+    a.sync(&server).await.unwrap();
+    let report = a.read(id);
+    assert_eq!(report.status, Status::Triaged);
+    assert_eq!(report.severity, Severity::Moderate);
+}
+
+async fn assert_refused(server: &TestServer, body: Vec<u8>, status: u16, code: &str) -> serde_json::Value {
+    let before = server.snapshot().await;
+    let (got, json) = server.post_sync(body).await;
+    assert_eq!(got, status, "{json}");
+    assert_eq!(json["error"], code, "{json}");
+    assert!(json["message"].as_str().is_some_and(|m| m.len() > 10), "a clear reason: {json}");
+    assert_eq!(server.snapshot().await, before, "the database is unchanged");
+    json
+}
+
+#[tokio::test]
+async fn hostile_requests_get_clear_errors_and_change_nothing() {
+    let server = TestServer::start().await;
+    let mut a = Device::new(1);
+    let stored = a.create("Already stored", "Gate");
+    a.sync(&server).await.unwrap();
+    a.edit(stored, |r| r.title = "Edited later".into());
+    let fresh = a.create("Brand new", "Office");
+
+    // Not JSON at all; JSON of the wrong shape.
+    assert_refused(&server, b"{not json".to_vec(), 400, "malformed_request").await;
+    let json = assert_refused(&server, br#"{"protocol_version":1,"reports":"x"}"#.to_vec(), 400, "malformed_request")
+        .await;
+    assert!(json["message"].as_str().unwrap().contains("device_id") || json["message"].as_str().unwrap().contains("invalid type"));
+
+    // A protocol version from the future.
+    let mut request = a.request();
+    request.protocol_version = PROTOCOL_VERSION + 1;
+    let json = assert_refused(&server, serde_json::to_vec(&request).unwrap(), 400, "unsupported_protocol").await;
+    assert!(json["message"].as_str().unwrap().contains("Update the app"));
+
+    // Corrupt Automerge bytes in one report: the whole request is refused, the good
+    // report in it is not stored either, and the reason names the bad one.
+    let mut request = a.request();
+    let bad = request.reports.iter_mut().find(|p| p.id == fresh).unwrap();
+    let last = bad.changes[0].0.len() - 1;
+    bad.changes[0].0[last] ^= 0x5a;
+    let json = assert_refused(&server, serde_json::to_vec(&request).unwrap(), 422, "rejected_reports").await;
+    assert_eq!(json["rejected"].as_array().unwrap().len(), 1);
+    assert_eq!(json["rejected"][0]["id"], fresh.to_string());
+    assert!(json["rejected"][0]["reason"].as_str().unwrap().contains("could not be decoded"));
+
+    // Garbage that is not an Automerge change at all.
+    let request = SyncRequest {
+        protocol_version: PROTOCOL_VERSION,
+        device_id: a.id,
+        reports: vec![ReportPush { id: fresh, heads: vec![], changes: vec![Bytes(b"hello".to_vec())] }],
+    };
+    assert_refused(&server, serde_json::to_vec(&request).unwrap(), 422, "rejected_reports").await;
+
+    // Changes of one report sent under another report's id.
+    let mut request = a.request();
+    let other = app::domain::ReportId::new_v7(muster_tests::T0, [9; 10]);
+    request.reports.retain(|p| p.id == fresh);
+    request.reports[0].id = other;
+    let json = assert_refused(&server, serde_json::to_vec(&request).unwrap(), 422, "rejected_reports").await;
+    assert!(json["rejected"][0]["reason"].as_str().unwrap().contains("belong to report"));
+
+    // A change whose history is missing (the edit without the creation).
+    let mut request = a.request();
+    request.reports.retain(|p| p.id == fresh);
+    a.edit(fresh, |r| r.title = "Second".into());
+    let full = a.request();
+    let edit_only = full.reports.iter().find(|p| p.id == fresh).unwrap().changes[1].clone();
+    request.reports[0].changes = vec![edit_only];
+    let json = assert_refused(&server, serde_json::to_vec(&request).unwrap(), 422, "rejected_reports").await;
+    assert!(json["rejected"][0]["reason"].as_str().unwrap().contains("full history"));
+
+    // A body over the limit.
+    let huge = vec![b' '; app::protocol::MAX_REQUEST_BYTES + 1];
+    assert_refused(&server, huge, 413, "too_large").await;
+
+    // After all that, an honest sync still works.
+    a.sync(&server).await.unwrap();
+    assert_eq!(a.read(stored).title, "Edited later");
+    assert_eq!(server.store.document_stats().await.unwrap().0, 2);
+}
+
+#[tokio::test]
+async fn a_report_that_breaks_the_rules_is_refused_with_the_rule() {
+    let server = TestServer::start().await;
+    let mut a = Device::new(1);
+    let id = a.create("Fine so far", "Dock");
+    a.sync(&server).await.unwrap();
+    a.edit(id, |r| r.title = "   ".into());
+    let before = server.snapshot().await;
+    let error = a.sync(&server).await.unwrap_err();
+    assert_eq!(error.error, ErrorCode::RejectedReports);
+    assert!(error.rejected[0].reason.contains("title"), "{error:?}");
+    assert_eq!(server.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn health_and_pages_answer() {
+    let server = TestServer::start().await;
+    assert_eq!(server.get("/healthz").await, (200, "ok".to_owned()));
+    let (status, html) = server.get("/").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Your reports"));
+    assert!(html.contains("/pkg/muster.js"), "hydration script is linked");
+    let (status, html) = server.get("/incidents").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No incidents have been reported yet"));
+}
+
+#[tokio::test]
+async fn demo_mode_seeds_a_dozen_incidents_once() {
+    let server = TestServer::start().await;
+    let now = app::domain::Timestamp(1_764_000_000_000);
+    assert_eq!(server::demo::seed(&server.store, now).await.unwrap(), 12);
+    assert_eq!(server::demo::seed(&server.store, now).await.unwrap(), 0);
+    let desk = server::desk::Desk::new(server.store.clone());
+    let list = desk.list().await.unwrap();
+    assert_eq!(list.len(), 12);
+    let with_conflict = list.iter().find(|r| r.title.starts_with("Near miss")).unwrap();
+    let detail = desk.detail(with_conflict.id).await.unwrap().unwrap();
+    assert_eq!(detail.conflicts.len(), 1, "the demo shows a concurrent edit");
+}
