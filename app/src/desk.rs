@@ -77,7 +77,9 @@ pub async fn list_incidents() -> Result<Vec<IncidentRow>, ServerFnError> {
 /// One incident with its conflicts.
 #[server]
 pub async fn get_incident(id: String) -> Result<Option<IncidentDetail>, ServerFnError> {
-    let id: ReportId = id.parse().map_err(|_| ServerFnError::new("that is not a report id"))?;
+    let id: ReportId = id
+        .parse()
+        .map_err(|_| ServerFnError::new("that is not a report id"))?;
     desk()?.0.detail(id).await.map_err(ServerFnError::new)
 }
 

@@ -89,7 +89,9 @@ pub enum DocError {
         hash: String,
     },
     /// The document was written by an unknown version of Muster.
-    #[error("document schema version {found:?} is not supported (this server reads version {SCHEMA_VERSION})")]
+    #[error(
+        "document schema version {found:?} is not supported (this server reads version {SCHEMA_VERSION})"
+    )]
     UnsupportedSchema {
         /// What the document says, if anything.
         found: Option<u64>,
@@ -164,20 +166,28 @@ impl ReportDoc {
         let mut doc = AutoCommit::new().with_actor(actor);
         doc.put(ROOT, SCHEMA_KEY, SCHEMA_VERSION)?;
         autosurgeon::reconcile_prop(&mut doc, ROOT, REPORT_KEY, report)?;
-        doc.commit_with(CommitOptions::default().with_time(at.as_secs()).with_message("create"));
+        doc.commit_with(
+            CommitOptions::default()
+                .with_time(at.as_secs())
+                .with_message("create"),
+        );
         Ok(Self { doc })
     }
 
     /// An empty document, for a server that has not seen this report yet.
     #[must_use]
     pub fn empty(actor: ActorId) -> Self {
-        Self { doc: AutoCommit::new().with_actor(actor) }
+        Self {
+            doc: AutoCommit::new().with_actor(actor),
+        }
     }
 
     /// Loads a document saved with [`ReportDoc::save`].
     pub fn load(bytes: &[u8], actor: ActorId) -> Result<Self, DocError> {
         let doc = AutoCommit::load(bytes).map_err(|e| DocError::Load(e.to_string()))?;
-        Ok(Self { doc: doc.with_actor(actor) })
+        Ok(Self {
+            doc: doc.with_actor(actor),
+        })
     }
 
     /// Writes further edits as `actor`.
@@ -202,9 +212,16 @@ impl ReportDoc {
 
     /// Encoded changes that a peer whose heads are `have` lacks.
     pub fn changes_since(&mut self, have: &[ChangeHash]) -> Vec<Vec<u8>> {
-        let known: Vec<ChangeHash> =
-            have.iter().copied().filter(|h| self.doc.get_change_by_hash(h).is_some()).collect();
-        self.doc.get_changes(&known).into_iter().map(|c| c.raw_bytes().to_vec()).collect()
+        let known: Vec<ChangeHash> = have
+            .iter()
+            .copied()
+            .filter(|h| self.doc.get_change_by_hash(h).is_some())
+            .collect();
+        self.doc
+            .get_changes(&known)
+            .into_iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect()
     }
 
     /// Number of changes in the history.
@@ -219,17 +236,27 @@ impl ReportDoc {
     pub fn apply_changes(&mut self, raw: &[Vec<u8>]) -> Result<usize, DocError> {
         let mut changes = Vec::with_capacity(raw.len());
         for (index, bytes) in raw.iter().enumerate() {
-            let change = Change::from_bytes(bytes.clone())
-                .map_err(|e| DocError::CorruptChange { index, reason: e.to_string() })?;
+            let change = Change::from_bytes(bytes.clone()).map_err(|e| DocError::CorruptChange {
+                index,
+                reason: e.to_string(),
+            })?;
             changes.push(change);
         }
         let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
-        let new = hashes.iter().filter(|h| self.doc.get_change_by_hash(h).is_none()).count();
+        let new = hashes
+            .iter()
+            .filter(|h| self.doc.get_change_by_hash(h).is_none())
+            .count();
         self.doc
             .apply_changes(changes)
-            .map_err(|e| DocError::CorruptChange { index: 0, reason: e.to_string() })?;
+            .map_err(|e| DocError::CorruptChange {
+                index: 0,
+                reason: e.to_string(),
+            })?;
         if let Some(missing) = hashes.iter().find(|h| self.doc.get_change_by_hash(h).is_none()) {
-            return Err(DocError::MissingDependencies { hash: hash_hex(missing) });
+            return Err(DocError::MissingDependencies {
+                hash: hash_hex(missing),
+            });
         }
         Ok(new)
     }
@@ -266,17 +293,31 @@ impl ReportDoc {
     pub fn read_valid(&self, expected: ReportId, now: Timestamp) -> Result<Report, DocError> {
         let report = self.read()?;
         if report.id != expected {
-            return Err(DocError::WrongDocument { expected, found: report.id });
+            return Err(DocError::WrongDocument {
+                expected,
+                found: report.id,
+            });
         }
         report.validate(now).map_err(|errors| {
-            DocError::Invalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+            DocError::Invalid(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
         })?;
         Ok(report)
     }
 
     /// Records an edit: writes each field where `edited` differs from `base` (what the
     /// editor started from), and nothing else. Returns the new change, if anything changed.
-    pub fn edit(&mut self, base: &Report, edited: &Report, at: Timestamp) -> Result<Option<ChangeHash>, DocError> {
+    pub fn edit(
+        &mut self,
+        base: &Report,
+        edited: &Report,
+        at: Timestamp,
+    ) -> Result<Option<ChangeHash>, DocError> {
         if base.id != edited.id {
             return Err(DocError::Write("a report's id cannot change".into()));
         }
@@ -312,7 +353,9 @@ impl ReportDoc {
             let people = self.object(&report, PEOPLE_KEY)?;
             self.apply_list_edit(&people, &base.people_involved, &edited.people_involved)?;
         }
-        Ok(self.doc.commit_with(CommitOptions::default().with_time(at.as_secs())))
+        Ok(self
+            .doc
+            .commit_with(CommitOptions::default().with_time(at.as_secs())))
     }
 
     /// Applies the removals and additions between `base` and `edited` to the list as merged
@@ -350,7 +393,9 @@ impl ReportDoc {
         };
         let mut out = Vec::new();
         let mut check = |obj: &ObjId, key: &str, path: String| {
-            let Ok(all) = self.doc.get_all(obj, key) else { return };
+            let Ok(all) = self.doc.get_all(obj, key) else {
+                return;
+            };
             if all.len() > 1 {
                 // Automerge lists the winner last.
                 let values = all.iter().rev().map(|(v, _)| display_value(key, v)).collect();
@@ -403,8 +448,11 @@ mod tests {
     }
 
     fn text(max: usize) -> impl Strategy<Value = String> {
-        proptest::collection::vec(prop_oneof![Just('a'), Just('Z'), Just(' '), Just('é'), Just('<'), Just('1')], 0..max)
-            .prop_map(|c| c.into_iter().collect())
+        proptest::collection::vec(
+            prop_oneof![Just('a'), Just('Z'), Just(' '), Just('é'), Just('<'), Just('1')],
+            0..max,
+        )
+        .prop_map(|c| c.into_iter().collect())
     }
 
     fn name() -> impl Strategy<Value = String> {
@@ -413,7 +461,11 @@ mod tests {
 
     fn arb_report() -> impl Strategy<Value = Report> {
         let gps = proptest::option::of((-90.0f64..=90.0, -180.0f64..=180.0, 0.0f64..5000.0).prop_map(
-            |(latitude, longitude, accuracy_m)| GpsFix { latitude, longitude, accuracy_m },
+            |(latitude, longitude, accuracy_m)| GpsFix {
+                latitude,
+                longitude,
+                accuracy_m,
+            },
         ));
         (
             any::<[u8; 10]>(),
@@ -423,13 +475,25 @@ mod tests {
             proptest::sample::select(Severity::ALL.to_vec()),
             proptest::sample::select(Status::ALL.to_vec()),
             0i64..NOW.0,
-            (gps, "[A-Za-z0-9 ,]{1,30}"),
+            (gps, "[A-Za-z0-9][A-Za-z0-9 ,]{0,29}"),
             name(),
             proptest::collection::vec(name(), 0..5),
             text(100),
         )
             .prop_map(
-                |(rand, title, what, category, severity, status, occurred, (gps, place), reporter, people, actions)| {
+                |(
+                    rand,
+                    title,
+                    what,
+                    category,
+                    severity,
+                    status,
+                    occurred,
+                    (gps, place),
+                    reporter,
+                    people,
+                    actions,
+                )| {
                     Report {
                         id: ReportId::new_v7(NOW, rand),
                         title,
@@ -497,7 +561,11 @@ mod tests {
             Edit::Status(s) => report.status = s,
             Edit::Place(p) => report.location.place = p,
             Edit::Gps(g) => {
-                report.location.gps = g.map(|(latitude, longitude, accuracy_m)| GpsFix { latitude, longitude, accuracy_m });
+                report.location.gps = g.map(|(latitude, longitude, accuracy_m)| GpsFix {
+                    latitude,
+                    longitude,
+                    accuracy_m,
+                });
             }
             Edit::AddPerson(p) => {
                 if !report.people_involved.contains(&p) {
@@ -519,7 +587,12 @@ mod tests {
             Some(key) => (doc.object(&report, LOCATION_KEY).unwrap(), key),
             None => (report, field),
         };
-        doc.doc.get_all(&obj, key).unwrap().iter().map(|(v, _)| display_value(key, v)).collect()
+        doc.doc
+            .get_all(&obj, key)
+            .unwrap()
+            .iter()
+            .map(|(v, _)| display_value(key, v))
+            .collect()
     }
 
     fn field_display(report: &Report, field: &str) -> String {
@@ -529,7 +602,10 @@ mod tests {
             "severity" => report.severity.label().to_owned(),
             "status" => report.status.label().to_owned(),
             "location.place" => report.location.place.clone(),
-            "location.gps" => report.location.gps.map_or_else(|| "(empty)".to_owned(), |g| g.to_string()),
+            "location.gps" => report
+                .location
+                .gps
+                .map_or_else(|| "(empty)".to_owned(), |g| g.to_string()),
             other => panic!("untracked field {other}"),
         }
     }
@@ -672,8 +748,14 @@ mod tests {
         let mut flipped = changes[0].clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 0xff;
-        assert!(matches!(server.apply_changes(&[flipped]), Err(DocError::CorruptChange { .. })));
-        assert!(matches!(server.apply_changes(&[vec![1, 2, 3]]), Err(DocError::CorruptChange { .. })));
+        assert!(matches!(
+            server.apply_changes(&[flipped]),
+            Err(DocError::CorruptChange { .. })
+        ));
+        assert!(matches!(
+            server.apply_changes(&[vec![1, 2, 3]]),
+            Err(DocError::CorruptChange { .. })
+        ));
 
         let mut server = ReportDoc::empty(actor(9));
         let err = server.apply_changes(&changes[1..]).unwrap_err();
@@ -683,6 +765,9 @@ mod tests {
         assert_eq!(server.apply_changes(&changes).unwrap(), 2);
         assert_eq!(server.apply_changes(&changes).unwrap(), 0, "replays are harmless");
         let other = ReportId::new_v7(NOW, [2; 10]);
-        assert!(matches!(server.read_valid(other, NOW), Err(DocError::WrongDocument { .. })));
+        assert!(matches!(
+            server.read_valid(other, NOW),
+            Err(DocError::WrongDocument { .. })
+        ));
     }
 }

@@ -97,7 +97,8 @@ impl FieldState {
     /// How many local reports are not yet acknowledged by the server.
     #[must_use]
     pub fn unsynced(&self) -> usize {
-        self.outbox.with(|o| o.iter().filter(|e| e.sync != ReportSync::Synced).count())
+        self.outbox
+            .with(|o| o.iter().filter(|e| e.sync != ReportSync::Synced).count())
     }
 }
 

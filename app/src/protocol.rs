@@ -145,7 +145,11 @@ mod tests {
 
     #[test]
     fn bytes_travel_as_base64() {
-        let push = ReportPush { id: ReportId(uuid::Uuid::nil()), heads: vec![], changes: vec![Bytes(vec![0, 1, 255])] };
+        let push = ReportPush {
+            id: ReportId(uuid::Uuid::nil()),
+            heads: vec![],
+            changes: vec![Bytes(vec![0, 1, 255])],
+        };
         let json = serde_json::to_string(&push).unwrap();
         assert!(json.contains("\"AAH/\""), "{json}");
         assert_eq!(serde_json::from_str::<ReportPush>(&json).unwrap(), push);

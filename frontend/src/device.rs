@@ -51,7 +51,11 @@ fn summary(report: &Report) -> Summary {
 }
 
 /// Stores `doc` as the report's new local state, keeping the server's acknowledgement.
-pub fn store_doc(id: ReportId, doc: &mut ReportDoc, previous: Option<&StoredReport>) -> Result<StoredReport, String> {
+pub fn store_doc(
+    id: ReportId,
+    doc: &mut ReportDoc,
+    previous: Option<&StoredReport>,
+) -> Result<StoredReport, String> {
     let report = doc.read().map_err(|e| e.to_string())?;
     let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
     let synced_heads = previous.map(|p| p.synced_heads.clone()).unwrap_or_default();
@@ -59,7 +63,13 @@ pub fn store_doc(id: ReportId, doc: &mut ReportDoc, previous: Option<&StoredRepo
         ReportSync::Synced
     } else {
         match previous {
-            Some(p) if p.refused_heads.as_ref().is_some_and(|r| store::same_heads(r, &heads)) => p.sync.clone(),
+            Some(p)
+                if p.refused_heads
+                    .as_ref()
+                    .is_some_and(|r| store::same_heads(r, &heads)) =>
+            {
+                p.sync.clone()
+            }
             _ => ReportSync::NotSynced,
         }
     };
@@ -101,13 +111,17 @@ impl Device for BrowserDevice {
             (Some(base), Some(previous)) => {
                 let mut doc = ReportDoc::load(&previous.doc.0, session_actor())
                     .map_err(|e| SaveError::Storage(e.to_string()))?;
-                doc.edit(base, report, now).map_err(|e| SaveError::Storage(e.to_string()))?;
+                doc.edit(base, report, now)
+                    .map_err(|e| SaveError::Storage(e.to_string()))?;
                 doc
             }
-            (None, None) => {
-                ReportDoc::create(report, session_actor(), now).map_err(|e| SaveError::Storage(e.to_string()))?
+            (None, None) => ReportDoc::create(report, session_actor(), now)
+                .map_err(|e| SaveError::Storage(e.to_string()))?,
+            _ => {
+                return Err(SaveError::Storage(
+                    "the report on this device changed; reopen it and try again".into(),
+                ));
             }
-            _ => return Err(SaveError::Storage("the report on this device changed; reopen it and try again".into())),
         };
         store_doc(report.id, &mut doc, previous.as_ref()).map_err(SaveError::Storage)?;
         let _ = store::remember_reporter(&report.reporter);
@@ -122,7 +136,9 @@ impl Device for BrowserDevice {
 
     fn locate(&self, done: Box<dyn FnOnce(Result<GpsFix, String>)>) {
         let Some(geolocation) = web_sys::window().and_then(|w| w.navigator().geolocation().ok()) else {
-            done(Err("This device cannot give a position; type the place instead.".to_owned()));
+            done(Err(
+                "This device cannot give a position; type the place instead.".to_owned()
+            ));
             return;
         };
         let done = std::rc::Rc::new(std::cell::RefCell::new(Some(done)));
@@ -131,7 +147,11 @@ impl Device for BrowserDevice {
             Closure::once(move |position: web_sys::Position| {
                 let c = position.coords();
                 if let Some(done) = done.borrow_mut().take() {
-                    done(Ok(GpsFix { latitude: c.latitude(), longitude: c.longitude(), accuracy_m: c.accuracy() }));
+                    done(Ok(GpsFix {
+                        latitude: c.latitude(),
+                        longitude: c.longitude(),
+                        accuracy_m: c.accuracy(),
+                    }));
                 }
             })
         };
@@ -180,7 +200,13 @@ impl Device for BrowserDevice {
         if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 {
             return None;
         }
-        let date = js_sys::Date::new_with_year_month_day_hr_min(y, i32::try_from(m - 1).ok()?, i32::try_from(d).ok()?, i32::try_from(h).ok()?, i32::try_from(min).ok()?);
+        let date = js_sys::Date::new_with_year_month_day_hr_min(
+            y,
+            i32::try_from(m - 1).ok()?,
+            i32::try_from(d).ok()?,
+            i32::try_from(h).ok()?,
+            i32::try_from(min).ok()?,
+        );
         let ms = date.get_time();
         #[allow(clippy::cast_possible_truncation)]
         ms.is_finite().then(|| Timestamp(ms as i64))
@@ -197,7 +223,10 @@ pub fn register_service_worker() {
 
 /// Marks the page as hydrated (`<body data-hydrated>`), for people's tools and tests.
 pub fn mark_hydrated() {
-    if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+    if let Some(body) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.body())
+    {
         let _ = body.dataset().set("hydrated", "true");
     }
 }

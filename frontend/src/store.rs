@@ -73,7 +73,10 @@ impl StoredReport {
     #[must_use]
     pub fn should_send(&self) -> bool {
         self.has_unacknowledged_changes()
-            && self.refused_heads.as_ref().is_none_or(|refused| !same_heads(refused, &self.heads))
+            && self
+                .refused_heads
+                .as_ref()
+                .is_none_or(|refused| !same_heads(refused, &self.heads))
     }
 }
 
@@ -108,7 +111,10 @@ pub fn device() -> Result<DeviceRecord, StoreError> {
     if let Ok(record) = LocalStorage::get::<DeviceRecord>(DEVICE_KEY) {
         return Ok(record);
     }
-    let record = DeviceRecord { device_id: uuid::Uuid::now_v7(), reporter_name: String::new() };
+    let record = DeviceRecord {
+        device_id: uuid::Uuid::now_v7(),
+        reporter_name: String::new(),
+    };
     LocalStorage::set(DEVICE_KEY, &record)?;
     Ok(record)
 }

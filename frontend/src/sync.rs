@@ -12,8 +12,8 @@ use app::document::{ReportDoc, parse_hash};
 use app::domain::ReportId;
 use app::field::{FieldState, ReportSync};
 use app::protocol::{
-    Bytes, ErrorCode, MAX_REPORTS_PER_REQUEST, PROTOCOL_VERSION, ReportAck, ReportPush, SyncError, SyncRequest,
-    SyncResponse,
+    Bytes, ErrorCode, MAX_REPORTS_PER_REQUEST, PROTOCOL_VERSION, ReportAck, ReportPush, SyncError,
+    SyncRequest, SyncResponse,
 };
 use gloo_events::EventListener;
 use gloo_timers::callback::Interval;
@@ -97,7 +97,11 @@ fn pending() -> Vec<(ReportId, StoredReport)> {
 
 fn push_of(id: ReportId, stored: &StoredReport) -> Result<ReportPush, String> {
     let mut doc = ReportDoc::load(&stored.doc.0, automerge::ActorId::random()).map_err(|e| e.to_string())?;
-    let acked = stored.synced_heads.iter().map(|h| parse_hash(h)).collect::<Result<Vec<_>, _>>()?;
+    let acked = stored
+        .synced_heads
+        .iter()
+        .map(|h| parse_hash(h))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ReportPush {
         id,
         heads: stored.heads.clone(),
@@ -119,7 +123,11 @@ async fn run(state: FieldState) -> Result<(), String> {
                 Err(reason) => mark_refused(*id, &reason),
             }
         }
-        let request = SyncRequest { protocol_version: PROTOCOL_VERSION, device_id, reports: pushes };
+        let request = SyncRequest {
+            protocol_version: PROTOCOL_VERSION,
+            device_id,
+            reports: pushes,
+        };
         let response = gloo_net::http::Request::post("/api/sync")
             .json(&request)
             .map_err(|e| e.to_string())?
@@ -127,14 +135,20 @@ async fn run(state: FieldState) -> Result<(), String> {
             .await
             .map_err(|_| "the server could not be reached".to_owned())?;
         if response.ok() {
-            let body: SyncResponse =
-                response.json().await.map_err(|e| format!("the server's answer was not understood: {e}"))?;
+            let body: SyncResponse = response
+                .json()
+                .await
+                .map_err(|e| format!("the server's answer was not understood: {e}"))?;
             for ack in body.reports {
                 apply_ack(&ack)?;
             }
         } else {
             let error: SyncError = response.json().await.map_err(|_| {
-                format!("the server answered {} {}", response.status(), response.status_text())
+                format!(
+                    "the server answered {} {}",
+                    response.status(),
+                    response.status_text()
+                )
             })?;
             if error.error == ErrorCode::RejectedReports && !error.rejected.is_empty() {
                 for rejection in &error.rejected {
@@ -153,7 +167,9 @@ async fn run(state: FieldState) -> Result<(), String> {
 /// Records the server's acknowledgement and applies the changes it sent.
 fn apply_ack(ack: &ReportAck) -> Result<(), String> {
     // Reload: the person may have edited the report while the request was in flight.
-    let Some(mut stored) = store::load(ack.id) else { return Ok(()) };
+    let Some(mut stored) = store::load(ack.id) else {
+        return Ok(());
+    };
     let mut doc = ReportDoc::load(&stored.doc.0, automerge::ActorId::random()).map_err(|e| e.to_string())?;
     let incoming: Vec<Vec<u8>> = ack.changes.iter().map(|b| b.0.clone()).collect();
     if let Err(e) = doc.apply_changes(&incoming) {

@@ -60,8 +60,10 @@ impl Config {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = Self::default();
         if let Some(addr) = var("MUSTER_ADDR") {
-            config.addr =
-                addr.parse().map_err(|e: std::net::AddrParseError| ConfigError { name: "MUSTER_ADDR", reason: e.to_string() })?;
+            config.addr = addr.parse().map_err(|e: std::net::AddrParseError| ConfigError {
+                name: "MUSTER_ADDR",
+                reason: e.to_string(),
+            })?;
         }
         if let Some(url) = var("DATABASE_URL").filter(|u| !u.is_empty()) {
             if !url.starts_with("sqlite:") {

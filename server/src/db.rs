@@ -63,8 +63,10 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         if let Some(parent) = Path::new(options.get_filename()).parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| DbError { action: "creating the data folder", source: sqlx::Error::Io(e) })?;
+                std::fs::create_dir_all(parent).map_err(|e| DbError {
+                    action: "creating the data folder",
+                    source: sqlx::Error::Io(e),
+                })?;
             }
         }
         let pool = SqlitePoolOptions::new()
@@ -75,8 +77,14 @@ impl Store {
         sqlx::migrate!("../migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| DbError { action: "running migrations", source: e.into() })?;
-        Ok(Self { pool, write: std::sync::Arc::new(Mutex::new(())) })
+            .map_err(|e| DbError {
+                action: "running migrations",
+                source: e.into(),
+            })?;
+        Ok(Self {
+            pool,
+            write: std::sync::Arc::new(Mutex::new(())),
+        })
     }
 
     /// Exclusive right to read-merge-write documents.
@@ -86,7 +94,10 @@ impl Store {
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.context("pinging the database")?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("pinging the database")?;
         Ok(())
     }
 

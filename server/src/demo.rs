@@ -200,7 +200,11 @@ fn report_of(index: usize, sample: &Sample) -> Report {
         occurred_at: Timestamp(reported.0 - HOUR / 2),
         reported_at: reported,
         location: Location {
-            gps: sample.gps.map(|(latitude, longitude, accuracy_m)| GpsFix { latitude, longitude, accuracy_m }),
+            gps: sample.gps.map(|(latitude, longitude, accuracy_m)| GpsFix {
+                latitude,
+                longitude,
+                accuracy_m,
+            }),
             place: sample.place.to_owned(),
         },
         reporter: sample.reporter.to_owned(),
@@ -222,14 +226,19 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DbError> {
         if store.load_doc(report.id).await?.is_some() {
             continue;
         }
-        let Ok(mut doc) = ReportDoc::create(&report, actor(1), report.reported_at) else { continue };
+        let Ok(mut doc) = ReportDoc::create(&report, actor(1), report.reported_at) else {
+            continue;
+        };
         if sample.status != Status::Reported {
             // A supervisor walked it through the workflow.
             let mut desk = doc.clone();
             desk.set_actor(actor(4));
             let mut walked = report.clone();
             for status in Status::ALL.into_iter().skip(1) {
-                let next = Report { status, ..walked.clone() };
+                let next = Report {
+                    status,
+                    ..walked.clone()
+                };
                 let _ = desk.edit(&walked, &next, Timestamp(report.reported_at.0 + HOUR));
                 walked = next;
                 if status == sample.status {
@@ -258,7 +267,11 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DbError> {
         let Ok(report) = doc.read() else { continue };
         let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
         merged.push(Merged {
-            ack: app::protocol::ReportAck { id: report.id, heads: heads.clone(), changes: Vec::new() },
+            ack: app::protocol::ReportAck {
+                id: report.id,
+                heads: heads.clone(),
+                changes: Vec::new(),
+            },
             conflicts: doc.conflicts(),
             change_count: doc.change_count(),
             doc: doc.save(),

@@ -23,7 +23,10 @@ impl Desk {
     /// A desk over `store`, writing as a fresh actor.
     #[must_use]
     pub fn new(store: Store) -> Self {
-        Self { store, actor: actor_from_uuid(uuid::Uuid::new_v4()) }
+        Self {
+            store,
+            actor: actor_from_uuid(uuid::Uuid::new_v4()),
+        }
     }
 }
 
@@ -41,7 +44,11 @@ impl IncidentDesk for Desk {
         let Some(stored) = stored else { return Ok(None) };
         let mut doc = ReportDoc::load(&stored.doc, self.actor.clone()).map_err(|e| e.to_string())?;
         let report = doc.read().map_err(|e| e.to_string())?;
-        Ok(Some(IncidentDetail { report, conflicts: doc.conflicts(), change_count: doc.change_count() }))
+        Ok(Some(IncidentDetail {
+            report,
+            conflicts: doc.conflicts(),
+            change_count: doc.change_count(),
+        }))
     }
 
     async fn edit(&self, base: Report, edited: Report) -> Result<(), String> {
@@ -57,13 +64,21 @@ impl IncidentDesk for Desk {
         let stored = self.store.load_doc(base.id).await.map_err(|e| e.to_string())?;
         let stored = stored.ok_or("that incident does not exist")?;
         let mut doc = ReportDoc::load(&stored.doc, self.actor.clone()).map_err(|e| e.to_string())?;
-        if doc.edit(&base, &edited, now).map_err(|e| e.to_string())?.is_none() {
+        if doc
+            .edit(&base, &edited, now)
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
             return Ok(());
         }
         let report = doc.read_valid(base.id, now).map_err(|e| e.to_string())?;
         let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
         let merged = Merged {
-            ack: app::protocol::ReportAck { id: report.id, heads: heads.clone(), changes: Vec::new() },
+            ack: app::protocol::ReportAck {
+                id: report.id,
+                heads: heads.clone(),
+                changes: Vec::new(),
+            },
             conflicts: doc.conflicts(),
             change_count: doc.change_count(),
             doc: doc.save(),

@@ -1,16 +1,16 @@
 //! The HTTP edge: `POST /api/sync`, `/healthz`, and the one mapping from errors to JSON.
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use app::domain::Timestamp;
 use app::protocol::{
     ErrorCode, MAX_REPORTS_PER_REQUEST, PROTOCOL_VERSION, Rejection, SyncError, SyncRequest, SyncResponse,
     VersionProbe,
 };
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::sync::merge_push;
@@ -24,7 +24,14 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, error: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status, body: SyncError { error, message: message.into(), rejected: Vec::new() } }
+        Self {
+            status,
+            body: SyncError {
+                error,
+                message: message.into(),
+                rejected: Vec::new(),
+            },
+        }
     }
 }
 
@@ -45,7 +52,11 @@ pub(crate) fn now() -> Timestamp {
 /// Reads and checks a sync request body.
 fn parse_request(body: &[u8]) -> Result<SyncRequest, ApiError> {
     let probe: VersionProbe = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest, format!("the body is not a sync request: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedRequest,
+            format!("the body is not a sync request: {e}"),
+        )
     })?;
     if probe.protocol_version != PROTOCOL_VERSION {
         return Err(ApiError::new(
@@ -58,7 +69,11 @@ fn parse_request(body: &[u8]) -> Result<SyncRequest, ApiError> {
         ));
     }
     let request: SyncRequest = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest, format!("the body is not a sync request: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedRequest,
+            format!("the body is not a sync request: {e}"),
+        )
     })?;
     if request.reports.len() > MAX_REPORTS_PER_REQUEST {
         return Err(ApiError::new(
@@ -87,10 +102,17 @@ fn parse_request(body: &[u8]) -> Result<SyncRequest, ApiError> {
 /// All or nothing: if any report is refused, nothing is stored and the answer lists every
 /// refused report with its reason.
 #[tracing::instrument(name = "sync", skip_all, fields(reports, stored))]
-pub async fn sync(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn sync(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = body.map_err(|e| {
         let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { ErrorCode::TooLarge } else { ErrorCode::MalformedRequest };
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ErrorCode::TooLarge
+        } else {
+            ErrorCode::MalformedRequest
+        };
         ApiError::new(status, code, format!("the request body could not be read: {e}"))
     })?;
     let request = parse_request(&body)?;
@@ -110,14 +132,20 @@ pub async fn sync(State(state): State<AppState>, body: Result<Bytes, BytesReject
     if !rejected.is_empty() {
         tracing::warn!(rejected = rejected.len(), "sync refused");
         let message = format!("{} report(s) were refused; nothing was stored", rejected.len());
-        let mut error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::RejectedReports, message);
+        let mut error = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::RejectedReports,
+            message,
+        );
         error.body.rejected = rejected;
         return Err(error);
     }
     state.store.commit(&merged, now).await.map_err(unavailable)?;
     tracing::Span::current().record("stored", merged.iter().filter(|m| m.changed).count());
-    let response =
-        SyncResponse { protocol_version: PROTOCOL_VERSION, reports: merged.into_iter().map(|m| m.ack).collect() };
+    let response = SyncResponse {
+        protocol_version: PROTOCOL_VERSION,
+        reports: merged.into_iter().map(|m| m.ack).collect(),
+    };
     Ok(Json(response).into_response())
 }
 

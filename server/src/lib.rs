@@ -77,8 +77,14 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
         .site_addr(config.addr)
         .env(leptos::config::Env::PROD)
         .build();
-    let state = AppState { leptos_options, store: store.clone() };
-    Ok(Muster { router: router(state), store })
+    let state = AppState {
+        leptos_options,
+        store: store.clone(),
+    };
+    Ok(Muster {
+        router: router(state),
+        store,
+    })
 }
 
 /// Every route: the sync API, health, the Leptos pages and server functions, static files.
@@ -87,9 +93,17 @@ pub fn router(state: AppState) -> Router {
     let desk = DeskHandle(Arc::new(desk::Desk::new(state.store.clone())));
     let options = state.leptos_options.clone();
     Router::new()
-        .route("/api/sync", post(http::sync).layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES)))
+        .route(
+            "/api/sync",
+            post(http::sync).layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES)),
+        )
         .route("/healthz", get(http::healthz))
-        .leptos_routes_with_context(&state, routes, move || provide_context(desk.clone()), move || shell(options.clone()))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(desk.clone()),
+            move || shell(options.clone()),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -97,7 +111,9 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
 pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
 }
 
 async fn shutdown_signal() {

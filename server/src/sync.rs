@@ -44,7 +44,11 @@ pub fn merge_push(stored: Option<&[u8]>, push: &ReportPush, now: Timestamp) -> R
             push.changes.len()
         ));
     }
-    let device_heads = push.heads.iter().map(|h| parse_hash(h)).collect::<Result<Vec<_>, _>>()?;
+    let device_heads = push
+        .heads
+        .iter()
+        .map(|h| parse_hash(h))
+        .collect::<Result<Vec<_>, _>>()?;
     match catch_unwind(AssertUnwindSafe(|| merge_inner(stored, push, &device_heads, now))) {
         Ok(result) => result.map_err(|e| e.to_string()),
         Err(_) => Err("the changes could not be merged (internal error); they were not stored".to_owned()),
@@ -72,7 +76,11 @@ fn merge_inner(
         change_count: doc.change_count(),
         conflicts: doc.conflicts(),
         changed: new > 0,
-        ack: ReportAck { id: push.id, heads: heads.clone(), changes },
+        ack: ReportAck {
+            id: push.id,
+            heads: heads.clone(),
+            changes,
+        },
         heads,
     })
 }
@@ -122,7 +130,10 @@ mod tests {
         };
         let reason = merge_push(None, &push, NOW).unwrap_err();
         assert!(reason.contains("title"), "{reason}");
-        let push = ReportPush { heads: vec!["zz".into()], ..push };
+        let push = ReportPush {
+            heads: vec!["zz".into()],
+            ..push
+        };
         assert!(merge_push(None, &push, NOW).unwrap_err().contains("not hex"));
     }
 }

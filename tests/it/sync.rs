@@ -20,7 +20,10 @@ async fn two_offline_devices_converge_and_the_projection_matches() {
     a.edit(r2, |r| r.what_happened = "Slick patch near the pumps".into());
     let answer = a.sync(&server).await.unwrap();
     assert_eq!(answer.reports.len(), 2);
-    assert!(answer.reports.iter().all(|ack| ack.changes.is_empty()), "A already has everything");
+    assert!(
+        answer.reports.iter().all(|ack| ack.changes.is_empty()),
+        "A already has everything"
+    );
 
     // B picks r1 up, then both edit it while offline.
     b.follow(r1);
@@ -46,7 +49,11 @@ async fn two_offline_devices_converge_and_the_projection_matches() {
     assert_eq!(merged.severity, Severity::Major);
     let mut people = merged.people_involved.clone();
     people.sort();
-    assert_eq!(people, ["Aisha Khan", "Luis Ortega"], "list edits merge as a union");
+    assert_eq!(
+        people,
+        ["Aisha Khan", "Luis Ortega"],
+        "list edits merge as a union"
+    );
 
     // The server's document and its projection say the same.
     let desk = server::desk::Desk::new(server.store.clone());
@@ -86,7 +93,10 @@ async fn concurrent_edits_of_one_field_are_all_kept_and_shown() {
     assert_eq!(status, 200);
     assert!(html.contains("2 concurrent values"), "{html}");
     assert!(html.contains("Critical") && html.contains("Major"));
-    assert_eq!(server.store.projection(id).await.unwrap().unwrap().conflict_count, 1);
+    assert_eq!(
+        server.store.projection(id).await.unwrap().unwrap().conflict_count,
+        1
+    );
 }
 
 #[tokio::test]
@@ -139,7 +149,10 @@ async fn assert_refused(server: &TestServer, body: Vec<u8>, status: u16, code: &
     let (got, json) = server.post_sync(body).await;
     assert_eq!(got, status, "{json}");
     assert_eq!(json["error"], code, "{json}");
-    assert!(json["message"].as_str().is_some_and(|m| m.len() > 10), "a clear reason: {json}");
+    assert!(
+        json["message"].as_str().is_some_and(|m| m.len() > 10),
+        "a clear reason: {json}"
+    );
     assert_eq!(server.snapshot().await, before, "the database is unchanged");
     json
 }
@@ -155,14 +168,28 @@ async fn hostile_requests_get_clear_errors_and_change_nothing() {
 
     // Not JSON at all; JSON of the wrong shape.
     assert_refused(&server, b"{not json".to_vec(), 400, "malformed_request").await;
-    let json = assert_refused(&server, br#"{"protocol_version":1,"reports":"x"}"#.to_vec(), 400, "malformed_request")
-        .await;
-    assert!(json["message"].as_str().unwrap().contains("device_id") || json["message"].as_str().unwrap().contains("invalid type"));
+    let json = assert_refused(
+        &server,
+        br#"{"protocol_version":1,"reports":"x"}"#.to_vec(),
+        400,
+        "malformed_request",
+    )
+    .await;
+    assert!(
+        json["message"].as_str().unwrap().contains("device_id")
+            || json["message"].as_str().unwrap().contains("invalid type")
+    );
 
     // A protocol version from the future.
     let mut request = a.request();
     request.protocol_version = PROTOCOL_VERSION + 1;
-    let json = assert_refused(&server, serde_json::to_vec(&request).unwrap(), 400, "unsupported_protocol").await;
+    let json = assert_refused(
+        &server,
+        serde_json::to_vec(&request).unwrap(),
+        400,
+        "unsupported_protocol",
+    )
+    .await;
     assert!(json["message"].as_str().unwrap().contains("Update the app"));
 
     // Corrupt Automerge bytes in one report: the whole request is refused, the good
@@ -171,26 +198,58 @@ async fn hostile_requests_get_clear_errors_and_change_nothing() {
     let bad = request.reports.iter_mut().find(|p| p.id == fresh).unwrap();
     let last = bad.changes[0].0.len() - 1;
     bad.changes[0].0[last] ^= 0x5a;
-    let json = assert_refused(&server, serde_json::to_vec(&request).unwrap(), 422, "rejected_reports").await;
+    let json = assert_refused(
+        &server,
+        serde_json::to_vec(&request).unwrap(),
+        422,
+        "rejected_reports",
+    )
+    .await;
     assert_eq!(json["rejected"].as_array().unwrap().len(), 1);
     assert_eq!(json["rejected"][0]["id"], fresh.to_string());
-    assert!(json["rejected"][0]["reason"].as_str().unwrap().contains("could not be decoded"));
+    assert!(
+        json["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not be decoded")
+    );
 
     // Garbage that is not an Automerge change at all.
     let request = SyncRequest {
         protocol_version: PROTOCOL_VERSION,
         device_id: a.id,
-        reports: vec![ReportPush { id: fresh, heads: vec![], changes: vec![Bytes(b"hello".to_vec())] }],
+        reports: vec![ReportPush {
+            id: fresh,
+            heads: vec![],
+            changes: vec![Bytes(b"hello".to_vec())],
+        }],
     };
-    assert_refused(&server, serde_json::to_vec(&request).unwrap(), 422, "rejected_reports").await;
+    assert_refused(
+        &server,
+        serde_json::to_vec(&request).unwrap(),
+        422,
+        "rejected_reports",
+    )
+    .await;
 
     // Changes of one report sent under another report's id.
     let mut request = a.request();
     let other = app::domain::ReportId::new_v7(muster_tests::T0, [9; 10]);
     request.reports.retain(|p| p.id == fresh);
     request.reports[0].id = other;
-    let json = assert_refused(&server, serde_json::to_vec(&request).unwrap(), 422, "rejected_reports").await;
-    assert!(json["rejected"][0]["reason"].as_str().unwrap().contains("belong to report"));
+    let json = assert_refused(
+        &server,
+        serde_json::to_vec(&request).unwrap(),
+        422,
+        "rejected_reports",
+    )
+    .await;
+    assert!(
+        json["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("belong to report")
+    );
 
     // A change whose history is missing (the edit without the creation).
     let mut request = a.request();
@@ -199,8 +258,19 @@ async fn hostile_requests_get_clear_errors_and_change_nothing() {
     let full = a.request();
     let edit_only = full.reports.iter().find(|p| p.id == fresh).unwrap().changes[1].clone();
     request.reports[0].changes = vec![edit_only];
-    let json = assert_refused(&server, serde_json::to_vec(&request).unwrap(), 422, "rejected_reports").await;
-    assert!(json["rejected"][0]["reason"].as_str().unwrap().contains("full history"));
+    let json = assert_refused(
+        &server,
+        serde_json::to_vec(&request).unwrap(),
+        422,
+        "rejected_reports",
+    )
+    .await;
+    assert!(
+        json["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("full history")
+    );
 
     // A body over the limit.
     let huge = vec![b' '; app::protocol::MAX_REQUEST_BYTES + 1];

@@ -48,7 +48,14 @@ impl TestServer {
         let task = tokio::spawn(async move {
             server::serve(listener, muster.router).await.unwrap();
         });
-        Self { base, store: muster.store, database_url, http: reqwest::Client::new(), task, _dir: dir }
+        Self {
+            base,
+            store: muster.store,
+            database_url,
+            http: reqwest::Client::new(),
+            task,
+            _dir: dir,
+        }
     }
 
     /// Posts raw bytes to `/api/sync`; returns the status and the JSON answer.
@@ -69,7 +76,12 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
@@ -77,10 +89,12 @@ impl TestServer {
     pub async fn snapshot(&self) -> Vec<String> {
         let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
         let mut out = Vec::new();
-        for row in sqlx::query("SELECT report_id, hex(doc) AS doc, heads, updated_at FROM documents ORDER BY report_id")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
+        for row in sqlx::query(
+            "SELECT report_id, hex(doc) AS doc, heads, updated_at FROM documents ORDER BY report_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
         {
             let id: String = row.get("report_id");
             let doc: String = row.get("doc");
@@ -124,7 +138,12 @@ pub const T0: Timestamp = Timestamp(1_764_000_000_000);
 impl Device {
     pub fn new(n: u8) -> Self {
         let id = uuid::Uuid::from_bytes([n; 16]);
-        Self { id, reports: BTreeMap::new(), http: reqwest::Client::new(), clock: T0.0 }
+        Self {
+            id,
+            reports: BTreeMap::new(),
+            http: reqwest::Client::new(),
+            clock: T0.0,
+        }
     }
 
     fn tick(&mut self) -> Timestamp {
@@ -138,11 +157,21 @@ impl Device {
         let mut random = [0u8; 10];
         random[..8].copy_from_slice(&u64::try_from(self.clock).unwrap().to_be_bytes());
         random[8] = self.id.as_bytes()[0];
-        let mut report = Report::blank(ReportId::new_v7(at, random), at, &format!("Device {}", self.id.as_bytes()[0]));
+        let mut report = Report::blank(
+            ReportId::new_v7(at, random),
+            at,
+            &format!("Device {}", self.id.as_bytes()[0]),
+        );
         report.title = title.to_owned();
         report.location.place = place.to_owned();
         let doc = ReportDoc::create(&report, actor_from_uuid(self.id), at).unwrap();
-        self.reports.insert(report.id, Local { doc, acked: Vec::new() });
+        self.reports.insert(
+            report.id,
+            Local {
+                doc,
+                acked: Vec::new(),
+            },
+        );
         report.id
     }
 
@@ -165,14 +194,27 @@ impl Device {
     }
 
     pub fn heads(&mut self, id: ReportId) -> Vec<String> {
-        self.reports.get_mut(&id).unwrap().doc.heads().iter().map(hash_hex).collect()
+        self.reports
+            .get_mut(&id)
+            .unwrap()
+            .doc
+            .heads()
+            .iter()
+            .map(hash_hex)
+            .collect()
     }
 
     /// Starts following a report this device did not create (it arrives on next sync).
     pub fn follow(&mut self, id: ReportId) {
         let mut doc = ReportDoc::empty(actor_from_uuid(self.id));
         doc.set_actor(actor_from_uuid(self.id));
-        self.reports.insert(id, Local { doc, acked: Vec::new() });
+        self.reports.insert(
+            id,
+            Local {
+                doc,
+                acked: Vec::new(),
+            },
+        );
     }
 
     /// The request the device would send now.
@@ -183,16 +225,31 @@ impl Device {
             .map(|(id, local)| ReportPush {
                 id: *id,
                 heads: local.doc.heads().iter().map(hash_hex).collect(),
-                changes: local.doc.changes_since(&local.acked).into_iter().map(Bytes).collect(),
+                changes: local
+                    .doc
+                    .changes_since(&local.acked)
+                    .into_iter()
+                    .map(Bytes)
+                    .collect(),
             })
             .collect();
-        SyncRequest { protocol_version: PROTOCOL_VERSION, device_id: self.id, reports }
+        SyncRequest {
+            protocol_version: PROTOCOL_VERSION,
+            device_id: self.id,
+            reports,
+        }
     }
 
     /// Syncs over HTTP and applies the answer.
     pub async fn sync(&mut self, server: &TestServer) -> Result<SyncResponse, SyncError> {
         let request = self.request();
-        let response = self.http.post(format!("{}/api/sync", server.base)).json(&request).send().await.unwrap();
+        let response = self
+            .http
+            .post(format!("{}/api/sync", server.base))
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
         if !response.status().is_success() {
             return Err(response.json().await.unwrap());
         }

@@ -5,7 +5,5 @@
 pub mod report;
 pub mod workflow;
 
-pub use report::{
-    Category, FieldError, GpsFix, Location, Report, ReportId, Severity, Timestamp,
-};
+pub use report::{Category, FieldError, GpsFix, Location, Report, ReportId, Severity, Timestamp};
 pub use workflow::Status;

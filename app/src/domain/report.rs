@@ -86,7 +86,11 @@ impl Timestamp {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60)
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+            rem / 3600,
+            (rem % 3600) / 60
+        )
     }
 }
 
@@ -203,7 +207,10 @@ impl Category {
 
     fn is_well_formed(&self) -> bool {
         (1..=40).contains(&self.0.len())
-            && self.0.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     }
 }
 
@@ -232,9 +239,11 @@ impl FromStr for GpsFix {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut parts = s.split(' ').map(str::parse::<f64>);
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(Ok(latitude)), Some(Ok(longitude)), Some(Ok(accuracy_m)), None) => {
-                Ok(Self { latitude, longitude, accuracy_m })
-            }
+            (Some(Ok(latitude)), Some(Ok(longitude)), Some(Ok(accuracy_m)), None) => Ok(Self {
+                latitude,
+                longitude,
+                accuracy_m,
+            }),
             _ => Err(format!("not a GPS fix: {s:?}")),
         }
     }
@@ -249,7 +258,8 @@ impl Reconcile for GpsFix {
 
 impl Hydrate for GpsFix {
     fn hydrate_string(s: &str) -> Result<Self, autosurgeon::HydrateError> {
-        s.parse().map_err(|e: String| autosurgeon::HydrateError::unexpected("a GPS fix \"lat lon accuracy\"", e))
+        s.parse()
+            .map_err(|e: String| autosurgeon::HydrateError::unexpected("a GPS fix \"lat lon accuracy\"", e))
     }
 }
 
@@ -348,7 +358,10 @@ impl Report {
     pub fn validate(&self, now: Timestamp) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut fail = |field: &str, message: String| {
-            errors.push(FieldError { field: field.to_owned(), message });
+            errors.push(FieldError {
+                field: field.to_owned(),
+                message,
+            });
         };
         let title = self.title.trim();
         if title.is_empty() {
@@ -388,13 +401,19 @@ impl Report {
                 && (-180.0..=180.0).contains(&fix.longitude)
                 && fix.accuracy_m >= 0.0;
             if !ok {
-                fail("location", "The GPS position is not valid; try again or type the place.".into());
+                fail(
+                    "location",
+                    "The GPS position is not valid; try again or type the place.".into(),
+                );
             }
         } else if self.location.place.trim().is_empty() {
             fail("location", "Use your location or type where it happened.".into());
         }
         if self.location.place.chars().count() > MAX_SHORT {
-            fail("location", format!("Keep the place under {MAX_SHORT} characters."));
+            fail(
+                "location",
+                format!("Keep the place under {MAX_SHORT} characters."),
+            );
         }
         if self.people_involved.len() > MAX_PEOPLE {
             fail("people_involved", format!("List at most {MAX_PEOPLE} people."));
@@ -404,7 +423,10 @@ impl Report {
             .iter()
             .any(|p| p.trim().is_empty() || p.chars().count() > MAX_SHORT)
         {
-            fail("people_involved", format!("Each name must be 1 to {MAX_SHORT} characters."));
+            fail(
+                "people_involved",
+                format!("Each name must be 1 to {MAX_SHORT} characters."),
+            );
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
@@ -443,11 +465,23 @@ mod tests {
         let now = Timestamp(1_764_000_000_000);
         let mut r = sample();
         r.location.place.clear();
-        r.location.gps = Some(GpsFix { latitude: 51.5, longitude: -0.12, accuracy_m: 8.0 });
+        r.location.gps = Some(GpsFix {
+            latitude: 51.5,
+            longitude: -0.12,
+            accuracy_m: 8.0,
+        });
         assert_eq!(r.validate(now), Ok(()));
-        r.location.gps = Some(GpsFix { latitude: 91.0, longitude: 0.0, accuracy_m: 8.0 });
+        r.location.gps = Some(GpsFix {
+            latitude: 91.0,
+            longitude: 0.0,
+            accuracy_m: 8.0,
+        });
         assert!(r.validate(now).is_err());
-        r.location.gps = Some(GpsFix { latitude: f64::NAN, longitude: 0.0, accuracy_m: 8.0 });
+        r.location.gps = Some(GpsFix {
+            latitude: f64::NAN,
+            longitude: 0.0,
+            accuracy_m: 8.0,
+        });
         assert!(r.validate(now).is_err());
     }
 
@@ -472,7 +506,11 @@ mod tests {
 
     #[test]
     fn gps_fix_text_round_trips() {
-        let fix = GpsFix { latitude: -33.868_82, longitude: 151.209_29, accuracy_m: 12.5 };
+        let fix = GpsFix {
+            latitude: -33.868_82,
+            longitude: 151.209_29,
+            accuracy_m: 12.5,
+        };
         assert_eq!(fix.to_string().parse::<GpsFix>(), Ok(fix));
         assert!("1 2".parse::<GpsFix>().is_err());
         assert!("1 2 3 4".parse::<GpsFix>().is_err());

@@ -103,14 +103,25 @@ fn field_row(label: &'static str, value: String, conflict: Option<&FieldConflict
 }
 
 #[component]
-fn IncidentView(detail: IncidentDetail, save: Action<(Report, Report), Result<(), ServerFnError>>) -> impl IntoView {
-    let IncidentDetail { report, conflicts, change_count } = detail;
+fn IncidentView(
+    detail: IncidentDetail,
+    save: Action<(Report, Report), Result<(), ServerFnError>>,
+) -> impl IntoView {
+    let IncidentDetail {
+        report,
+        conflicts,
+        change_count,
+    } = detail;
     let c = |field: &str| conflict_for(&conflicts, field);
     let gps = report.location.gps.map_or_else(
         || "—".to_owned(),
         |f| format!("{:.5}, {:.5} (±{:.0} m)", f.latitude, f.longitude, f.accuracy_m),
     );
-    let people = if report.people_involved.is_empty() { "—".to_owned() } else { report.people_involved.join(", ") };
+    let people = if report.people_involved.is_empty() {
+        "—".to_owned()
+    } else {
+        report.people_involved.join(", ")
+    };
     let rows = view! {
         <dl class="fields" data-testid="incident-fields">
             {field_row("Title", report.title.clone(), c("title"))}
@@ -169,7 +180,9 @@ fn SupervisorEdit(base: Report, save: Action<(Report, Report), Result<(), Server
     };
     let outcome = move || match save.value().get() {
         Some(Ok(())) => Some(view! { <p class="ok" role="status">"Saved."</p> }.into_any()),
-        Some(Err(e)) => Some(view! { <p class="notice" role="alert">{format!("Not saved: {e}")}</p> }.into_any()),
+        Some(Err(e)) => {
+            Some(view! { <p class="notice" role="alert">{format!("Not saved: {e}")}</p> }.into_any())
+        }
         None => None,
     };
     view! {

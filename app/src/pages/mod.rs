@@ -28,7 +28,11 @@ pub fn SyncBar() -> impl IntoView {
     let unsynced = move || {
         if state.loaded.get() {
             let n = state.unsynced();
-            if n == 1 { "1 unsynced report".to_owned() } else { format!("{n} unsynced reports") }
+            if n == 1 {
+                "1 unsynced report".to_owned()
+            } else {
+                format!("{n} unsynced reports")
+            }
         } else {
             "Checking this device…".to_owned()
         }
@@ -45,17 +49,17 @@ pub fn SyncBar() -> impl IntoView {
         }
     };
     view! {
-        <header class="syncbar">
+        <header class="topbar">
             <a class="skip" href="#main">"Skip to content"</a>
-            <div class="syncbar-top">
-                <a class="brand" href="/">"Muster"</a>
-                <nav aria-label="Main">
-                    <a href="/">"Outbox"</a>
-                    <a href="/report">"New report"</a>
-                    <a href="/incidents">"Incidents"</a>
-                </nav>
-            </div>
-            <div class="syncbar-status" role="status" aria-live="polite">
+            <a class="brand" href="/">"Muster"</a>
+            <nav aria-label="Main">
+                <a href="/">"Outbox"</a>
+                <a href="/report">"New report"</a>
+                <a href="/incidents">"Incidents"</a>
+            </nav>
+        </header>
+        <div class="syncbar">
+            <p class="sync-state" role="status" aria-live="polite">
                 <span
                     data-testid="connectivity"
                     class=move || if state.online.get() { "pill pill-online" } else { "pill pill-offline" }
@@ -65,20 +69,20 @@ pub fn SyncBar() -> impl IntoView {
                 <span data-testid="unsynced" class="unsynced">
                     {unsynced}
                 </span>
-                <span data-testid="sync-activity" class="activity">
-                    {activity}
-                </span>
-                <button
-                    type="button"
-                    class="button"
-                    data-testid="sync-now"
-                    on:click=sync_now
-                    disabled=move || !state.online.get() || state.syncing.get()
-                >
-                    "Sync now"
-                </button>
-            </div>
-        </header>
+            </p>
+            <button
+                type="button"
+                class="button"
+                data-testid="sync-now"
+                on:click=sync_now
+                disabled=move || !state.online.get() || state.syncing.get()
+            >
+                "Sync now"
+            </button>
+            <p data-testid="sync-activity" class="activity" aria-live="polite">
+                {activity}
+            </p>
+        </div>
     }
 }
 
@@ -97,7 +101,10 @@ pub fn NotFound() -> impl IntoView {
 fn field_errors(errors: RwSignal<Vec<FieldError>>, field: &'static str) -> impl IntoView {
     move || {
         let messages: Vec<String> = errors.with(|all| {
-            all.iter().filter(|e| e.field == field).map(|e| e.message.clone()).collect()
+            all.iter()
+                .filter(|e| e.field == field)
+                .map(|e| e.message.clone())
+                .collect()
         });
         (!messages.is_empty()).then(|| {
             view! {

@@ -24,7 +24,11 @@ pub fn ReportFormPage() -> impl IntoView {
     let device = use_device();
     let navigate = use_navigate();
     let query = use_query_map();
-    let editing = Memo::new(move |_| query.with(|q| q.get("id")).and_then(|s| s.parse::<ReportId>().ok()));
+    let editing = Memo::new(move |_| {
+        query
+            .with(|q| q.get("id"))
+            .and_then(|s| s.parse::<ReportId>().ok())
+    });
 
     let base: RwSignal<Option<Report>> = RwSignal::new(None);
     let title = RwSignal::new(String::new());
@@ -91,7 +95,9 @@ pub fn ReportFormPage() -> impl IntoView {
             let Some(device) = &device else { return };
             let now = device.0.now();
             let original = base.get_untracked();
-            let mut report = original.clone().unwrap_or_else(|| Report::blank(device.0.new_report_id(), now, ""));
+            let mut report = original
+                .clone()
+                .unwrap_or_else(|| Report::blank(device.0.new_report_id(), now, ""));
             report.title = title.get_untracked().trim().to_owned();
             report.category = Category::new(&category.get_untracked());
             report.severity = Severity::from_key(&severity.get_untracked()).unwrap_or(Severity::Minor);
@@ -132,9 +138,19 @@ pub fn ReportFormPage() -> impl IntoView {
         }
     };
 
-    let heading = move || if editing.get().is_some() { "Edit report" } else { "Report an incident" };
+    let heading = move || {
+        if editing.get().is_some() {
+            "Edit report"
+        } else {
+            "Report an incident"
+        }
+    };
     let described = |field: &'static str| {
-        move || errors.with(|e| e.iter().any(|e| e.field == field)).then(|| format!("{field}-error"))
+        move || {
+            errors
+                .with(|e| e.iter().any(|e| e.field == field))
+                .then(|| format!("{field}-error"))
+        }
     };
 
     view! {
