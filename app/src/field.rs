@@ -138,7 +138,7 @@ pub trait Device: Send + Sync + 'static {
     /// `<input type="datetime-local">` text for a time, in the device's time zone.
     fn to_local_input(&self, at: Timestamp) -> String;
     /// The time a `datetime-local` value means in the device's time zone.
-    fn from_local_input(&self, text: &str) -> Option<Timestamp>;
+    fn parse_local_input(&self, text: &str) -> Option<Timestamp>;
 }
 
 /// The device, as provided through context.

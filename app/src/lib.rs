@@ -2,7 +2,7 @@
 //! (feature `hydrate`).
 //!
 //! * [`domain`]: incident reports, severity, workflow: pure rules, no IO.
-//! * [`document`]: the one definition of the report's Automerge document.
+//! * [`mod@document`]: the one definition of the report's Automerge document.
 //! * [`protocol`]: the versioned device ↔ server sync messages.
 //! * [`field`]: the port through which pages reach the device (storage, sync, GPS).
 //! * [`desk`]: server functions for supervisors, and the port the server implements.

@@ -191,7 +191,7 @@ impl Device for BrowserDevice {
         )
     }
 
-    fn from_local_input(&self, text: &str) -> Option<Timestamp> {
+    fn parse_local_input(&self, text: &str) -> Option<Timestamp> {
         let (date, time) = text.split_once('T')?;
         let mut date = date.split('-').map(str::parse::<u32>);
         let mut time = time.split(':').map(str::parse::<u32>);
@@ -209,7 +209,7 @@ impl Device for BrowserDevice {
         );
         let ms = date.get_time();
         #[allow(clippy::cast_possible_truncation)]
-        ms.is_finite().then(|| Timestamp(ms as i64))
+        ms.is_finite().then_some(Timestamp(ms as i64))
     }
 }
 

@@ -170,6 +170,6 @@ pub fn outbox() -> Vec<OutboxEntry> {
             })
         })
         .collect();
-    entries.sort_by(|a, b| b.id.cmp(&a.id));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.id));
     entries
 }

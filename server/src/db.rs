@@ -61,13 +61,11 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        if let Some(parent) = Path::new(options.get_filename()).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| DbError {
-                    action: "creating the data folder",
-                    source: sqlx::Error::Io(e),
-                })?;
-            }
+        if let Some(parent) = Path::new(options.get_filename()).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DbError { action: "creating the data folder", source: sqlx::Error::Io(e) })?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)

@@ -108,7 +108,7 @@ pub fn ReportFormPage() -> impl IntoView {
             report.immediate_actions = actions.get_untracked();
             report.reporter = reporter.get_untracked().trim().to_owned();
             let mut problems = Vec::new();
-            match device.0.from_local_input(&occurred.get_untracked()) {
+            match device.0.parse_local_input(&occurred.get_untracked()) {
                 Some(at) => report.occurred_at = at,
                 None => problems.push(FieldError {
                     field: "occurred_at".into(),
