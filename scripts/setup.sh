@@ -6,6 +6,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+# One build directory outside the clone, shared by every checkout on this machine, so a
+# fresh clone (as in CI) reuses earlier builds. Override with CARGO_TARGET_DIR.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/muster-target}"
+export MUSTER_SITE_ROOT="${MUSTER_SITE_ROOT:-$CARGO_TARGET_DIR/site}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -64,8 +64,10 @@ impl Store {
         if let Some(parent) = Path::new(options.get_filename()).parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| DbError { action: "creating the data folder", source: sqlx::Error::Io(e) })?;
+            std::fs::create_dir_all(parent).map_err(|e| DbError {
+                action: "creating the data folder",
+                source: sqlx::Error::Io(e),
+            })?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)

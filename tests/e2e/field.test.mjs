@@ -50,12 +50,23 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   await hydrated(page);
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
   await page.getByText('Online', { exact: true }).waitFor();
+  // Chromium finds nothing stopping installation (manifest, icons, service worker).
+  const cdp = await field.newCDPSession(page);
+  const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+  assert.deepEqual(installabilityErrors, [], 'installable as an app');
+  const manifest = await (await page.request.get(`${BASE}/manifest.webmanifest`)).json();
+  assert.equal(manifest.display, 'standalone');
+  assert.ok(manifest.icons.some((i) => i.purpose === 'maskable'));
 
   // (b) Offline, a reload still loads and hydrates the app.
   await field.setOffline(true);
   await page.reload();
   await hydrated(page);
   await page.getByTestId('connectivity').filter({ hasText: 'Offline' }).waitFor();
+  // The API is never answered from the cache.
+  const api = await page.evaluate(() =>
+    fetch('/api/sync', { method: 'POST', body: '{}' }).then(() => 'answered', () => 'failed'));
+  assert.equal(api, 'failed', 'an offline /api request must fail, not be served from cache');
 
   // (c) File a report offline.
   await page.getByRole('link', { name: 'Report an incident' }).click();
@@ -69,7 +80,8 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   await page.getByLabel('What happened?').fill('Sharp solvent smell near the fume cupboard after the extractor stopped.');
   await page.getByLabel('People involved (one per line)').fill('Rita Gomez\nSam Lee');
   await page.getByLabel('Your name').fill('Ana Field');
-  await page.screenshot({ path: `${ARTIFACTS}/report-form-360x640.png`, fullPage: true });
+  await page.screenshot({ path: `${ARTIFACTS}/report-form-360x640.png` });
+  await page.screenshot({ path: `${ARTIFACTS}/report-form-full.png`, fullPage: true });
   await page.getByRole('button', { name: 'Save report' }).click();
   await page.waitForURL(`${BASE}/`);
   await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
@@ -79,7 +91,7 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   await page.reload();
   await hydrated(page);
   await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
-  await page.screenshot({ path: `${ARTIFACTS}/outbox-360x640.png`, fullPage: true });
+  await page.screenshot({ path: `${ARTIFACTS}/outbox-360x640.png` });
 
   // (d) Back online: it syncs with no click.
   await field.setOffline(false);
