@@ -1,8 +1,11 @@
 //! The sync engine: sends every report with unacknowledged changes to `POST /api/sync`,
 //! applies what the server sends back, and records the server's acknowledgement.
 //!
-//! Runs at start-up, when the browser comes online, every 30 seconds, and after each save.
-//! Only one sync runs at a time; a request during a sync runs another right after.
+//! Runs at start-up, when the browser comes online, every 30 seconds, after each save, and
+//! on "Sync now". Only one sync runs at a time; a request during a sync runs another right
+//! after. The interval and saves send only reports with unacknowledged changes; start-up,
+//! coming online and "Sync now" also ask the server for changes to every local report
+//! (a push with no changes is a pull), so supervisor edits reach the device.
 //! A report's changes stay on the device (and are resent) until the server has durably
 //! acknowledged heads that cover them.
 
@@ -29,6 +32,16 @@ const MAX_ROUNDS: usize = 20;
 thread_local! {
     static RUNNING: Cell<bool> = const { Cell::new(false) };
     static AGAIN: Cell<bool> = const { Cell::new(false) };
+    static PULL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What a sync sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Only reports with changes the server has not acknowledged.
+    Pending,
+    /// Those, and every other local report as a pull.
+    Everything,
 }
 
 fn is_online() -> bool {
@@ -43,19 +56,22 @@ pub fn start(state: FieldState) {
     if let Some(window) = web_sys::window() {
         EventListener::new(&window, "online", move |_| {
             state.online.set(true);
-            request(state);
+            request(state, Scope::Everything);
         })
         .forget();
         EventListener::new(&window, "offline", move |_| state.online.set(false)).forget();
         // Ask the browser not to evict our reports under storage pressure.
         let _ = window.navigator().storage().persist();
     }
-    Interval::new(INTERVAL_MS, move || request(state)).forget();
-    request(state);
+    Interval::new(INTERVAL_MS, move || request(state, Scope::Pending)).forget();
+    request(state, Scope::Everything);
 }
 
 /// Starts a sync, or queues one if a sync is running.
-pub fn request(state: FieldState) {
+pub fn request(state: FieldState, scope: Scope) {
+    if scope == Scope::Everything {
+        PULL.with(|p| p.set(true));
+    }
     if RUNNING.with(Cell::get) {
         AGAIN.with(|a| a.set(true));
         return;
@@ -66,7 +82,12 @@ pub fn request(state: FieldState) {
             AGAIN.with(|a| a.set(false));
             if is_online() {
                 state.syncing.set(true);
-                let outcome = run(state).await;
+                let scope = if PULL.with(|p| p.replace(false)) {
+                    Scope::Everything
+                } else {
+                    Scope::Pending
+                };
+                let outcome = run(state, scope).await;
                 state.syncing.set(false);
                 match outcome {
                     Ok(()) => {
@@ -85,13 +106,13 @@ pub fn request(state: FieldState) {
     });
 }
 
-/// Reports that need sending, with their stored state.
-fn pending() -> Vec<(ReportId, StoredReport)> {
+/// Reports to send, with their stored state: those with unacknowledged changes, or with
+/// `Everything` also the acknowledged ones (refused reports wait until they change).
+fn to_send(scope: Scope) -> Vec<(ReportId, StoredReport)> {
     store::index()
         .into_iter()
         .filter_map(|id| store::load(id).map(|s| (id, s)))
-        .filter(|(_, s)| s.should_send())
-        .take(MAX_REPORTS_PER_REQUEST)
+        .filter(|(_, s)| s.should_send() || (scope == Scope::Everything && !s.has_unacknowledged_changes()))
         .collect()
 }
 
@@ -109,10 +130,24 @@ fn push_of(id: ReportId, stored: &StoredReport) -> Result<ReportPush, String> {
     })
 }
 
-async fn run(state: FieldState) -> Result<(), String> {
+async fn run(state: FieldState, scope: Scope) -> Result<(), String> {
     let device_id = store::device().map_err(|e| e.0)?.device_id;
+    // Pulls go out once, in as many requests as it takes; pending changes until none remain.
+    let mut pulls: Vec<ReportId> = match scope {
+        Scope::Everything => to_send(Scope::Everything).into_iter().map(|(id, _)| id).collect(),
+        Scope::Pending => Vec::new(),
+    };
     for _ in 0..MAX_ROUNDS {
-        let batch = pending();
+        let mut batch = to_send(Scope::Pending);
+        batch.truncate(MAX_REPORTS_PER_REQUEST);
+        while batch.len() < MAX_REPORTS_PER_REQUEST {
+            let Some(id) = pulls.pop() else { break };
+            if batch.iter().all(|(b, _)| *b != id)
+                && let Some(stored) = store::load(id)
+            {
+                batch.push((id, stored));
+            }
+        }
         if batch.is_empty() {
             return Ok(());
         }
