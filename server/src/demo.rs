@@ -4,7 +4,7 @@
 //! so seeding again is a no-op. One incident carries a real concurrent edit, so the
 //! conflict display can be seen too.
 
-use app::document::{ReportDoc, hash_hex};
+use app::document::ReportDoc;
 use app::domain::{Category, GpsFix, Location, Report, ReportId, Severity, Status, Timestamp};
 use automerge::ActorId;
 
@@ -265,20 +265,7 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DbError> {
             let _ = doc.merge(&mut b);
         }
         let Ok(report) = doc.read() else { continue };
-        let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
-        merged.push(Merged {
-            ack: app::protocol::ReportAck {
-                id: report.id,
-                heads: heads.clone(),
-                changes: Vec::new(),
-            },
-            conflicts: doc.conflicts(),
-            change_count: doc.change_count(),
-            doc: doc.save(),
-            changed: true,
-            report,
-            heads,
-        });
+        merged.push(Merged::of(&mut doc, report, true, Vec::new()));
     }
     let _guard = store.write_lock().await;
     store.commit(&merged, now).await?;

@@ -2,7 +2,7 @@
 //! records supervisor edits as Automerge changes made on the supervisor's behalf.
 
 use app::desk::{IncidentDesk, IncidentDetail, IncidentRow};
-use app::document::{ReportDoc, actor_from_uuid, hash_hex};
+use app::document::{ReportDoc, actor_from_uuid};
 use app::domain::{Report, ReportId};
 use automerge::ActorId;
 
@@ -72,20 +72,7 @@ impl IncidentDesk for Desk {
             return Ok(());
         }
         let report = doc.read_valid(base.id, now).map_err(|e| e.to_string())?;
-        let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
-        let merged = Merged {
-            ack: app::protocol::ReportAck {
-                id: report.id,
-                heads: heads.clone(),
-                changes: Vec::new(),
-            },
-            conflicts: doc.conflicts(),
-            change_count: doc.change_count(),
-            doc: doc.save(),
-            changed: true,
-            report,
-            heads,
-        };
+        let merged = Merged::of(&mut doc, report, true, Vec::new());
         self.store.commit(&[merged], now).await.map_err(|e| e.to_string())
     }
 }

@@ -27,6 +27,27 @@ pub struct Merged {
     pub ack: ReportAck,
 }
 
+impl Merged {
+    /// What to store and acknowledge for `doc`, which holds `report`. `changes` are what
+    /// the device lacks; the document bytes are only produced if something `changed`.
+    pub fn of(doc: &mut ReportDoc, report: Report, changed: bool, changes: Vec<Bytes>) -> Self {
+        let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
+        Self {
+            doc: if changed { doc.save() } else { Vec::new() },
+            change_count: doc.change_count(),
+            conflicts: doc.conflicts(),
+            changed,
+            ack: ReportAck {
+                id: report.id,
+                heads: heads.clone(),
+                changes,
+            },
+            heads,
+            report,
+        }
+    }
+}
+
 /// The server's merge actor. It only applies others' changes, never authors any.
 fn merge_actor() -> ActorId {
     ActorId::from([0u8; 16].as_slice())
@@ -69,20 +90,7 @@ fn merge_inner(
     let new = doc.apply_changes(&raw)?;
     let report = doc.read_valid(push.id, now)?;
     let changes = doc.changes_since(device_heads).into_iter().map(Bytes).collect();
-    let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
-    Ok(Merged {
-        report,
-        doc: if new > 0 { doc.save() } else { Vec::new() },
-        change_count: doc.change_count(),
-        conflicts: doc.conflicts(),
-        changed: new > 0,
-        ack: ReportAck {
-            id: push.id,
-            heads: heads.clone(),
-            changes,
-        },
-        heads,
-    })
+    Ok(Merged::of(&mut doc, report, new > 0, changes))
 }
 
 #[cfg(test)]
