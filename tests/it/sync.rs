@@ -307,6 +307,13 @@ async fn health_and_pages_answer() {
     let (status, html) = server.get("/incidents").await;
     assert_eq!(status, 200);
     assert!(html.contains("No incidents have been reported yet"));
+    // The database file is in WAL mode (durable commits without blocking readers).
+    let pool = sqlx::SqlitePool::connect(&server.database_url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
 }
 
 #[tokio::test]
