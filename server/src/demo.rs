@@ -1,7 +1,8 @@
 //! Demo mode: a dozen realistic incidents so a newcomer sees a populated app at once.
 //!
 //! Seeding goes through the same document and commit path as real syncs. Ids are fixed,
-//! so seeding again is a no-op. One incident carries a real concurrent edit, so the
+//! so seeding again is a no-op; times are relative to the first seeding, so the demo
+//! always looks recent. One incident carries a real concurrent edit, so the
 //! conflict display can be seen too.
 
 use app::document::ReportDoc;
@@ -12,8 +13,8 @@ use crate::db::{DbError, Store};
 use crate::sync::Merged;
 
 const HOUR: i64 = 3_600_000;
-/// 2026-11-20 08:00 UTC.
-const BASE: i64 = 1_763_625_600_000;
+/// The time encoded in the demo reports' fixed ids (2025-11-20 08:00 UTC).
+const ID_BASE: i64 = 1_763_625_600_000;
 
 struct Sample {
     hours_ago: i64,
@@ -188,11 +189,11 @@ const SAMPLES: [Sample; 12] = [
     },
 ];
 
-fn report_of(index: usize, sample: &Sample) -> Report {
-    let reported = Timestamp(BASE - sample.hours_ago * HOUR);
+fn report_of(index: usize, sample: &Sample, now: Timestamp) -> Report {
+    let reported = Timestamp(now.0 - sample.hours_ago * HOUR);
     let random = [u8::try_from(index + 1).unwrap_or(u8::MAX); 10];
     Report {
-        id: ReportId::new_v7(reported, random),
+        id: ReportId::new_v7(Timestamp(ID_BASE - sample.hours_ago * HOUR), random),
         title: sample.title.to_owned(),
         what_happened: sample.what.to_owned(),
         category: Category::new(sample.category),
@@ -222,7 +223,7 @@ fn actor(n: u8) -> ActorId {
 pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DbError> {
     let mut merged = Vec::new();
     for (index, sample) in SAMPLES.iter().enumerate() {
-        let mut report = report_of(index, sample);
+        let mut report = report_of(index, sample, now);
         if store.load_doc(report.id).await?.is_some() {
             continue;
         }
@@ -279,8 +280,9 @@ mod tests {
     #[test]
     fn every_sample_is_a_valid_report() {
         for (i, s) in SAMPLES.iter().enumerate() {
-            let r = report_of(i, s);
-            assert_eq!(r.validate(Timestamp(BASE)), Ok(()), "{}", s.title);
+            let now = Timestamp(ID_BASE);
+            let r = report_of(i, s, now);
+            assert_eq!(r.validate(now), Ok(()), "{}", s.title);
         }
     }
 }
