@@ -34,25 +34,18 @@ async fn main() {
     );
 
     let full = device.request();
-    let client = reqwest::Client::new();
     let (mut sent, mut received, mut requests) = (0usize, 0usize, 0usize);
     let started = Instant::now();
     for chunk in full.reports.chunks(MAX_REPORTS_PER_REQUEST) {
         let request = SyncRequest {
+            protocol_version: full.protocol_version,
+            device_id: full.device_id,
             reports: chunk.to_vec(),
-            ..full.clone()
         };
         let body = serde_json::to_vec(&request).unwrap();
         sent += body.len();
-        let response = client
-            .post(format!("{}/api/sync", server.base))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
-        let bytes = response.bytes().await.unwrap();
+        let (status, bytes) = server.post_sync_bytes(body).await;
+        assert_eq!(status, 200);
         received += bytes.len();
         requests += 1;
         let answer: SyncResponse = serde_json::from_slice(&bytes).unwrap();

@@ -58,8 +58,8 @@ impl TestServer {
         }
     }
 
-    /// Posts raw bytes to `/api/sync`; returns the status and the JSON answer.
-    pub async fn post_sync(&self, body: Vec<u8>) -> (u16, serde_json::Value) {
+    /// Posts raw bytes to `/api/sync`; returns the status and the raw answer.
+    pub async fn post_sync_bytes(&self, body: Vec<u8>) -> (u16, Vec<u8>) {
         let response = self
             .http
             .post(format!("{}/api/sync", self.base))
@@ -69,7 +69,12 @@ impl TestServer {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.unwrap();
+        (status, response.bytes().await.unwrap().to_vec())
+    }
+
+    /// Posts raw bytes to `/api/sync`; returns the status and the JSON answer.
+    pub async fn post_sync(&self, body: Vec<u8>) -> (u16, serde_json::Value) {
+        let (status, bytes) = self.post_sync_bytes(body).await;
         let json = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, json)
