@@ -60,3 +60,36 @@ setup_build() {
 setup_browser() {
   apt_install chromium
 }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_test_postgres() {
+  # Starts a throwaway PostgreSQL cluster on 127.0.0.1 (installing Debian's postgresql if
+  # missing) and exports MUSTER_TEST_PG (an admin URL), MUSTER_TEST_PG_RESTART (a command
+  # that restarts it abruptly) and PG_STOP (a command that stops it and deletes it).
+  local bin
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
+  if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+    apt_install postgresql
+    bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+  fi
+  local as=()
+  if [ "$(id -u)" -eq 0 ]; then
+    # PostgreSQL refuses to run as root; Debian's package made the postgres user.
+    as=(runuser -u postgres --)
+  fi
+  local dir port
+  dir="$(mktemp -d /var/tmp/muster-pg.XXXXXX)"
+  port="$(free_port)"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+  "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-instructions >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log"; return 1; }
+  "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -s \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB" start
+  export MUSTER_TEST_PG="postgres://postgres@127.0.0.1:$port/postgres"
+  export MUSTER_TEST_PG_RESTART="${as[*]} $bin/pg_ctl -D $dir/data -m immediate -w -s restart"
+  export PG_STOP="${as[*]} $bin/pg_ctl -D $dir/data -m fast -w -s stop; rm -rf $dir"
+  log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
+}

@@ -39,6 +39,17 @@ pub struct IncidentDetail {
     pub change_count: usize,
 }
 
+/// A stored document the server will not merge or serve until an administrator looks at it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuarantinedDoc {
+    /// The report.
+    pub id: ReportId,
+    /// What went wrong (from the merge, never report text).
+    pub reason: String,
+    /// When it was found.
+    pub detected_at: Timestamp,
+}
+
 /// The port the server implements to serve the desk.
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
@@ -49,6 +60,10 @@ pub trait IncidentDesk: Send + Sync + 'static {
     async fn detail(&self, id: ReportId) -> Result<Option<IncidentDetail>, String>;
     /// Applies a supervisor's edit of `base` as a new change to the merged document.
     async fn edit(&self, base: Report, edited: Report) -> Result<(), String>;
+    /// Appends a dated update to an incident's timeline.
+    async fn add_update(&self, id: ReportId, author: String, text: String) -> Result<(), String>;
+    /// Documents held back because they could not be merged.
+    async fn quarantined(&self) -> Result<Vec<QuarantinedDoc>, String>;
 }
 
 /// The desk, as provided through context by the server.
@@ -87,4 +102,23 @@ pub async fn get_incident(id: String) -> Result<Option<IncidentDetail>, ServerFn
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn edit_incident(base: Report, edited: Report) -> Result<(), ServerFnError> {
     desk()?.0.edit(base, edited).await.map_err(ServerFnError::new)
+}
+
+/// Appends an update to an incident's timeline, dated now by the server.
+#[server]
+pub async fn add_update(id: String, author: String, text: String) -> Result<(), ServerFnError> {
+    let id: ReportId = id
+        .parse()
+        .map_err(|_| ServerFnError::new("that is not a report id"))?;
+    desk()?
+        .0
+        .add_update(id, author, text)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Documents held back because they could not be merged, newest first.
+#[server]
+pub async fn list_quarantined() -> Result<Vec<QuarantinedDoc>, ServerFnError> {
+    desk()?.0.quarantined().await.map_err(ServerFnError::new)
 }

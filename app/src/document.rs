@@ -12,7 +12,9 @@
 //!     ├── category, severity, status: str (keys)
 //!     ├── occurred_at, reported_at: int (ms since epoch)
 //!     ├── location: map { gps: str "lat lon accuracy" | null, place: str }
-//!     └── people_involved: list of str
+//!     ├── people_involved: list of str
+//!     └── timeline: list of map { id: bytes (UUID), at: int, author: str, text: str }
+//!                   (absent in documents written before it existed: read as empty)
 //! ```
 //!
 //! Free text is stored as scalar strings, not Automerge `Text`: they load several times
@@ -28,6 +30,8 @@
 //!   every value so a supervisor can choose. No value silently disappears.
 //! * `people_involved` merges as a union: an edit applies only its own additions and
 //!   removals to the merged list.
+//! * `timeline` is append-only: an edit appends the entries it added (by id), so every
+//!   device's and supervisor's updates survive, in a single order every replica agrees on.
 //!
 //! # Untrusted input
 //!
@@ -49,6 +53,7 @@ const SCHEMA_KEY: &str = "schema_version";
 const REPORT_KEY: &str = "report";
 const LOCATION_KEY: &str = "location";
 const PEOPLE_KEY: &str = "people_involved";
+const TIMELINE_KEY: &str = "timeline";
 
 /// Scalar fields directly under `report`, in display order.
 const REPORT_SCALARS: [&str; 9] = [
@@ -353,6 +358,21 @@ impl ReportDoc {
             let people = self.object(&report, PEOPLE_KEY)?;
             self.apply_list_edit(&people, &base.people_involved, &edited.people_involved)?;
         }
+        let added: Vec<_> = edited
+            .timeline
+            .iter()
+            .filter(|e| base.timeline.iter().all(|b| b.id != e.id))
+            .collect();
+        if !added.is_empty() {
+            let timeline = match self.object(&report, TIMELINE_KEY) {
+                Ok(list) => list,
+                Err(_) => self.doc.put_object(&report, TIMELINE_KEY, ObjType::List)?,
+            };
+            for entry in added {
+                let len = self.doc.length(&timeline);
+                autosurgeon::reconcile_insert(&mut self.doc, timeline.clone(), len, entry)?;
+            }
+        }
         Ok(self
             .doc
             .commit_with(CommitOptions::default().with_time(at.as_secs())))
@@ -439,7 +459,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::domain::{GpsFix, Location};
+    use crate::domain::{GpsFix, Location, TimelineEntry};
 
     const NOW: Timestamp = Timestamp(1_764_000_000_000);
 
@@ -479,6 +499,7 @@ mod tests {
             name(),
             proptest::collection::vec(name(), 0..5),
             text(100),
+            proptest::collection::vec((any::<u128>(), 0i64..NOW.0, name(), "[a-z][a-z .]{0,30}"), 0..4),
         )
             .prop_map(
                 |(
@@ -493,6 +514,7 @@ mod tests {
                     reporter,
                     people,
                     actions,
+                    timeline,
                 )| {
                     Report {
                         id: ReportId::new_v7(NOW, rand),
@@ -507,6 +529,15 @@ mod tests {
                         people_involved: people,
                         immediate_actions: actions,
                         status,
+                        timeline: timeline
+                            .into_iter()
+                            .map(|(id, at, author, text)| TimelineEntry {
+                                id: uuid::Uuid::from_u128(id),
+                                at: Timestamp(at),
+                                author,
+                                text,
+                            })
+                            .collect(),
                     }
                 },
             )
@@ -538,6 +569,7 @@ mod tests {
         Gps(Option<(f64, f64, f64)>),
         AddPerson(String),
         RemoveFirstPerson,
+        AddUpdate(u128, String),
     }
 
     fn arb_edit() -> impl Strategy<Value = Edit> {
@@ -550,6 +582,7 @@ mod tests {
             proptest::option::of((-90.0f64..90.0, -180.0f64..180.0, 1.0f64..100.0)).prop_map(Edit::Gps),
             name().prop_map(Edit::AddPerson),
             Just(Edit::RemoveFirstPerson),
+            (any::<u128>(), "[a-z]{1,20}").prop_map(|(id, text)| Edit::AddUpdate(id, text)),
         ]
     }
 
@@ -575,6 +608,17 @@ mod tests {
             Edit::RemoveFirstPerson => {
                 if !report.people_involved.is_empty() {
                     report.people_involved.remove(0);
+                }
+            }
+            Edit::AddUpdate(id, text) => {
+                let id = uuid::Uuid::from_u128(id);
+                if report.timeline.iter().all(|e| e.id != id) {
+                    report.timeline.push(TimelineEntry {
+                        id,
+                        at: NOW,
+                        author: "Sam Lead".into(),
+                        text,
+                    });
                 }
             }
         }
@@ -618,7 +662,7 @@ mod tests {
             Edit::Status(_) => "status",
             Edit::Place(_) => "location.place",
             Edit::Gps(_) => "location.gps",
-            Edit::AddPerson(_) | Edit::RemoveFirstPerson => return None,
+            Edit::AddPerson(_) | Edit::RemoveFirstPerson | Edit::AddUpdate(..) => return None,
         })
     }
 
@@ -691,6 +735,10 @@ mod tests {
                 // Lists are unions: every person a replica added is present.
                 for p in fin.people_involved.iter().filter(|p| !base.people_involved.contains(p)) {
                     prop_assert!(first_report.people_involved.contains(p));
+                }
+                // The timeline is append-only: every update any replica added is there once.
+                for e in &fin.timeline {
+                    prop_assert_eq!(first_report.timeline.iter().filter(|m| m.id == e.id).count(), 1);
                 }
             }
         }

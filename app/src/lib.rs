@@ -17,6 +17,7 @@ pub mod desk;
 pub mod document;
 pub mod domain;
 pub mod field;
+pub mod merge;
 pub mod pages;
 pub mod protocol;
 
@@ -25,7 +26,9 @@ use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context}
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
-use crate::pages::{IncidentListPage, IncidentPage, NotFound, OutboxPage, ReportFormPage, SyncBar};
+use crate::pages::{
+    IncidentListPage, IncidentPage, NotFound, OutboxPage, QuarantinePage, ReportFormPage, SyncBar,
+};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -64,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/report") view=ReportFormPage />
                     <Route path=path!("/incidents") view=IncidentListPage />
                     <Route path=path!("/incidents/:id") view=IncidentPage />
+                    <Route path=path!("/admin/quarantine") view=QuarantinePage />
                 </Routes>
             </main>
         </Router>

@@ -1,23 +1,33 @@
 //! The sync protocol between a device and the server: versioned, closed message types.
 //!
-//! One `POST /api/sync` carries every report the device has changed since the server last
-//! acknowledged it. For each: the report id, the device's heads, and the changes the server
-//! has not acknowledged yet. The server applies them (idempotently: a change it already has
-//! is skipped), commits, and answers per report with its heads and the changes the device
-//! lacks. Changes travel as raw Automerge change bytes in base64; heads as hex.
+//! One `POST /api/sync` exchange does both directions:
 //!
-//! Every request is all-or-nothing: if any report is refused, nothing is stored and the
-//! error lists each refused report with its reason, so the device can mark those and retry
-//! the rest.
+//! * **Push.** Every report the device has changed since the server last acknowledged it:
+//!   the report id, the device's heads, and the changes the server has not acknowledged.
+//!   The server applies them (idempotently: a change it already has is skipped), commits,
+//!   and answers per report with its heads and the changes the device lacks. A push with
+//!   no changes is a pull: the device states its heads and receives what it lacks.
+//! * **Feed.** The request carries the device's cursor (`since`): the server's sequence
+//!   number up to which the device has durably applied the server's changes. The answer
+//!   carries the reports the device follows that changed after it, each with the changes the
+//!   device lacks, and the new cursor. The device stores those changes first and the cursor
+//!   after, so a lost answer is simply fetched again. With nothing to push and nothing
+//!   changed, an exchange is one round trip of about 150 bytes of JSON.
+//!
+//! Changes travel as raw Automerge change bytes in base64; heads as hex. Every request is
+//! all-or-nothing: if any report is refused, nothing is stored and the error lists each
+//! refused report with its reason, so the device can mark those and retry the rest.
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ReportId;
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this build speaks (2 added the cursor feed).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Most reports one request may carry; devices send larger outboxes in several requests.
 pub const MAX_REPORTS_PER_REQUEST: usize = 200;
+/// Most feed entries in one answer; `more` tells the device to ask again.
+pub const MAX_FEED_PER_RESPONSE: usize = 200;
 /// Most changes one report may carry in one request.
 pub const MAX_CHANGES_PER_REPORT: usize = 5_000;
 /// Largest request body the server accepts, in bytes.
@@ -56,9 +66,13 @@ pub struct VersionProbe {
 pub struct SyncRequest {
     /// Must equal [`PROTOCOL_VERSION`].
     pub protocol_version: u32,
-    /// The device's stable id (also its Automerge actor id).
+    /// The device's stable id.
     pub device_id: uuid::Uuid,
-    /// Every report with changes the server has not acknowledged.
+    /// The feed cursor the device has durably applied, or `None` on its first sync.
+    #[serde(default)]
+    pub since: Option<u64>,
+    /// Every report with changes the server has not acknowledged (at most
+    /// [`MAX_REPORTS_PER_REQUEST`]).
     pub reports: Vec<ReportPush>,
 }
 
@@ -81,6 +95,15 @@ pub struct SyncResponse {
     pub protocol_version: u32,
     /// One acknowledgement per pushed report, in request order.
     pub reports: Vec<ReportAck>,
+    /// Reports the device follows that changed after `since`, oldest change first, with
+    /// the changes the device lacks. Never repeats a report pushed in this request.
+    #[serde(default)]
+    pub feed: Vec<ReportAck>,
+    /// The cursor to send as `since` once everything above is stored.
+    pub cursor: u64,
+    /// Whether more feed entries are waiting: ask again straight away.
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// The server's durable state of one report after the request.
@@ -137,6 +160,60 @@ pub struct Rejection {
     pub id: ReportId,
     /// Why, in words the device shows on that report.
     pub reason: String,
+}
+
+/// Why a request body is not an acceptable sync request.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DecodeError {
+    /// What kind of failure (malformed, unsupported version, too large).
+    pub code: ErrorCode,
+    /// A sentence for people.
+    pub message: String,
+}
+
+impl DecodeError {
+    fn malformed(message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::MalformedRequest,
+            message: message.into(),
+        }
+    }
+}
+
+/// Decodes and checks a sync request body: the version first (so an old app hears
+/// "update the app", not a shape complaint), then the shape, the limits and duplicates.
+///
+/// This is the one decoder of untrusted request bytes; it is fuzzed.
+pub fn decode_request(body: &[u8]) -> Result<SyncRequest, DecodeError> {
+    let probe: VersionProbe = serde_json::from_slice(body)
+        .map_err(|e| DecodeError::malformed(format!("the body is not a sync request: {e}")))?;
+    if probe.protocol_version != PROTOCOL_VERSION {
+        return Err(DecodeError {
+            code: ErrorCode::UnsupportedProtocol,
+            message: format!(
+                "protocol version {} is not supported; this server speaks version {PROTOCOL_VERSION}. Update the app.",
+                probe.protocol_version
+            ),
+        });
+    }
+    let request: SyncRequest = serde_json::from_slice(body)
+        .map_err(|e| DecodeError::malformed(format!("the body is not a sync request: {e}")))?;
+    if request.reports.len() > MAX_REPORTS_PER_REQUEST {
+        return Err(DecodeError {
+            code: ErrorCode::TooLarge,
+            message: format!(
+                "{} reports in one request; send at most {MAX_REPORTS_PER_REQUEST} at a time",
+                request.reports.len()
+            ),
+        });
+    }
+    let mut ids: Vec<_> = request.reports.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        return Err(DecodeError::malformed("a report appears twice in one request"));
+    }
+    Ok(request)
 }
 
 #[cfg(test)]

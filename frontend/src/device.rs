@@ -126,12 +126,12 @@ impl Device for BrowserDevice {
         store_doc(report.id, &mut doc, previous.as_ref()).map_err(SaveError::Storage)?;
         let _ = store::remember_reporter(&report.reporter);
         self.state.outbox.set(store::outbox());
-        crate::sync::request(self.state, crate::sync::Scope::Pending);
+        crate::sync::request(self.state);
         Ok(())
     }
 
     fn sync_now(&self) {
-        crate::sync::request(self.state, crate::sync::Scope::Everything);
+        crate::sync::request(self.state);
     }
 
     fn locate(&self, done: Box<dyn FnOnce(Result<GpsFix, String>)>) {

@@ -1,7 +1,7 @@
 //! Report documents kept on the device, in `localStorage`.
 //!
 //! Layout (all JSON):
-//! * `muster.v1.device`: this browser's device id and the reporter's name.
+//! * `muster.v1.device`: this browser's device id, the reporter's name and the feed cursor.
 //! * `muster.v1.index`: the ids of every local report.
 //! * `muster.v1.report.<id>`: the saved Automerge document, its heads, the heads the
 //!   server has acknowledged, the sync state, and a summary for the outbox.
@@ -29,6 +29,9 @@ pub struct DeviceRecord {
     pub device_id: uuid::Uuid,
     /// The name last used on the report form.
     pub reporter_name: String,
+    /// The server's feed cursor up to which this device has stored everything.
+    #[serde(default)]
+    pub cursor: Option<u64>,
 }
 
 /// What the outbox shows without loading the document.
@@ -114,6 +117,7 @@ pub fn device() -> Result<DeviceRecord, StoreError> {
     let record = DeviceRecord {
         device_id: uuid::Uuid::now_v7(),
         reporter_name: String::new(),
+        cursor: None,
     };
     LocalStorage::set(DEVICE_KEY, &record)?;
     Ok(record)
@@ -124,6 +128,16 @@ pub fn remember_reporter(name: &str) -> Result<(), StoreError> {
     let mut record = device()?;
     if record.reporter_name != name {
         record.reporter_name = name.to_owned();
+        LocalStorage::set(DEVICE_KEY, &record)?;
+    }
+    Ok(())
+}
+
+/// Records the feed cursor, after everything up to it has been stored.
+pub fn set_cursor(cursor: u64) -> Result<(), StoreError> {
+    let mut record = device()?;
+    if record.cursor != Some(cursor) {
+        record.cursor = Some(cursor);
         LocalStorage::set(DEVICE_KEY, &record)?;
     }
     Ok(())

@@ -1,13 +1,15 @@
-//! The sync engine: sends every report with unacknowledged changes to `POST /api/sync`,
-//! applies what the server sends back, and records the server's acknowledgement.
+//! The sync engine: one `POST /api/sync` exchange pushes every report with unacknowledged
+//! changes and receives the feed of what changed on the server since this device's cursor.
 //!
 //! Runs at start-up, when the browser comes online, every 30 seconds, after each save, and
 //! on "Sync now". Only one sync runs at a time; a request during a sync runs another right
-//! after. The interval and saves send only reports with unacknowledged changes; start-up,
-//! coming online and "Sync now" also ask the server for changes to every local report
-//! (a push with no changes is a pull), so supervisor edits reach the device.
-//! A report's changes stay on the device (and are resent) until the server has durably
-//! acknowledged heads that cover them.
+//! after. Rounds repeat while reports are pending, the server says `more`, or a feed entry
+//! could not be applied (that report is then pulled: sent with its heads and no changes, so
+//! the server answers with exactly what it lacks).
+//!
+//! Durability order: a report's changes stay on the device (and are resent) until the
+//! server has durably acknowledged heads that cover them; feed changes are stored report
+//! by report before the cursor is advanced, so an interrupted sync only repeats work.
 
 use std::cell::Cell;
 
@@ -27,21 +29,11 @@ use crate::store::{self, StoredReport};
 
 const INTERVAL_MS: u32 = 30_000;
 /// Most request rounds in one sync, so a misbehaving server cannot keep us looping.
-const MAX_ROUNDS: usize = 20;
+const MAX_ROUNDS: usize = 50;
 
 thread_local! {
     static RUNNING: Cell<bool> = const { Cell::new(false) };
     static AGAIN: Cell<bool> = const { Cell::new(false) };
-    static PULL: Cell<bool> = const { Cell::new(false) };
-}
-
-/// What a sync sends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// Only reports with changes the server has not acknowledged.
-    Pending,
-    /// Those, and every other local report as a pull.
-    Everything,
 }
 
 fn is_online() -> bool {
@@ -56,22 +48,19 @@ pub fn start(state: FieldState) {
     if let Some(window) = web_sys::window() {
         EventListener::new(&window, "online", move |_| {
             state.online.set(true);
-            request(state, Scope::Everything);
+            request(state);
         })
         .forget();
         EventListener::new(&window, "offline", move |_| state.online.set(false)).forget();
         // Ask the browser not to evict our reports under storage pressure.
         let _ = window.navigator().storage().persist();
     }
-    Interval::new(INTERVAL_MS, move || request(state, Scope::Pending)).forget();
-    request(state, Scope::Everything);
+    Interval::new(INTERVAL_MS, move || request(state)).forget();
+    request(state);
 }
 
 /// Starts a sync, or queues one if a sync is running.
-pub fn request(state: FieldState, scope: Scope) {
-    if scope == Scope::Everything {
-        PULL.with(|p| p.set(true));
-    }
+pub fn request(state: FieldState) {
     if RUNNING.with(Cell::get) {
         AGAIN.with(|a| a.set(true));
         return;
@@ -82,12 +71,7 @@ pub fn request(state: FieldState, scope: Scope) {
             AGAIN.with(|a| a.set(false));
             if is_online() {
                 state.syncing.set(true);
-                let scope = if PULL.with(|p| p.replace(false)) {
-                    Scope::Everything
-                } else {
-                    Scope::Pending
-                };
-                let outcome = run(state, scope).await;
+                let outcome = run(state).await;
                 state.syncing.set(false);
                 match outcome {
                     Ok(()) => {
@@ -106,13 +90,13 @@ pub fn request(state: FieldState, scope: Scope) {
     });
 }
 
-/// Reports to send, with their stored state: those with unacknowledged changes, or with
-/// `Everything` also the acknowledged ones (refused reports wait until they change).
-fn to_send(scope: Scope) -> Vec<(ReportId, StoredReport)> {
+/// Reports with changes the server has not acknowledged (refused ones wait until they
+/// change again).
+fn pending() -> Vec<(ReportId, StoredReport)> {
     store::index()
         .into_iter()
         .filter_map(|id| store::load(id).map(|s| (id, s)))
-        .filter(|(_, s)| s.should_send() || (scope == Scope::Everything && !s.has_unacknowledged_changes()))
+        .filter(|(_, s)| s.should_send())
         .collect()
 }
 
@@ -130,37 +114,37 @@ fn push_of(id: ReportId, stored: &StoredReport) -> Result<ReportPush, String> {
     })
 }
 
-async fn run(state: FieldState, scope: Scope) -> Result<(), String> {
-    let device_id = store::device().map_err(|e| e.0)?.device_id;
-    // Pulls go out once, in as many requests as it takes; pending changes until none remain.
-    let mut pulls: Vec<ReportId> = match scope {
-        Scope::Everything => to_send(Scope::Everything).into_iter().map(|(id, _)| id).collect(),
-        Scope::Pending => Vec::new(),
-    };
+/// A pull: the device's heads and no changes.
+fn pull_of(id: ReportId) -> ReportPush {
+    ReportPush {
+        id,
+        heads: store::load(id).map(|s| s.heads).unwrap_or_default(),
+        changes: Vec::new(),
+    }
+}
+
+async fn run(state: FieldState) -> Result<(), String> {
+    let device = store::device().map_err(|e| e.0)?;
+    let mut cursor = device.cursor;
+    let mut pulls: Vec<ReportId> = Vec::new();
     for _ in 0..MAX_ROUNDS {
-        let mut batch = to_send(Scope::Pending);
-        batch.truncate(MAX_REPORTS_PER_REQUEST);
-        while batch.len() < MAX_REPORTS_PER_REQUEST {
-            let Some(id) = pulls.pop() else { break };
-            if batch.iter().all(|(b, _)| *b != id)
-                && let Some(stored) = store::load(id)
-            {
-                batch.push((id, stored));
+        let mut pushes = Vec::new();
+        for (id, stored) in pending().into_iter().take(MAX_REPORTS_PER_REQUEST) {
+            match push_of(id, &stored) {
+                Ok(push) => pushes.push(push),
+                Err(reason) => mark_refused(id, &reason),
             }
         }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let mut pushes = Vec::with_capacity(batch.len());
-        for (id, stored) in &batch {
-            match push_of(*id, stored) {
-                Ok(push) => pushes.push(push),
-                Err(reason) => mark_refused(*id, &reason),
+        while pushes.len() < MAX_REPORTS_PER_REQUEST {
+            let Some(id) = pulls.pop() else { break };
+            if pushes.iter().all(|p| p.id != id) {
+                pushes.push(pull_of(id));
             }
         }
         let request = SyncRequest {
             protocol_version: PROTOCOL_VERSION,
-            device_id,
+            device_id: device.device_id,
+            since: cursor,
             reports: pushes,
         };
         let response = gloo_net::http::Request::post("/api/sync")
@@ -169,15 +153,7 @@ async fn run(state: FieldState, scope: Scope) -> Result<(), String> {
             .send()
             .await
             .map_err(|_| "the server could not be reached".to_owned())?;
-        if response.ok() {
-            let body: SyncResponse = response
-                .json()
-                .await
-                .map_err(|e| format!("the server's answer was not understood: {e}"))?;
-            for ack in body.reports {
-                apply_ack(&ack)?;
-            }
-        } else {
+        if !response.ok() {
             let error: SyncError = response.json().await.map_err(|_| {
                 format!(
                     "the server answered {} {}",
@@ -194,26 +170,60 @@ async fn run(state: FieldState, scope: Scope) -> Result<(), String> {
             }
             return Err(error.message);
         }
+        let body: SyncResponse = response
+            .json()
+            .await
+            .map_err(|e| format!("the server's answer was not understood: {e}"))?;
+        for ack in &body.reports {
+            apply_remote(ack)?;
+        }
+        let mut all_applied = true;
+        for entry in &body.feed {
+            if apply_remote(entry).is_err() {
+                // We lack what the server assumed we hold: ask for this report in full.
+                all_applied = false;
+                pulls.push(entry.id);
+            }
+        }
+        if all_applied {
+            store::set_cursor(body.cursor).map_err(|e| e.0)?;
+            cursor = Some(body.cursor);
+        }
         state.outbox.set(store::outbox());
+        if !body.more && pulls.is_empty() && pending().is_empty() {
+            return Ok(());
+        }
     }
     Ok(())
 }
 
-/// Records the server's acknowledgement and applies the changes it sent.
-fn apply_ack(ack: &ReportAck) -> Result<(), String> {
+/// Applies the server's state of a report (an acknowledgement or a feed entry): stores
+/// the changes it sent and records its heads as acknowledged. A report this device does not
+/// hold yet is created.
+fn apply_remote(ack: &ReportAck) -> Result<(), String> {
     // Reload: the person may have edited the report while the request was in flight.
-    let Some(mut stored) = store::load(ack.id) else {
-        return Ok(());
+    let stored = store::load(ack.id);
+    let mut doc = match &stored {
+        Some(s) => ReportDoc::load(&s.doc.0, automerge::ActorId::random()).map_err(|e| e.to_string())?,
+        None => ReportDoc::empty(automerge::ActorId::random()),
     };
-    let mut doc = ReportDoc::load(&stored.doc.0, automerge::ActorId::random()).map_err(|e| e.to_string())?;
     let incoming: Vec<Vec<u8>> = ack.changes.iter().map(|b| b.0.clone()).collect();
-    if let Err(e) = doc.apply_changes(&incoming) {
-        // Keep our state; the next sync will ask again.
-        return Err(format!("changes from the server could not be applied: {e}"));
-    }
-    stored.synced_heads.clone_from(&ack.heads);
-    stored.refused_heads = None;
-    store_doc(ack.id, &mut doc, Some(&stored)).map(|_| ())
+    doc.apply_changes(&incoming)
+        .map_err(|e| format!("changes from the server could not be applied: {e}"))?;
+    let previous = match stored {
+        Some(mut s) => {
+            s.synced_heads.clone_from(&ack.heads);
+            s.refused_heads = None;
+            s
+        }
+        None => {
+            // Nothing local: what the server sent is all there is, and it is acknowledged.
+            let mut fresh = store_doc(ack.id, &mut doc, None)?;
+            fresh.synced_heads.clone_from(&ack.heads);
+            fresh
+        }
+    };
+    store_doc(ack.id, &mut doc, Some(&previous)).map(|_| ())
 }
 
 fn mark_refused(id: ReportId, reason: &str) {

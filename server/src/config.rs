@@ -3,7 +3,7 @@
 //! | variable | default | meaning |
 //! | --- | --- | --- |
 //! | `MUSTER_ADDR` | `127.0.0.1:3000` | address to listen on |
-//! | `DATABASE_URL` | `sqlite://./data/muster.db` | the database |
+//! | `DATABASE_URL` | `sqlite://./data/muster.db` | the database: `sqlite://…` or `postgres://…` |
 //! | `MUSTER_SITE_ROOT` | `target/site` | built assets (`pkg/`, service worker, icons) |
 //! | `MUSTER_DEMO` | unset | `1` seeds sample incidents (also `--demo`) |
 
@@ -66,10 +66,11 @@ impl Config {
             })?;
         }
         if let Some(url) = var("DATABASE_URL").filter(|u| !u.is_empty()) {
-            if !url.starts_with("sqlite:") {
+            if crate::db::Backend::of_url(&url).is_none() {
                 return Err(ConfigError {
                     name: "DATABASE_URL",
-                    reason: "only sqlite: URLs are supported by this build".to_owned(),
+                    reason: "use sqlite://path/to/file.db or postgres://user:password@host/database"
+                        .to_owned(),
                 });
             }
             config.database_url = url;
@@ -99,5 +100,9 @@ mod tests {
         assert!(config.demo);
         assert!(!format!("{config:?}").contains("secret-name"));
         assert!(Config::from_env(|k| (k == "MUSTER_ADDR").then(|| "nope".to_owned())).is_err());
+        let pg = |k: &str| (k == "DATABASE_URL").then(|| "postgres://muster:hunter2@db/muster".to_owned());
+        let config = Config::from_env(pg).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(Config::from_env(|k| (k == "DATABASE_URL").then(|| "mysql://x".to_owned())).is_err());
     }
 }

@@ -1,22 +1,34 @@
-//! Persistence: merged documents (canonical) and the `reports` projection (derived),
-//! written together in one transaction.
+//! Persistence: merged documents (canonical), the `reports` projection (derived), the feed
+//! sequence, what each device follows, and quarantined documents.
 //!
-//! SQLite is opened in WAL mode with `synchronous=FULL`, so a commit that returned is on
-//! disk before the device is told so. Writers are serialised by [`Store::write_lock`]: a
-//! sync reads the stored documents, merges and commits while holding it, so two syncs of
-//! the same report can never overwrite each other's merge.
+//! One code path for both databases, through sqlx's `Any` driver: SQLite (the default, a
+//! file, WAL + `synchronous=FULL`) or PostgreSQL (when `DATABASE_URL` says `postgres://`).
+//! Queries are written with `$n` placeholders and rewritten to SQLite's `?n`; the few
+//! statements that differ (row locks) are chosen by [`Backend`]. Migrations live per
+//! dialect under `migrations/sqlite` and `migrations/postgres`.
+//!
+//! # Writing
+//!
+//! [`Store::apply`] is the only writer of documents. It loads the stored documents, runs
+//! the merges outside any lock (they are CPU work), then in one transaction re-reads the
+//! stored heads (PostgreSQL: `FOR UPDATE`, so other instances wait), and commits only if
+//! nobody changed those documents in between; otherwise it merges again. New documents
+//! are inserted with `ON CONFLICT DO NOTHING`; losing that race also means merging again.
+//! Every stored document takes the next numbers of the single-row `sync_counter`, which
+//! is locked until commit, so feed sequence numbers become visible in increasing order on
+//! every instance: a device that has seen sequence `n` has seen everything before it.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use app::desk::IncidentRow;
+use app::desk::{IncidentRow, QuarantinedDoc};
 use app::domain::{Report, ReportId, Severity, Status, Timestamp};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
-use tokio::sync::{Mutex, MutexGuard};
-
-use crate::sync::Merged;
+use app::merge::{MergeError, Merged};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use tokio::sync::Mutex;
 
 /// A database error, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +37,17 @@ pub struct DbError {
     action: &'static str,
     #[source]
     source: sqlx::Error,
+}
+
+impl DbError {
+    /// A failure that is not the database driver's.
+    #[must_use]
+    pub fn other(action: &'static str, message: String) -> Self {
+        Self {
+            action,
+            source: sqlx::Error::Protocol(message),
+        }
+    }
 }
 
 trait Context<T> {
@@ -37,62 +60,168 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
     }
 }
 
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a `DATABASE_URL` names, if supported.
+    #[must_use]
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    write: std::sync::Arc<Mutex<()>>,
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer; serialising commits here avoids busy-waiting on its lock.
+    sqlite_writer: Arc<Mutex<()>>,
 }
 
-/// A stored document.
+/// A stored document as loaded for merging.
 #[derive(Debug, Clone)]
 pub struct StoredDoc {
     /// The merged document.
     pub doc: Vec<u8>,
+    /// Its heads, space-separated hex.
+    pub heads: String,
+    /// Its feed sequence number.
+    pub seq: i64,
 }
+
+/// One report to merge and store: a pure function from the stored document (if any) to
+/// the merged result. It may run more than once if another writer gets there first.
+pub type MergeFn = Arc<dyn Fn(Option<&[u8]>) -> Result<Merged, MergeError> + Send + Sync>;
+
+/// A report [`Store::apply`] will merge.
+#[derive(Clone)]
+pub struct Job {
+    /// The report.
+    pub id: ReportId,
+    /// How to merge it.
+    pub merge: MergeFn,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A merged and durably stored report.
+#[derive(Debug)]
+pub struct Applied {
+    /// The merge.
+    pub merged: Merged,
+    /// Its feed sequence number after the commit.
+    pub seq: i64,
+}
+
+/// Why [`Store::apply`] stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Some reports were refused (reason per report); nothing was stored.
+    #[error("{} report(s) refused", .0.len())]
+    Refused(Vec<(ReportId, String)>),
+    /// The database failed; nothing was stored.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Other writers kept changing the same documents; nothing was stored.
+    #[error("the documents kept changing while merging; try again")]
+    Contended,
+    /// The merge task failed outside the merge's own panic guard; nothing was stored.
+    #[error("the merge could not run")]
+    Internal,
+}
+
+/// What a device is told about a followed report that changed.
+#[derive(Debug, Clone)]
+pub struct FeedRow {
+    /// The report.
+    pub id: ReportId,
+    /// Its feed sequence number.
+    pub seq: i64,
+    /// The stored document.
+    pub doc: Vec<u8>,
+    /// The heads the server last knew the device to have, space-separated hex.
+    pub known_heads: String,
+}
+
+/// What a refused quarantined report is told.
+pub const QUARANTINE_REASON: &str = "this report is held for review on the server because its stored copy is damaged; \
+     your changes are kept on this device";
+
+const ATTEMPTS: usize = 8;
 
 impl Store {
     /// Opens (creating if needed) the database at `url` and runs pending migrations.
     pub async fn open(url: &str) -> Result<Self, DbError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .context("parsing DATABASE_URL")?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        if let Some(parent) = Path::new(options.get_filename()).parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent).map_err(|e| DbError {
-                action: "creating the data folder",
-                source: sqlx::Error::Io(e),
-            })?;
-        }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .context("opening the database")?;
-        sqlx::migrate!("../migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| DbError {
-                action: "running migrations",
-                source: e.into(),
-            })?;
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url).ok_or_else(|| DbError {
+            action: "reading DATABASE_URL",
+            source: sqlx::Error::Configuration("only sqlite: and postgres:// URLs are supported".into()),
+        })?;
+        let pool = match backend {
+            Backend::Sqlite => open_sqlite(url).await?,
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .context("connecting to PostgreSQL")?,
+        };
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        migrator.run(&pool).await.map_err(|e| DbError {
+            action: "running migrations",
+            source: e.into(),
+        })?;
         Ok(Self {
             pool,
-            write: std::sync::Arc::new(Mutex::new(())),
+            backend,
+            sqlite_writer: Arc::new(Mutex::new(())),
         })
     }
 
-    /// Exclusive right to read-merge-write documents.
-    pub async fn write_lock(&self) -> MutexGuard<'_, ()> {
-        self.write.lock().await
+    /// Which database this is.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection (waits for queries in flight).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The statement in this backend's placeholder syntax.
+    fn sql(&self, text: &str) -> String {
+        match self.backend {
+            Backend::Postgres => text.to_owned(),
+            Backend::Sqlite => text.replace('$', "?"),
+        }
     }
 
     /// Whether the database answers.
+    #[tracing::instrument(name = "db.ping", skip_all)]
     pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
@@ -103,36 +232,334 @@ impl Store {
 
     /// The stored document of a report, if any.
     pub async fn load_doc(&self, id: ReportId) -> Result<Option<StoredDoc>, DbError> {
-        let row = sqlx::query("SELECT doc FROM documents WHERE report_id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .context("loading a document")?;
-        Ok(row.map(|r| StoredDoc { doc: r.get("doc") }))
+        Ok(self.load_docs(&[id]).await?.remove(&id))
     }
 
-    /// Stores every changed merge, document and projection, in one transaction.
-    pub async fn commit(&self, merged: &[Merged], now: Timestamp) -> Result<(), DbError> {
+    /// The stored documents among `ids`.
+    #[tracing::instrument(name = "db.load_docs", skip_all, fields(n = ids.len()))]
+    pub async fn load_docs(&self, ids: &[ReportId]) -> Result<HashMap<ReportId, StoredDoc>, DbError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = self.sql(&format!(
+            "SELECT report_id, doc, heads, seq FROM documents WHERE report_id IN ({})",
+            placeholders(1, ids.len())
+        ));
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await.context("loading documents")?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let id: String = r.get("report_id");
+                Some((
+                    id.parse().ok()?,
+                    StoredDoc {
+                        doc: r.get("doc"),
+                        heads: r.get("heads"),
+                        seq: r.get("seq"),
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    /// Which of `ids` are quarantined.
+    async fn quarantined_among(&self, ids: &[ReportId]) -> Result<Vec<ReportId>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = self.sql(&format!(
+            "SELECT report_id FROM quarantine WHERE report_id IN ({})",
+            placeholders(1, ids.len())
+        ));
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await.context("checking quarantine")?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get::<String, _>("report_id").parse().ok())
+            .collect())
+    }
+
+    /// Records that a report's stored document is damaged. Its document stays as it is,
+    /// for an administrator; syncs of it are refused and the feed skips it.
+    #[tracing::instrument(name = "db.quarantine", skip_all, fields(report = %id))]
+    pub async fn quarantine(&self, id: ReportId, reason: &str, now: Timestamp) -> Result<(), DbError> {
+        tracing::error!(report = %id, reason, "document quarantined");
+        sqlx::query(&self.sql(
+            "INSERT INTO quarantine (report_id, reason, detected_at) VALUES ($1, $2, $3)
+             ON CONFLICT (report_id) DO NOTHING",
+        ))
+        .bind(id.to_string())
+        .bind(reason.to_owned())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .context("quarantining a document")?;
+        Ok(())
+    }
+
+    /// Every quarantined document, newest first.
+    pub async fn quarantined(&self) -> Result<Vec<QuarantinedDoc>, DbError> {
+        let rows =
+            sqlx::query("SELECT report_id, reason, detected_at FROM quarantine ORDER BY detected_at DESC")
+                .fetch_all(&self.pool)
+                .await
+                .context("listing quarantined documents")?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(QuarantinedDoc {
+                    id: r.get::<String, _>("report_id").parse().ok()?,
+                    reason: r.get("reason"),
+                    detected_at: Timestamp(r.get("detected_at")),
+                })
+            })
+            .collect())
+    }
+
+    /// Merges and durably stores every job, all or nothing; `device` (if any) follows
+    /// every report and is known to hold the merged heads. See the module docs for how
+    /// concurrent writers (tasks or instances) are kept from losing each other's changes.
+    #[tracing::instrument(name = "db.apply", skip_all, fields(n = jobs.len(), attempts))]
+    pub async fn apply(
+        &self,
+        device: Option<uuid::Uuid>,
+        jobs: Vec<Job>,
+        now: Timestamp,
+    ) -> Result<Vec<Applied>, ApplyError> {
+        let ids: Vec<ReportId> = jobs.iter().map(|j| j.id).collect();
+        let quarantined = self.quarantined_among(&ids).await?;
+        if !quarantined.is_empty() {
+            return Err(ApplyError::Refused(
+                quarantined
+                    .into_iter()
+                    .map(|id| (id, QUARANTINE_REASON.to_owned()))
+                    .collect(),
+            ));
+        }
+        let jobs = Arc::new(jobs);
+        for attempt in 1..=ATTEMPTS {
+            tracing::Span::current().record("attempts", attempt);
+            let stored = Arc::new(self.load_docs(&ids).await?);
+            let results = {
+                let (jobs, stored) = (Arc::clone(&jobs), Arc::clone(&stored));
+                tokio::task::spawn_blocking(move || {
+                    jobs.iter()
+                        .map(|j| (j.merge)(stored.get(&j.id).map(|s| s.doc.as_slice())))
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(|_| ApplyError::Internal)?
+            };
+            let mut merged = Vec::with_capacity(results.len());
+            let mut refused = Vec::new();
+            for (job, result) in jobs.iter().zip(results) {
+                match result {
+                    Ok(m) => merged.push(m),
+                    Err(MergeError::Refused(reason)) => refused.push((job.id, reason)),
+                    Err(MergeError::Poisoned(reason)) => {
+                        self.quarantine(job.id, &reason, now).await?;
+                        refused.push((job.id, QUARANTINE_REASON.to_owned()));
+                    }
+                }
+            }
+            if !refused.is_empty() {
+                return Err(ApplyError::Refused(refused));
+            }
+            if let Some(applied) = self.commit(device, &stored, merged, now).await? {
+                return Ok(applied);
+            }
+        }
+        Err(ApplyError::Contended)
+    }
+
+    /// Commits merges made against `stored`, or returns `None` (storing nothing) if any of
+    /// those documents changed since.
+    #[tracing::instrument(name = "db.commit", skip_all, fields(n = merged.len()))]
+    async fn commit(
+        &self,
+        device: Option<uuid::Uuid>,
+        stored: &HashMap<ReportId, StoredDoc>,
+        mut merged: Vec<Merged>,
+        now: Timestamp,
+    ) -> Result<Option<Vec<Applied>>, DbError> {
+        // A fixed order, so concurrent transactions lock rows in the same order.
+        merged.sort_by_key(|m| m.report.id);
+        let _writer = match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().await),
+            Backend::Postgres => None,
+        };
         let mut tx = self.pool.begin().await.context("starting a transaction")?;
-        for m in merged.iter().filter(|m| m.changed) {
+        if !merged.is_empty() {
+            let lock = match self.backend {
+                Backend::Postgres => " ORDER BY report_id FOR UPDATE",
+                Backend::Sqlite => "",
+            };
+            let sql = self.sql(&format!(
+                "SELECT report_id, heads FROM documents WHERE report_id IN ({}){lock}",
+                placeholders(1, merged.len())
+            ));
+            let mut query = sqlx::query(&sql);
+            for m in &merged {
+                query = query.bind(m.report.id.to_string());
+            }
+            let current = query.fetch_all(&mut *tx).await.context("locking documents")?;
+            let unchanged = current.len()
+                == merged
+                    .iter()
+                    .filter(|m| stored.contains_key(&m.report.id))
+                    .count()
+                && current.iter().all(|row| {
+                    let id: Option<ReportId> = row.get::<String, _>("report_id").parse().ok();
+                    let heads: String = row.get("heads");
+                    id.and_then(|id| stored.get(&id))
+                        .is_some_and(|s| s.heads == heads)
+                });
+            if !unchanged {
+                return Ok(None);
+            }
+        }
+        let changed = merged.iter().filter(|m| m.changed).count();
+        let mut next_seq = 0;
+        if changed > 0 {
+            let row =
+                sqlx::query(&self.sql("UPDATE sync_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq"))
+                    .bind(i64::try_from(changed).unwrap_or(i64::MAX))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .context("taking feed sequence numbers")?;
+            let last: i64 = row.get("seq");
+            next_seq = last - i64::try_from(changed).unwrap_or(0) + 1;
+        }
+        let mut applied = Vec::with_capacity(merged.len());
+        for m in merged {
             let id = m.report.id.to_string();
-            sqlx::query(
-                "INSERT INTO documents (report_id, doc, heads, schema_version, change_count, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (report_id) DO UPDATE SET doc = excluded.doc, heads = excluded.heads,
-                   schema_version = excluded.schema_version, change_count = excluded.change_count,
-                   updated_at = excluded.updated_at",
-            )
-            .bind(&id)
-            .bind(&m.doc)
-            .bind(m.heads.join(" "))
-            .bind(i64::try_from(app::document::SCHEMA_VERSION).unwrap_or(i64::MAX))
-            .bind(i64::try_from(m.change_count).unwrap_or(i64::MAX))
-            .bind(now.0)
+            let seq = if m.changed {
+                let seq = next_seq;
+                next_seq += 1;
+                let stored_already = stored.contains_key(&m.report.id);
+                let sql = if stored_already {
+                    "UPDATE documents SET doc = $2, heads = $3, schema_version = $4, change_count = $5,
+                       updated_at = $6, seq = $7 WHERE report_id = $1"
+                } else {
+                    "INSERT INTO documents (report_id, doc, heads, schema_version, change_count, updated_at, seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (report_id) DO NOTHING"
+                };
+                let done = sqlx::query(&self.sql(sql))
+                    .bind(id.clone())
+                    .bind(m.doc.clone())
+                    .bind(m.heads.join(" "))
+                    .bind(i64::try_from(app::document::SCHEMA_VERSION).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(m.change_count).unwrap_or(i64::MAX))
+                    .bind(now.0)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await
+                    .context("storing a document")?;
+                if done.rows_affected() != 1 {
+                    // Another writer created it first: merge again against theirs.
+                    return Ok(None);
+                }
+                self.project(&mut tx, &m.report, m.conflicts.len(), now).await?;
+                seq
+            } else {
+                stored.get(&m.report.id).map_or(0, |s| s.seq)
+            };
+            if let Some(device) = device {
+                sqlx::query(&self.sql(
+                    "INSERT INTO following (device_id, report_id, known_heads) VALUES ($1, $2, $3)
+                     ON CONFLICT (device_id, report_id) DO UPDATE SET known_heads = excluded.known_heads",
+                ))
+                .bind(device.to_string())
+                .bind(id)
+                .bind(m.heads.join(" "))
+                .execute(&mut *tx)
+                .await
+                .context("recording what the device holds")?;
+            }
+            applied.push(Applied { merged: m, seq });
+        }
+        tx.commit().await.context("committing")?;
+        Ok(Some(applied))
+    }
+
+    /// The last feed sequence number committed.
+    pub async fn current_seq(&self) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT seq FROM sync_counter WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the feed position")?;
+        Ok(row.get("seq"))
+    }
+
+    /// Reports `device` follows that changed after `since` and up to `until`, oldest
+    /// first, at most `limit`. Quarantined documents are left out.
+    #[tracing::instrument(name = "db.feed", skip_all, fields(since, until, n))]
+    pub async fn feed(
+        &self,
+        device: uuid::Uuid,
+        since: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<FeedRow>, DbError> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT d.report_id, d.seq, d.doc, f.known_heads
+             FROM following f JOIN documents d ON d.report_id = f.report_id
+             WHERE f.device_id = $1 AND d.seq > $2 AND d.seq <= $3
+               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
+             ORDER BY d.seq LIMIT $4",
+        ))
+        .bind(device.to_string())
+        .bind(since)
+        .bind(until)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the feed")?;
+        tracing::Span::current().record("n", rows.len());
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(FeedRow {
+                    id: r.get::<String, _>("report_id").parse().ok()?,
+                    seq: r.get("seq"),
+                    doc: r.get("doc"),
+                    known_heads: r.get("known_heads"),
+                })
+            })
+            .collect())
+    }
+
+    /// Records the heads `device` now holds (or will, once it stores the answer) for
+    /// each report.
+    #[tracing::instrument(name = "db.mark_known", skip_all, fields(n = known.len()))]
+    pub async fn mark_known(&self, device: uuid::Uuid, known: &[(ReportId, String)]) -> Result<(), DbError> {
+        if known.is_empty() {
+            return Ok(());
+        }
+        let _writer = match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().await),
+            Backend::Postgres => None,
+        };
+        let mut tx = self.pool.begin().await.context("starting a transaction")?;
+        for (id, heads) in known {
+            sqlx::query(&self.sql(
+                "INSERT INTO following (device_id, report_id, known_heads)
+                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM documents WHERE report_id = $2)
+                 ON CONFLICT (device_id, report_id) DO UPDATE SET known_heads = excluded.known_heads",
+            ))
+            .bind(device.to_string())
+            .bind(id.to_string())
+            .bind(heads.clone())
             .execute(&mut *tx)
             .await
-            .context("storing a document")?;
-            project(&mut tx, &m.report, m.conflicts.len(), now).await?;
+            .context("recording what the device holds")?;
         }
         tx.commit().await.context("committing")?;
         Ok(())
@@ -152,7 +579,7 @@ impl Store {
 
     /// The raw projection row of a report, for tests and exports.
     pub async fn projection(&self, id: ReportId) -> Result<Option<Projection>, DbError> {
-        let row = sqlx::query("SELECT * FROM reports WHERE id = ?")
+        let row = sqlx::query(&self.sql("SELECT * FROM reports WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await
@@ -173,14 +600,142 @@ impl Store {
         }))
     }
 
+    /// Every stored document id with its heads, for consistency checks.
+    pub async fn all_heads(&self) -> Result<Vec<(ReportId, String)>, DbError> {
+        let rows = sqlx::query("SELECT report_id, heads FROM documents ORDER BY report_id")
+            .fetch_all(&self.pool)
+            .await
+            .context("listing documents")?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((r.get::<String, _>("report_id").parse().ok()?, r.get("heads"))))
+            .collect())
+    }
+
     /// How many documents are stored, and their total size in bytes.
     pub async fn document_stats(&self) -> Result<(i64, i64), DbError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(doc)), 0) AS bytes FROM documents")
-            .fetch_one(&self.pool)
-            .await
-            .context("counting documents")?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(LENGTH(doc)), 0) AS BIGINT) AS bytes FROM documents",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("counting documents")?;
         Ok((row.get("n"), row.get("bytes")))
     }
+
+    /// The database's size on disk, in bytes (SQLite: pages in use; PostgreSQL: the
+    /// database's relations).
+    pub async fn size_on_disk(&self) -> Result<i64, DbError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()"
+            }
+            Backend::Postgres => "SELECT pg_database_size(current_database()) AS bytes",
+        };
+        let row = sqlx::query(sql)
+            .fetch_one(&self.pool)
+            .await
+            .context("measuring the database")?;
+        Ok(row.get("bytes"))
+    }
+
+    async fn project(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        report: &Report,
+        conflicts: usize,
+        now: Timestamp,
+    ) -> Result<(), DbError> {
+        let p = Projection::of(report, conflicts);
+        let gps = report.location.gps;
+        sqlx::query(&self.sql(
+            "INSERT INTO reports (id, title, what_happened, category, severity, severity_rank, status,
+               occurred_at, reported_at, place, latitude, longitude, accuracy_m, reporter, people_involved,
+               immediate_actions, conflict_count, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             ON CONFLICT (id) DO UPDATE SET title = excluded.title, what_happened = excluded.what_happened,
+               category = excluded.category, severity = excluded.severity,
+               severity_rank = excluded.severity_rank, status = excluded.status,
+               occurred_at = excluded.occurred_at, reported_at = excluded.reported_at,
+               place = excluded.place, latitude = excluded.latitude, longitude = excluded.longitude,
+               accuracy_m = excluded.accuracy_m, reporter = excluded.reporter,
+               people_involved = excluded.people_involved, immediate_actions = excluded.immediate_actions,
+               conflict_count = excluded.conflict_count, updated_at = excluded.updated_at",
+        ))
+        .bind(report.id.to_string())
+        .bind(p.title)
+        .bind(p.what_happened)
+        .bind(p.category)
+        .bind(p.severity)
+        .bind(report.severity.rank())
+        .bind(p.status)
+        .bind(p.occurred_at)
+        .bind(report.reported_at.0)
+        .bind(p.place)
+        .bind(gps.map(|g| g.latitude))
+        .bind(gps.map(|g| g.longitude))
+        .bind(gps.map(|g| g.accuracy_m))
+        .bind(p.reporter)
+        .bind(p.people_involved)
+        .bind(p.immediate_actions)
+        .bind(p.conflict_count)
+        .bind(now.0)
+        .execute(&mut **tx)
+        .await
+        .context("projecting a report")?;
+        Ok(())
+    }
+}
+
+async fn open_sqlite(url: &str) -> Result<AnyPool, DbError> {
+    let (path, query) = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split_once('?')
+        .map_or(
+            (
+                url.trim_start_matches("sqlite://").trim_start_matches("sqlite:"),
+                None,
+            ),
+            |(p, q)| (p, Some(q)),
+        );
+    if path != ":memory:"
+        && let Some(parent) = Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| DbError {
+            action: "creating the data folder",
+            source: sqlx::Error::Io(e),
+        })?;
+    }
+    let url = match query {
+        Some(q) if q.contains("mode=") => url.to_owned(),
+        Some(_) => format!("{url}&mode=rwc"),
+        None => format!("{url}?mode=rwc"),
+    };
+    AnyPoolOptions::new()
+        .max_connections(8)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+                     PRAGMA busy_timeout = 10000;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .context("opening the database")
+}
+
+/// `$first, $first+1, ...` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A projection row as stored, for checking it matches the document.
@@ -222,45 +777,7 @@ impl Projection {
     }
 }
 
-async fn project(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    report: &Report,
-    conflicts: usize,
-    now: Timestamp,
-) -> Result<(), DbError> {
-    let p = Projection::of(report, conflicts);
-    let gps = report.location.gps;
-    sqlx::query(
-        "INSERT OR REPLACE INTO reports (id, title, what_happened, category, severity, severity_rank, status,
-           occurred_at, reported_at, place, latitude, longitude, accuracy_m, reporter, people_involved,
-           immediate_actions, conflict_count, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(report.id.to_string())
-    .bind(p.title)
-    .bind(p.what_happened)
-    .bind(p.category)
-    .bind(p.severity)
-    .bind(report.severity.rank())
-    .bind(p.status)
-    .bind(p.occurred_at)
-    .bind(report.reported_at.0)
-    .bind(p.place)
-    .bind(gps.map(|g| g.latitude))
-    .bind(gps.map(|g| g.longitude))
-    .bind(gps.map(|g| g.accuracy_m))
-    .bind(p.reporter)
-    .bind(p.people_involved)
-    .bind(p.immediate_actions)
-    .bind(p.conflict_count)
-    .bind(now.0)
-    .execute(&mut **tx)
-    .await
-    .context("projecting a report")?;
-    Ok(())
-}
-
-fn row_to_incident(row: &sqlx::sqlite::SqliteRow) -> Option<IncidentRow> {
+fn row_to_incident(row: &AnyRow) -> Option<IncidentRow> {
     let id: String = row.get("id");
     let place: String = row.get("place");
     let lat: Option<f64> = row.get("latitude");

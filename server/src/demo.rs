@@ -5,12 +5,14 @@
 //! always looks recent. One incident carries a real concurrent edit, so the
 //! conflict display can be seen too.
 
+use std::sync::Arc;
+
 use app::document::ReportDoc;
-use app::domain::{Category, GpsFix, Location, Report, ReportId, Severity, Status, Timestamp};
+use app::domain::{Category, GpsFix, Location, Report, ReportId, Severity, Status, TimelineEntry, Timestamp};
+use app::merge::{MergeError, Merged};
 use automerge::ActorId;
 
-use crate::db::{DbError, Store};
-use crate::sync::Merged;
+use crate::db::{ApplyError, DbError, Job, Store};
 
 const HOUR: i64 = 3_600_000;
 /// The time encoded in the demo reports' fixed ids (2025-11-20 08:00 UTC).
@@ -211,6 +213,7 @@ fn report_of(index: usize, sample: &Sample, now: Timestamp) -> Report {
         reporter: sample.reporter.to_owned(),
         people_involved: sample.people.iter().map(|p| (*p).to_owned()).collect(),
         immediate_actions: sample.actions.to_owned(),
+        timeline: Vec::new(),
         status: Status::Reported,
     }
 }
@@ -221,12 +224,9 @@ fn actor(n: u8) -> ActorId {
 
 /// Seeds the sample incidents that are not stored yet. Returns how many were added.
 pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DbError> {
-    let mut merged = Vec::new();
+    let mut jobs = Vec::new();
     for (index, sample) in SAMPLES.iter().enumerate() {
         let mut report = report_of(index, sample, now);
-        if store.load_doc(report.id).await?.is_some() {
-            continue;
-        }
         let Ok(mut doc) = ReportDoc::create(&report, actor(1), report.reported_at) else {
             continue;
         };
@@ -235,12 +235,20 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DbError> {
             let mut desk = doc.clone();
             desk.set_actor(actor(4));
             let mut walked = report.clone();
-            for status in Status::ALL.into_iter().skip(1) {
-                let next = Report {
+            for (step, status) in Status::ALL.into_iter().enumerate().skip(1) {
+                let at =
+                    Timestamp((report.reported_at.0 + HOUR * i64::try_from(step).unwrap_or(1)).min(now.0));
+                let mut next = Report {
                     status,
                     ..walked.clone()
                 };
-                let _ = desk.edit(&walked, &next, Timestamp(report.reported_at.0 + HOUR));
+                next.timeline.push(TimelineEntry {
+                    id: uuid::Uuid::from_u128((u128::try_from(index).unwrap_or(0) << 8) | step as u128),
+                    at,
+                    author: "Sam Okafor (supervisor)".into(),
+                    text: format!("Moved to {}.", status.label()),
+                });
+                let _ = desk.edit(&walked, &next, at);
                 walked = next;
                 if status == sample.status {
                     break;
@@ -265,12 +273,25 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DbError> {
             let _ = doc.merge(&mut a);
             let _ = doc.merge(&mut b);
         }
-        let Ok(report) = doc.read() else { continue };
-        merged.push(Merged::of(&mut doc, report, true, Vec::new()));
+        let id = report.id;
+        let doc = doc.save();
+        jobs.push(Job {
+            id,
+            // Only stored if not there yet: seeding again changes nothing.
+            merge: Arc::new(move |stored: Option<&[u8]>| {
+                let fresh = stored.is_none();
+                let mut doc = ReportDoc::load(stored.unwrap_or(&doc), actor(0))
+                    .map_err(|e| MergeError::Poisoned(e.to_string()))?;
+                let report = doc.read().map_err(|e| MergeError::Poisoned(e.to_string()))?;
+                Ok(Merged::of(&mut doc, report, fresh, Vec::new()))
+            }),
+        });
     }
-    let _guard = store.write_lock().await;
-    store.commit(&merged, now).await?;
-    Ok(merged.len())
+    let applied = store.apply(None, jobs, now).await.map_err(|e| match e {
+        ApplyError::Db(e) => e,
+        other => DbError::other("seeding demo incidents", other.to_string()),
+    })?;
+    Ok(applied.iter().filter(|a| a.merged.changed).count())
 }
 
 #[cfg(test)]

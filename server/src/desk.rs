@@ -1,14 +1,16 @@
 //! The server's side of the supervisor desk: reads the projection and documents, and
 //! records supervisor edits as Automerge changes made on the supervisor's behalf.
 
-use app::desk::{IncidentDesk, IncidentDetail, IncidentRow};
+use std::sync::Arc;
+
+use app::desk::{IncidentDesk, IncidentDetail, IncidentRow, QuarantinedDoc};
 use app::document::{ReportDoc, actor_from_uuid};
-use app::domain::{Report, ReportId};
+use app::domain::{Report, ReportId, TimelineEntry, Timestamp};
+use app::merge::{MergeError, Merged};
 use automerge::ActorId;
 
-use crate::db::Store;
+use crate::db::{ApplyError, Job, Store};
 use crate::http::now;
-use crate::sync::Merged;
 
 /// The desk, over the store.
 #[derive(Debug, Clone)]
@@ -59,20 +61,80 @@ impl IncidentDesk for Desk {
                 edited.status.label()
             ));
         }
-        let now = now();
-        let _guard = self.store.write_lock().await;
-        let stored = self.store.load_doc(base.id).await.map_err(|e| e.to_string())?;
-        let stored = stored.ok_or("that incident does not exist")?;
-        let mut doc = ReportDoc::load(&stored.doc, self.actor.clone()).map_err(|e| e.to_string())?;
-        if doc
-            .edit(&base, &edited, now)
-            .map_err(|e| e.to_string())?
-            .is_none()
-        {
-            return Ok(());
+        let id = base.id;
+        self.record(id, move |_| Ok((base.clone(), edited.clone())), now())
+            .await
+    }
+
+    async fn add_update(&self, id: ReportId, author: String, text: String) -> Result<(), String> {
+        let at = now();
+        let entry = TimelineEntry {
+            id: uuid::Uuid::now_v7(),
+            at,
+            author: author.trim().to_owned(),
+            text: text.trim().to_owned(),
+        };
+        self.record(
+            id,
+            move |current| {
+                let mut next = current.clone();
+                next.timeline.push(entry.clone());
+                Ok((current.clone(), next))
+            },
+            at,
+        )
+        .await
+    }
+
+    async fn quarantined(&self) -> Result<Vec<QuarantinedDoc>, String> {
+        self.store.quarantined().await.map_err(|e| {
+            tracing::error!(error = %e, "listing quarantined documents");
+            "the quarantine list is unavailable right now".to_owned()
+        })
+    }
+}
+
+impl Desk {
+    /// Records an edit as a change by this desk's actor, through the same merge-and-commit
+    /// path as device syncs. `change` gives, from the current report, the report the editor
+    /// started from and the edited one; only fields that differ between those are written.
+    async fn record(
+        &self,
+        id: ReportId,
+        change: impl Fn(&Report) -> Result<(Report, Report), String> + Send + Sync + 'static,
+        now: Timestamp,
+    ) -> Result<(), String> {
+        let actor = self.actor.clone();
+        let merge = move |stored: Option<&[u8]>| -> Result<Merged, MergeError> {
+            let stored = stored.ok_or_else(|| MergeError::Refused("that incident does not exist".into()))?;
+            let mut doc =
+                ReportDoc::load(stored, actor.clone()).map_err(|e| MergeError::Poisoned(e.to_string()))?;
+            let current = doc.read().map_err(|e| MergeError::Poisoned(e.to_string()))?;
+            let (base, edited) = change(&current).map_err(MergeError::Refused)?;
+            let changed = doc
+                .edit(&base, &edited, now)
+                .map_err(|e| MergeError::Refused(e.to_string()))?
+                .is_some();
+            let report = doc
+                .read_valid(id, now)
+                .map_err(|e| MergeError::Refused(e.to_string()))?;
+            Ok(Merged::of(&mut doc, report, changed, Vec::new()))
+        };
+        let job = Job {
+            id,
+            merge: Arc::new(merge),
+        };
+        match self.store.apply(None, vec![job], now).await {
+            Ok(_) => Ok(()),
+            Err(ApplyError::Refused(list)) => Err(list
+                .into_iter()
+                .map(|(_, reason)| reason)
+                .collect::<Vec<_>>()
+                .join("; ")),
+            Err(e) => {
+                tracing::error!(error = %e, "recording a supervisor edit");
+                Err("the change could not be saved right now; try again".to_owned())
+            }
         }
-        let report = doc.read_valid(base.id, now).map_err(|e| e.to_string())?;
-        let merged = Merged::of(&mut doc, report, true, Vec::new());
-        self.store.commit(&[merged], now).await.map_err(|e| e.to_string())
     }
 }

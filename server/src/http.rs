@@ -1,9 +1,14 @@
-//! The HTTP edge: `POST /api/sync`, `/healthz`, and the one mapping from errors to JSON.
+//! The HTTP edge: `POST /api/sync`, `/healthz`, `/readyz`, and the one mapping from errors
+//! to JSON.
 
-use app::domain::Timestamp;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use app::domain::{ReportId, Timestamp};
+use app::merge::{changes_for, merge_push};
 use app::protocol::{
-    ErrorCode, MAX_REPORTS_PER_REQUEST, PROTOCOL_VERSION, Rejection, SyncError, SyncRequest, SyncResponse,
-    VersionProbe,
+    DecodeError, ErrorCode, MAX_FEED_PER_RESPONSE, PROTOCOL_VERSION, Rejection, ReportAck, SyncError,
+    SyncResponse, decode_request,
 };
 use axum::Json;
 use axum::body::Bytes;
@@ -13,7 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::sync::merge_push;
+use crate::db::{Applied, ApplyError, FeedRow, Job, Store};
 
 /// A failed request: status and JSON body.
 #[derive(Debug)]
@@ -49,59 +54,22 @@ pub(crate) fn now() -> Timestamp {
     Timestamp(ms)
 }
 
-/// Reads and checks a sync request body.
-fn parse_request(body: &[u8]) -> Result<SyncRequest, ApiError> {
-    let probe: VersionProbe = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::MalformedRequest,
-            format!("the body is not a sync request: {e}"),
-        )
-    })?;
-    if probe.protocol_version != PROTOCOL_VERSION {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::UnsupportedProtocol,
-            format!(
-                "protocol version {} is not supported; this server speaks version {PROTOCOL_VERSION}. Update the app.",
-                probe.protocol_version
-            ),
-        ));
+impl From<DecodeError> for ApiError {
+    fn from(e: DecodeError) -> Self {
+        let status = match e.code {
+            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, e.code, e.message)
     }
-    let request: SyncRequest = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::MalformedRequest,
-            format!("the body is not a sync request: {e}"),
-        )
-    })?;
-    if request.reports.len() > MAX_REPORTS_PER_REQUEST {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::TooLarge,
-            format!(
-                "{} reports in one request; send at most {MAX_REPORTS_PER_REQUEST} at a time",
-                request.reports.len()
-            ),
-        ));
-    }
-    let mut ids: Vec<_> = request.reports.iter().map(|r| r.id).collect();
-    ids.sort_unstable();
-    if ids.windows(2).any(|w| w[0] == w[1]) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::MalformedRequest,
-            "a report appears twice in one request",
-        ));
-    }
-    Ok(request)
 }
 
-/// `POST /api/sync`: merge every pushed report, commit them together, acknowledge.
+/// `POST /api/sync`: merge every pushed report, commit them together, acknowledge, and
+/// send the device what changed on the server since its cursor.
 ///
 /// All or nothing: if any report is refused, nothing is stored and the answer lists every
 /// refused report with its reason.
-#[tracing::instrument(name = "sync", skip_all, fields(reports, stored))]
+#[tracing::instrument(name = "sync", skip_all, fields(device, reports, stored, feed))]
 pub async fn sync(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -115,38 +83,137 @@ pub async fn sync(
         };
         ApiError::new(status, code, format!("the request body could not be read: {e}"))
     })?;
-    let request = parse_request(&body)?;
-    tracing::Span::current().record("reports", request.reports.len());
+    let request = decode_request(&body)?;
+    let span = tracing::Span::current();
+    span.record("device", tracing::field::display(request.device_id));
+    span.record("reports", request.reports.len());
     let now = now();
+    let device = request.device_id;
+    let order: Vec<ReportId> = request.reports.iter().map(|p| p.id).collect();
+    let jobs: Vec<Job> = request
+        .reports
+        .into_iter()
+        .map(|push| {
+            let push = Arc::new(push);
+            Job {
+                id: push.id,
+                merge: Arc::new(move |stored| merge_push(stored, &push, now)),
+            }
+        })
+        .collect();
+    let applied = if jobs.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .store
+            .apply(Some(device), jobs, now)
+            .await
+            .map_err(apply_error)?
+    };
+    span.record("stored", applied.iter().filter(|a| a.merged.changed).count());
 
-    let _guard = state.store.write_lock().await;
-    let mut merged = Vec::with_capacity(request.reports.len());
-    let mut rejected = Vec::new();
-    for push in &request.reports {
-        let stored = state.store.load_doc(push.id).await.map_err(unavailable)?;
-        match merge_push(stored.as_ref().map(|s| s.doc.as_slice()), push, now) {
-            Ok(m) => merged.push(m),
-            Err(reason) => rejected.push(Rejection { id: push.id, reason }),
-        }
-    }
-    if !rejected.is_empty() {
-        tracing::warn!(rejected = rejected.len(), "sync refused");
-        let message = format!("{} report(s) were refused; nothing was stored", rejected.len());
-        let mut error = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::RejectedReports,
-            message,
-        );
-        error.body.rejected = rejected;
-        return Err(error);
-    }
-    state.store.commit(&merged, now).await.map_err(unavailable)?;
-    tracing::Span::current().record("stored", merged.iter().filter(|m| m.changed).count());
+    let (feed, cursor, more) = feed(&state.store, device, request.since, &applied, now).await?;
+    span.record("feed", feed.len());
+    let mut acks: HashMap<ReportId, ReportAck> = applied
+        .into_iter()
+        .map(|a| (a.merged.report.id, a.merged.ack))
+        .collect();
     let response = SyncResponse {
         protocol_version: PROTOCOL_VERSION,
-        reports: merged.into_iter().map(|m| m.ack).collect(),
+        reports: order.iter().filter_map(|id| acks.remove(id)).collect(),
+        feed,
+        cursor: u64::try_from(cursor).unwrap_or(0),
+        more,
     };
     Ok(Json(response).into_response())
+}
+
+/// The feed part of an answer: followed reports changed after `since`, skipping those this
+/// request just acknowledged (unless they changed again since), and the next cursor.
+async fn feed(
+    store: &Store,
+    device: uuid::Uuid,
+    since: Option<u64>,
+    applied: &[Applied],
+    now: Timestamp,
+) -> Result<(Vec<ReportAck>, i64, bool), ApiError> {
+    let until = store.current_seq().await.map_err(unavailable)?;
+    let since = since.and_then(|s| i64::try_from(s).ok()).unwrap_or(0);
+    // A cursor from the future means the database was restored from a backup: start over.
+    let since = if since > until { 0 } else { since };
+    let rows = store
+        .feed(device, since, until, MAX_FEED_PER_RESPONSE)
+        .await
+        .map_err(unavailable)?;
+    let more = rows.len() == MAX_FEED_PER_RESPONSE;
+    let cursor = if more {
+        rows.last().map_or(until, |r| r.seq)
+    } else {
+        until
+    };
+    let acked: HashMap<ReportId, i64> = applied.iter().map(|a| (a.merged.report.id, a.seq)).collect();
+    let rows: Vec<FeedRow> = rows
+        .into_iter()
+        .filter(|r| acked.get(&r.id) != Some(&r.seq))
+        .collect();
+    if rows.is_empty() {
+        return Ok((Vec::new(), cursor, more));
+    }
+    let computed = tokio::task::spawn_blocking(move || {
+        rows.into_iter()
+            .map(|r| {
+                let known: Vec<String> = r.known_heads.split_whitespace().map(str::to_owned).collect();
+                (r.id, changes_for(&r.doc, &known))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|_| internal())?;
+    let mut entries = Vec::new();
+    let mut known = Vec::new();
+    for (id, result) in computed {
+        match result {
+            Ok((heads, changes)) if !changes.is_empty() => {
+                known.push((id, heads.join(" ")));
+                entries.push(ReportAck { id, heads, changes });
+            }
+            Ok(_) => {}
+            Err(e) => store
+                .quarantine(id, &e.to_string(), now)
+                .await
+                .map_err(unavailable)?,
+        }
+    }
+    store.mark_known(device, &known).await.map_err(unavailable)?;
+    Ok((entries, cursor, more))
+}
+
+fn apply_error(e: ApplyError) -> ApiError {
+    match e {
+        ApplyError::Refused(list) => {
+            tracing::warn!(rejected = list.len(), "sync refused");
+            let mut error = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::RejectedReports,
+                format!("{} report(s) were refused; nothing was stored", list.len()),
+            );
+            error.body.rejected = list
+                .into_iter()
+                .map(|(id, reason)| Rejection { id, reason })
+                .collect();
+            error
+        }
+        ApplyError::Db(e) => unavailable(e),
+        ApplyError::Contended | ApplyError::Internal => internal(),
+    }
+}
+
+fn internal() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable,
+        "the server is busy; your changes are safe on the device and will be retried",
+    )
 }
 
 fn unavailable(e: crate::db::DbError) -> ApiError {
@@ -161,4 +228,15 @@ fn unavailable(e: crate::db::DbError) -> ApiError {
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> &'static str {
     "ok"
+}
+
+/// `GET /readyz`: the database answers, so syncs can be served.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "the database is unreachable").into_response()
+        }
+    }
 }

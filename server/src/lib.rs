@@ -2,18 +2,20 @@
 //! `POST /api/sync`, merges them into the stored Automerge documents and keeps the SQL
 //! projection that supervisor pages read.
 //!
-//! Data path: device → [`http::sync`] → [`sync::merge_push`] (pure) → [`db::Store::commit`]
-//! (documents + projection in one transaction) → [`desk::Desk`] → supervisor pages.
+//! Data path: device → [`http::sync`] → [`app::merge::merge_push`] (pure) →
+//! [`db::Store::apply`] (documents, projection, feed sequence and what the device holds, in
+//! one transaction) → [`desk::Desk`] → supervisor pages; and back to devices through the
+//! feed in the same exchange.
 //!
-//! `main.rs` only reads configuration and calls [`build`] and [`serve`]; tests do the same
-//! with a temporary database and port 0.
+//! `main.rs` only calls [`cli::main`], which reads configuration and calls [`build`] and
+//! [`serve`]; tests do the same with a temporary database and port 0.
 
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod desk;
 pub mod http;
-pub mod sync;
 
 use std::sync::Arc;
 
@@ -98,6 +100,7 @@ pub fn router(state: AppState) -> Router {
             post(http::sync).layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES)),
         )
         .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
         .leptos_routes_with_context(
             &state,
             routes,

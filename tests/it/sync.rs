@@ -1,16 +1,47 @@
-//! Sync over real HTTP against a real server with a temporary SQLite database.
+//! Sync over real HTTP against a real server, each test on a fresh SQLite database and
+//! on a fresh PostgreSQL database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use app::desk::IncidentDesk;
 use app::domain::{Severity, Status};
 use app::protocol::{Bytes, ErrorCode, PROTOCOL_VERSION, ReportPush, SyncRequest};
-use muster_tests::{Device, TestServer};
+use muster_tests::{Db, Device, TestServer};
 use server::db::Projection;
 
-#[tokio::test]
-async fn two_offline_devices_converge_and_the_projection_matches() {
-    let server = TestServer::start().await;
+/// Runs each named `async fn(Db)` as one test per database.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(muster_tests::Db::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(muster_tests::Db::Postgres).await;
+            })*
+        }
+    };
+}
+
+on_both_databases!(
+    two_offline_devices_converge_and_the_projection_matches,
+    concurrent_edits_of_one_field_are_all_kept_and_shown,
+    the_same_request_twice_changes_nothing_the_second_time,
+    a_supervisor_edit_flows_back_to_the_device,
+    hostile_requests_get_clear_errors_and_change_nothing,
+    a_report_that_breaks_the_rules_is_refused_with_the_rule,
+    health_and_pages_answer,
+    demo_mode_seeds_a_dozen_incidents_once,
+);
+
+async fn two_offline_devices_converge_and_the_projection_matches(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
     let mut a = Device::new(1);
     let mut b = Device::new(2);
 
@@ -18,7 +49,7 @@ async fn two_offline_devices_converge_and_the_projection_matches() {
     let r1 = a.create("Forklift clipped racking", "Warehouse B");
     let r2 = a.create("Oil on walkway", "Yard");
     a.edit(r2, |r| r.what_happened = "Slick patch near the pumps".into());
-    let answer = a.sync(&server).await.unwrap();
+    let answer = a.sync(&server.base).await.unwrap();
     assert_eq!(answer.reports.len(), 2);
     assert!(
         answer.reports.iter().all(|ack| ack.changes.is_empty()),
@@ -27,7 +58,7 @@ async fn two_offline_devices_converge_and_the_projection_matches() {
 
     // B picks r1 up, then both edit it while offline.
     b.follow(r1);
-    b.sync(&server).await.unwrap();
+    b.sync(&server.base).await.unwrap();
     assert_eq!(b.read(r1), a.read(r1));
     a.edit(r1, |r| {
         r.title = "Forklift clipped racking in aisle 14".into();
@@ -39,9 +70,9 @@ async fn two_offline_devices_converge_and_the_projection_matches() {
     });
 
     // Both sync (A twice, to receive B's edit), and everyone agrees.
-    a.sync(&server).await.unwrap();
-    b.sync(&server).await.unwrap();
-    a.sync(&server).await.unwrap();
+    a.sync(&server.base).await.unwrap();
+    b.sync(&server.base).await.unwrap();
+    a.sync(&server.base).await.unwrap();
     let merged = a.read(r1);
     assert_eq!(b.read(r1), merged);
     assert_eq!(a.heads(r1), b.heads(r1));
@@ -68,20 +99,21 @@ async fn two_offline_devices_converge_and_the_projection_matches() {
     assert_eq!(list[0].id, r2, "newest first");
 }
 
-#[tokio::test]
-async fn concurrent_edits_of_one_field_are_all_kept_and_shown() {
-    let server = TestServer::start().await;
+async fn concurrent_edits_of_one_field_are_all_kept_and_shown(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
     let mut a = Device::new(1);
     let mut b = Device::new(2);
     let id = a.create("Gas smell", "Plant room");
-    a.sync(&server).await.unwrap();
+    a.sync(&server.base).await.unwrap();
     b.follow(id);
-    b.sync(&server).await.unwrap();
+    b.sync(&server.base).await.unwrap();
     a.edit(id, |r| r.severity = Severity::Major);
     b.edit(id, |r| r.severity = Severity::Critical);
-    a.sync(&server).await.unwrap();
-    b.sync(&server).await.unwrap();
-    a.sync(&server).await.unwrap();
+    a.sync(&server.base).await.unwrap();
+    b.sync(&server.base).await.unwrap();
+    a.sync(&server.base).await.unwrap();
     let conflicts = a.conflicts(id);
     assert_eq!(conflicts.len(), 1);
     let mut values = conflicts[0].values.clone();
@@ -99,9 +131,10 @@ async fn concurrent_edits_of_one_field_are_all_kept_and_shown() {
     );
 }
 
-#[tokio::test]
-async fn the_same_request_twice_changes_nothing_the_second_time() {
-    let server = TestServer::start().await;
+async fn the_same_request_twice_changes_nothing_the_second_time(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
     let mut a = Device::new(1);
     let id = a.create("Ladder cracked", "Stores");
     a.edit(id, |r| r.immediate_actions = "Removed from use".into());
@@ -110,7 +143,11 @@ async fn the_same_request_twice_changes_nothing_the_second_time() {
     let (status, first) = server.post_sync(body.clone()).await;
     assert_eq!(status, 200, "{first}");
     let after_first = server.snapshot().await;
-    assert_eq!(after_first.len(), 2, "one document and one projection row");
+    assert_eq!(
+        after_first.len(),
+        4,
+        "one document, one projection row, what the device holds, the feed counter"
+    );
 
     let (status, second) = server.post_sync(body).await;
     assert_eq!(status, 200);
@@ -118,12 +155,13 @@ async fn the_same_request_twice_changes_nothing_the_second_time() {
     assert_eq!(server.snapshot().await, after_first, "nothing rewritten");
 }
 
-#[tokio::test]
-async fn a_supervisor_edit_flows_back_to_the_device() {
-    let server = TestServer::start().await;
+async fn a_supervisor_edit_flows_back_to_the_device(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
     let mut a = Device::new(1);
     let id = a.create("Van hit bollard", "Dock");
-    a.sync(&server).await.unwrap();
+    a.sync(&server.base).await.unwrap();
     let base = a.read(id);
     let mut edited = base.clone();
     edited.status = Status::Triaged;
@@ -138,13 +176,18 @@ async fn a_supervisor_edit_flows_back_to_the_device() {
     assert!(desk.edit(base, skip).await.is_err());
     assert_eq!(server.snapshot().await, snapshot);
 
-    a.sync(&server).await.unwrap();
+    a.sync(&server.base).await.unwrap();
     let report = a.read(id);
     assert_eq!(report.status, Status::Triaged);
     assert_eq!(report.severity, Severity::Moderate);
 }
 
-async fn assert_refused(server: &TestServer, body: Vec<u8>, status: u16, code: &str) -> serde_json::Value {
+pub(crate) async fn assert_refused(
+    server: &TestServer,
+    body: Vec<u8>,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
     let before = server.snapshot().await;
     let (got, json) = server.post_sync(body).await;
     assert_eq!(got, status, "{json}");
@@ -157,12 +200,13 @@ async fn assert_refused(server: &TestServer, body: Vec<u8>, status: u16, code: &
     json
 }
 
-#[tokio::test]
-async fn hostile_requests_get_clear_errors_and_change_nothing() {
-    let server = TestServer::start().await;
+async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
     let mut a = Device::new(1);
     let stored = a.create("Already stored", "Gate");
-    a.sync(&server).await.unwrap();
+    a.sync(&server.base).await.unwrap();
     a.edit(stored, |r| r.title = "Edited later".into());
     let fresh = a.create("Brand new", "Office");
 
@@ -170,7 +214,7 @@ async fn hostile_requests_get_clear_errors_and_change_nothing() {
     assert_refused(&server, b"{not json".to_vec(), 400, "malformed_request").await;
     let json = assert_refused(
         &server,
-        br#"{"protocol_version":1,"reports":"x"}"#.to_vec(),
+        br#"{"protocol_version":2,"reports":"x"}"#.to_vec(),
         400,
         "malformed_request",
     )
@@ -218,6 +262,7 @@ async fn hostile_requests_get_clear_errors_and_change_nothing() {
     let request = SyncRequest {
         protocol_version: PROTOCOL_VERSION,
         device_id: a.id,
+        since: None,
         reports: vec![ReportPush {
             id: fresh,
             heads: vec![],
@@ -277,29 +322,32 @@ async fn hostile_requests_get_clear_errors_and_change_nothing() {
     assert_refused(&server, huge, 413, "too_large").await;
 
     // After all that, an honest sync still works.
-    a.sync(&server).await.unwrap();
+    a.sync(&server.base).await.unwrap();
     assert_eq!(a.read(stored).title, "Edited later");
     assert_eq!(server.store.document_stats().await.unwrap().0, 2);
 }
 
-#[tokio::test]
-async fn a_report_that_breaks_the_rules_is_refused_with_the_rule() {
-    let server = TestServer::start().await;
+async fn a_report_that_breaks_the_rules_is_refused_with_the_rule(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
     let mut a = Device::new(1);
     let id = a.create("Fine so far", "Dock");
-    a.sync(&server).await.unwrap();
+    a.sync(&server.base).await.unwrap();
     a.edit(id, |r| r.title = "   ".into());
     let before = server.snapshot().await;
-    let error = a.sync(&server).await.unwrap_err();
+    let error = a.sync(&server.base).await.unwrap_err();
     assert_eq!(error.error, ErrorCode::RejectedReports);
     assert!(error.rejected[0].reason.contains("title"), "{error:?}");
     assert_eq!(server.snapshot().await, before);
 }
 
-#[tokio::test]
-async fn health_and_pages_answer() {
-    let server = TestServer::start().await;
+async fn health_and_pages_answer(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
     assert_eq!(server.get("/healthz").await, (200, "ok".to_owned()));
+    assert_eq!(server.get("/readyz").await, (200, "ready".to_owned()));
     let (status, html) = server.get("/").await;
     assert_eq!(status, 200);
     assert!(html.contains("Your reports"));
@@ -307,8 +355,11 @@ async fn health_and_pages_answer() {
     let (status, html) = server.get("/incidents").await;
     assert_eq!(status, 200);
     assert!(html.contains("No incidents have been reported yet"));
+    if db != Db::Sqlite {
+        return;
+    }
     // The database file is in WAL mode (durable commits without blocking readers).
-    let pool = sqlx::SqlitePool::connect(&server.database_url).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&server.db.url).await.unwrap();
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&pool)
         .await
@@ -316,9 +367,10 @@ async fn health_and_pages_answer() {
     assert_eq!(mode, "wal");
 }
 
-#[tokio::test]
-async fn demo_mode_seeds_a_dozen_incidents_once() {
-    let server = TestServer::start().await;
+async fn demo_mode_seeds_a_dozen_incidents_once(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
     let now = app::domain::Timestamp(1_764_000_000_000);
     assert_eq!(server::demo::seed(&server.store, now).await.unwrap(), 12);
     assert_eq!(server::demo::seed(&server.store, now).await.unwrap(), 0);

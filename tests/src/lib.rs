@@ -1,29 +1,151 @@
-//! Test harness: a real Muster server on 127.0.0.1 port 0 with its own temporary SQLite
-//! database, and simulated field devices that keep Automerge documents and speak the sync
-//! protocol over real HTTP, exactly as the browser's sync engine does.
+//! Test harness: real Muster servers on 127.0.0.1 port 0 with their own real databases
+//! (a temporary SQLite file, or a fresh database on the PostgreSQL cluster named by
+//! `MUSTER_TEST_PG`), in process or as separate processes that tests can SIGKILL, and
+//! simulated field devices that keep Automerge documents and speak the sync protocol over
+//! real HTTP, exactly as the browser's sync engine does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Stdio;
+use std::time::Duration;
 
 use app::document::{ReportDoc, actor_from_uuid, hash_hex, parse_hash};
 use app::domain::{Report, ReportId, Timestamp};
-use app::protocol::{Bytes, PROTOCOL_VERSION, ReportPush, SyncError, SyncRequest, SyncResponse};
+use app::protocol::{
+    Bytes, MAX_REPORTS_PER_REQUEST, PROTOCOL_VERSION, ReportAck, ReportPush, SyncError, SyncRequest,
+    SyncResponse,
+};
 use automerge::ChangeHash;
 use server::Config;
-use server::db::Store;
+use server::db::{Projection, Store};
 use sqlx::Row;
 use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// A running server with a temporary database, stopped when dropped.
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database for one test.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    pub kind: Db,
+    dir: TempDir,
+}
+
+impl TestDb {
+    /// A new database, or `None` (with a note) when PostgreSQL is asked for but not
+    /// configured. `MUSTER_TEST_REQUIRE_PG=1` (set by `scripts/test`) turns that into a
+    /// failure, so the README's test command can never skip PostgreSQL silently.
+    pub async fn new(kind: Db) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match kind {
+            Db::Sqlite => format!("sqlite://{}/muster.db", dir.path().display()),
+            Db::Postgres => {
+                let Ok(admin) = std::env::var("MUSTER_TEST_PG") else {
+                    assert!(
+                        std::env::var("MUSTER_TEST_REQUIRE_PG").is_err(),
+                        "MUSTER_TEST_PG (a PostgreSQL admin URL) is required"
+                    );
+                    eprintln!("PostgreSQL not configured (MUSTER_TEST_PG unset): test skipped");
+                    return None;
+                };
+                let name = format!("muster_t_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::AnyConnection::connect_any(&admin).await;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                format!("{base}/{name}")
+            }
+        };
+        Some(Self { url, kind, dir })
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Every stored row of every table, to prove a request changed nothing.
+    pub async fn snapshot(&self) -> Vec<String> {
+        let mut conn = sqlx::AnyConnection::connect_any(&self.url).await;
+        let mut out = Vec::new();
+        for row in
+            sqlx::query("SELECT report_id, doc, heads, updated_at, seq FROM documents ORDER BY report_id")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+        {
+            let id: String = row.get("report_id");
+            let doc: Vec<u8> = row.get("doc");
+            let heads: String = row.get("heads");
+            let at: i64 = row.get("updated_at");
+            let seq: i64 = row.get("seq");
+            out.push(format!("doc {id} {} {heads} {at} {seq}", hex::encode(&doc)));
+        }
+        for row in sqlx::query("SELECT id, title, severity, status, updated_at FROM reports ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+        {
+            let id: String = row.get("id");
+            let title: String = row.get("title");
+            let at: i64 = row.get("updated_at");
+            out.push(format!("row {id} {title} {at}"));
+        }
+        for row in sqlx::query(
+            "SELECT device_id, report_id, known_heads FROM following ORDER BY device_id, report_id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        {
+            let d: String = row.get("device_id");
+            let r: String = row.get("report_id");
+            let h: String = row.get("known_heads");
+            out.push(format!("follow {d} {r} {h}"));
+        }
+        let seq: i64 = sqlx::query("SELECT seq FROM sync_counter")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get("seq");
+        out.push(format!("counter {seq}"));
+        out
+    }
+
+    /// Opens the database as a server would (for checks made while no server runs).
+    pub async fn store(&self) -> Store {
+        Store::open(&self.url).await.unwrap()
+    }
+}
+
+trait ConnectAny {
+    async fn connect_any(url: &str) -> Self;
+}
+
+impl ConnectAny for sqlx::AnyConnection {
+    async fn connect_any(url: &str) -> Self {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(url).await.unwrap()
+    }
+}
+
+/// A running in-process server, stopped when dropped.
 #[derive(Debug)]
 pub struct TestServer {
     pub base: String,
     pub store: Store,
-    pub database_url: String,
+    pub db: TestDb,
     http: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
-    _dir: TempDir,
 }
 
 impl Drop for TestServer {
@@ -33,13 +155,18 @@ impl Drop for TestServer {
 }
 
 impl TestServer {
+    /// A server on a fresh SQLite database.
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let database_url = format!("sqlite://{}/muster.db", dir.path().display());
+        Self::start_on(Db::Sqlite).await.unwrap()
+    }
+
+    /// A server on a fresh database of `kind`, or `None` if that is not configured.
+    pub async fn start_on(kind: Db) -> Option<Self> {
+        let db = TestDb::new(kind).await?;
         let config = Config {
             addr: "127.0.0.1:0".parse().unwrap(),
-            database_url: database_url.clone(),
-            site_root: dir.path().join("site"),
+            database_url: db.url.clone(),
+            site_root: db.dir().join("site"),
             demo: false,
         };
         let muster = server::build(&config).await.unwrap();
@@ -48,28 +175,18 @@ impl TestServer {
         let task = tokio::spawn(async move {
             server::serve(listener, muster.router).await.unwrap();
         });
-        Self {
+        Some(Self {
             base,
             store: muster.store,
-            database_url,
+            db,
             http: reqwest::Client::new(),
             task,
-            _dir: dir,
-        }
+        })
     }
 
     /// Posts raw bytes to `/api/sync`; returns the status and the raw answer.
     pub async fn post_sync_bytes(&self, body: Vec<u8>) -> (u16, Vec<u8>) {
-        let response = self
-            .http
-            .post(format!("{}/api/sync", self.base))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.bytes().await.unwrap().to_vec())
+        post_raw(&self.http, &self.base, body).await.unwrap()
     }
 
     /// Posts raw bytes to `/api/sync`; returns the status and the JSON answer.
@@ -90,35 +207,87 @@ impl TestServer {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
-    /// Every stored row of both tables, to prove a request changed nothing.
     pub async fn snapshot(&self) -> Vec<String> {
-        let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
-        let mut out = Vec::new();
-        for row in sqlx::query(
-            "SELECT report_id, hex(doc) AS doc, heads, updated_at FROM documents ORDER BY report_id",
-        )
-        .fetch_all(&pool)
+        self.db.snapshot().await
+    }
+}
+
+/// Posts raw bytes to `{base}/api/sync`.
+pub async fn post_raw(http: &reqwest::Client, base: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
+    let response = http
+        .post(format!("{base}/api/sync"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
         .await
-        .unwrap()
-        {
-            let id: String = row.get("report_id");
-            let doc: String = row.get("doc");
-            let heads: String = row.get("heads");
-            let at: i64 = row.get("updated_at");
-            out.push(format!("doc {id} {doc} {heads} {at}"));
-        }
-        for row in sqlx::query("SELECT id, title, severity, status, updated_at FROM reports ORDER BY id")
-            .fetch_all(&pool)
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+    Ok((status, bytes.to_vec()))
+}
+
+/// The path of the server binary built for these tests (the same entry point as
+/// `muster`); only integration tests and benchmarks know it.
+#[macro_export]
+macro_rules! server_bin {
+    () => {
+        env!("CARGO_BIN_EXE_muster-under-test")
+    };
+}
+
+/// A server running as its own process, so it can be killed outright.
+#[derive(Debug)]
+pub struct ServerProcess {
+    pub base: String,
+    child: tokio::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts the server binary `bin` (see [`server_bin!`]) on `database_url`, port 0;
+    /// waits until it listens.
+    pub async fn start(bin: &str, database_url: &str, site_root: &std::path::Path) -> Self {
+        let mut child = tokio::process::Command::new(bin)
+            .env("MUSTER_ADDR", "127.0.0.1:0")
+            .env("DATABASE_URL", database_url)
+            .env("MUSTER_SITE_ROOT", site_root)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
             .await
+            .expect("the server started within a minute")
             .unwrap()
-        {
-            let id: String = row.get("id");
-            let title: String = row.get("title");
-            let at: i64 = row.get("updated_at");
-            out.push(format!("row {id} {title} {at}"));
-        }
-        pool.close().await;
-        out
+            .expect("the server printed its address");
+        let base = line.strip_prefix("listening on ").unwrap().trim().to_owned();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { base, child }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+
+    /// SIGTERM, then waits for the process to exit; returns whether it exited cleanly.
+    pub async fn terminate(mut self) -> bool {
+        let pid = self.child.id().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the server stopped within 30 s")
+            .unwrap();
+        exit.success()
     }
 }
 
@@ -129,25 +298,52 @@ struct Local {
     acked: Vec<ChangeHash>,
 }
 
+/// Why a device's sync failed.
+#[derive(Debug)]
+pub enum SyncFailure {
+    /// The server could not be reached or the connection broke.
+    Network(String),
+    /// The server answered with an error.
+    Refused(u16, SyncError),
+}
+
 /// A simulated field device: offline until it syncs.
 #[derive(Debug)]
 pub struct Device {
     pub id: uuid::Uuid,
     reports: BTreeMap<ReportId, Local>,
+    /// Reports to ask for in full on the next sync (followed, or a feed entry that did
+    /// not apply).
+    pulls: BTreeSet<ReportId>,
+    /// The feed cursor, saved after the feed's changes are applied.
+    pub cursor: Option<u64>,
+    /// Every change this device ever made, per report.
+    pub made: Vec<(ReportId, ChangeHash)>,
     http: reqwest::Client,
     clock: i64,
+    serial: u64,
 }
 
 pub const T0: Timestamp = Timestamp(1_764_000_000_000);
 
 impl Device {
     pub fn new(n: u8) -> Self {
-        let id = uuid::Uuid::from_bytes([n; 16]);
+        Self::with_id(uuid::Uuid::from_bytes([n; 16]))
+    }
+
+    pub fn with_id(id: uuid::Uuid) -> Self {
         Self {
             id,
             reports: BTreeMap::new(),
-            http: reqwest::Client::new(),
+            pulls: BTreeSet::new(),
+            cursor: None,
+            made: Vec::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
             clock: T0.0,
+            serial: 0,
         }
     }
 
@@ -156,12 +352,21 @@ impl Device {
         Timestamp(self.clock)
     }
 
+    /// A fresh id, unique per device.
+    pub fn fresh_uuid(&mut self) -> uuid::Uuid {
+        self.serial += 1;
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.serial.to_be_bytes());
+        bytes[8..].copy_from_slice(&self.id.as_bytes()[..8]);
+        uuid::Uuid::from_bytes(bytes)
+    }
+
     /// Files a new report offline; returns its id.
     pub fn create(&mut self, title: &str, place: &str) -> ReportId {
         let at = self.tick();
+        let id = self.fresh_uuid();
         let mut random = [0u8; 10];
-        random[..8].copy_from_slice(&u64::try_from(self.clock).unwrap().to_be_bytes());
-        random[8] = self.id.as_bytes()[0];
+        random.copy_from_slice(&id.as_bytes()[6..]);
         let mut report = Report::blank(
             ReportId::new_v7(at, random),
             at,
@@ -169,7 +374,16 @@ impl Device {
         );
         report.title = title.to_owned();
         report.location.place = place.to_owned();
-        let doc = ReportDoc::create(&report, actor_from_uuid(self.id), at).unwrap();
+        self.create_report(&report)
+    }
+
+    /// Files `report` offline.
+    pub fn create_report(&mut self, report: &Report) -> ReportId {
+        let at = self.tick();
+        let mut doc = ReportDoc::create(report, actor_from_uuid(self.id), at).unwrap();
+        for h in doc.heads() {
+            self.made.push((report.id, h));
+        }
         self.reports.insert(
             report.id,
             Local {
@@ -187,7 +401,28 @@ impl Device {
         let base = local.doc.read().unwrap();
         let mut edited = base.clone();
         change(&mut edited);
-        local.doc.edit(&base, &edited, at).unwrap();
+        if let Some(hash) = local.doc.edit(&base, &edited, at).unwrap() {
+            self.made.push((id, hash));
+        }
+    }
+
+    /// Appends a timeline entry offline.
+    pub fn add_update(&mut self, id: ReportId, text: &str) {
+        let entry = app::domain::TimelineEntry {
+            id: self.fresh_uuid(),
+            at: Timestamp(self.clock),
+            author: format!("Device {}", self.id.as_bytes()[0]),
+            text: text.to_owned(),
+        };
+        self.edit(id, |r| r.timeline.push(entry));
+    }
+
+    pub fn report_ids(&self) -> Vec<ReportId> {
+        self.reports.keys().copied().collect()
+    }
+
+    pub fn has(&self, id: ReportId) -> bool {
+        self.reports.contains_key(&id)
     }
 
     pub fn read(&self, id: ReportId) -> Report {
@@ -199,20 +434,22 @@ impl Device {
     }
 
     pub fn heads(&mut self, id: ReportId) -> Vec<String> {
-        self.reports
+        let mut heads: Vec<String> = self
+            .reports
             .get_mut(&id)
             .unwrap()
             .doc
             .heads()
             .iter()
             .map(hash_hex)
-            .collect()
+            .collect();
+        heads.sort();
+        heads
     }
 
     /// Starts following a report this device did not create (it arrives on next sync).
     pub fn follow(&mut self, id: ReportId) {
-        let mut doc = ReportDoc::empty(actor_from_uuid(self.id));
-        doc.set_actor(actor_from_uuid(self.id));
+        let doc = ReportDoc::empty(actor_from_uuid(self.id));
         self.reports.insert(
             id,
             Local {
@@ -220,56 +457,182 @@ impl Device {
                 acked: Vec::new(),
             },
         );
+        self.pulls.insert(id);
     }
 
-    /// The request the device would send now.
-    pub fn request(&mut self) -> SyncRequest {
-        let reports = self
-            .reports
+    /// Whether anything is waiting to be sent.
+    pub fn has_pending(&mut self) -> bool {
+        !self.pulls.is_empty()
+            || self
+                .reports
+                .values_mut()
+                .any(|l| !l.doc.changes_since(&l.acked).is_empty())
+    }
+
+    /// Every report this device would send now: those with unacknowledged changes and the
+    /// pulls (not limited to one request's worth).
+    pub fn pending(&mut self) -> Vec<ReportPush> {
+        let pulls = self.pulls.clone();
+        self.reports
             .iter_mut()
-            .map(|(id, local)| ReportPush {
-                id: *id,
-                heads: local.doc.heads().iter().map(hash_hex).collect(),
-                changes: local
-                    .doc
-                    .changes_since(&local.acked)
-                    .into_iter()
-                    .map(Bytes)
-                    .collect(),
+            .filter_map(|(id, local)| {
+                let changes = local.doc.changes_since(&local.acked);
+                (!changes.is_empty() || pulls.contains(id)).then(|| ReportPush {
+                    id: *id,
+                    heads: local.doc.heads().iter().map(hash_hex).collect(),
+                    changes: changes.into_iter().map(Bytes).collect(),
+                })
             })
-            .collect();
+            .collect()
+    }
+
+    /// The next request the device would send.
+    pub fn request(&mut self) -> SyncRequest {
+        let mut reports = self.pending();
+        reports.truncate(MAX_REPORTS_PER_REQUEST);
         SyncRequest {
             protocol_version: PROTOCOL_VERSION,
             device_id: self.id,
+            since: self.cursor,
             reports,
         }
     }
 
-    /// Syncs over HTTP and applies the answer.
-    pub async fn sync(&mut self, server: &TestServer) -> Result<SyncResponse, SyncError> {
+    /// One exchange over HTTP with the server at `base`; applies the answer.
+    pub async fn try_sync(&mut self, base: &str) -> Result<SyncResponse, SyncFailure> {
         let request = self.request();
-        let response = self
-            .http
-            .post(format!("{}/api/sync", server.base))
-            .json(&request)
-            .send()
+        let body = serde_json::to_vec(&request).unwrap();
+        let (status, bytes) = post_raw(&self.http, base, body)
             .await
-            .unwrap();
-        if !response.status().is_success() {
-            return Err(response.json().await.unwrap());
+            .map_err(SyncFailure::Network)?;
+        if status != 200 {
+            let error: SyncError = serde_json::from_slice(&bytes)
+                .map_err(|_| SyncFailure::Network(format!("status {status}, not a sync error")))?;
+            return Err(SyncFailure::Refused(status, error));
         }
-        let answer: SyncResponse = response.json().await.unwrap();
+        let answer: SyncResponse = serde_json::from_slice(&bytes).unwrap();
         self.apply(&answer);
         Ok(answer)
     }
 
-    /// Applies a sync answer.
-    pub fn apply(&mut self, answer: &SyncResponse) {
-        for ack in &answer.reports {
-            let local = self.reports.get_mut(&ack.id).unwrap();
-            let changes: Vec<Vec<u8>> = ack.changes.iter().map(|b| b.0.clone()).collect();
-            local.doc.apply_changes(&changes).unwrap();
-            local.acked = ack.heads.iter().map(|h| parse_hash(h).unwrap()).collect();
+    /// One exchange; panics on a network failure, returns a refusal.
+    pub async fn sync(&mut self, base: &str) -> Result<SyncResponse, SyncError> {
+        match self.try_sync(base).await {
+            Ok(answer) => Ok(answer),
+            Err(SyncFailure::Refused(_, e)) => Err(e),
+            Err(SyncFailure::Network(e)) => panic!("network failure: {e}"),
         }
     }
+
+    /// Exchanges until nothing is pending and the feed is drained; returns the rounds.
+    pub async fn sync_all(&mut self, base: &str) -> Result<usize, SyncFailure> {
+        for round in 1..=100 {
+            let answer = self.try_sync(base).await?;
+            if !answer.more && !self.has_pending() {
+                return Ok(round);
+            }
+        }
+        panic!("sync did not settle in 100 rounds");
+    }
+
+    /// Applies a sync answer: acknowledgements, then the feed; the cursor advances only
+    /// if every feed entry applied.
+    pub fn apply(&mut self, answer: &SyncResponse) {
+        for ack in &answer.reports {
+            assert!(self.apply_remote(ack), "an acknowledgement always applies");
+            self.pulls.remove(&ack.id);
+        }
+        let mut all = true;
+        for entry in &answer.feed {
+            if !self.apply_remote(entry) {
+                all = false;
+                self.pulls.insert(entry.id);
+            }
+        }
+        if all {
+            self.cursor = Some(answer.cursor);
+        }
+    }
+
+    fn apply_remote(&mut self, ack: &ReportAck) -> bool {
+        let actor = actor_from_uuid(self.id);
+        let local = self.reports.entry(ack.id).or_insert_with(|| Local {
+            doc: ReportDoc::empty(actor),
+            acked: Vec::new(),
+        });
+        let changes: Vec<Vec<u8>> = ack.changes.iter().map(|b| b.0.clone()).collect();
+        if local.doc.apply_changes(&changes).is_err() {
+            return false;
+        }
+        local.acked = ack.heads.iter().map(|h| parse_hash(h).unwrap()).collect();
+        true
+    }
+
+    /// Forgets the heads of the last answer for `id` (as if the answer was lost before it
+    /// was stored), keeping the document.
+    pub fn forget_ack(&mut self, id: ReportId) {
+        if let Some(local) = self.reports.get_mut(&id) {
+            local.acked.clear();
+        }
+    }
+}
+
+/// Checks the invariants that must hold after any sequence of syncs, kills and restarts:
+/// every change any device made is stored exactly once, no report is stored twice, the
+/// projection matches each document, and (if `converged`) every device holds exactly the
+/// server's heads for every report it has. Returns the number of documents checked.
+pub async fn check_invariants(store: &Store, devices: &mut [Device], converged: bool) -> usize {
+    let all = store.all_heads().await.unwrap();
+    let ids: Vec<ReportId> = all.iter().map(|(id, _)| *id).collect();
+    let mut docs = BTreeMap::new();
+    for (id, stored) in store.load_docs(&ids).await.unwrap() {
+        docs.insert(
+            id,
+            ReportDoc::load(&stored.doc, automerge::ActorId::random()).unwrap(),
+        );
+    }
+    assert_eq!(docs.len(), all.len(), "every stored document loads");
+    // Every change every device made is on the server, once.
+    let mut made: BTreeMap<ReportId, BTreeSet<ChangeHash>> = BTreeMap::new();
+    for device in devices.iter() {
+        for (id, hash) in &device.made {
+            made.entry(*id).or_default().insert(*hash);
+        }
+    }
+    for (id, hashes) in &made {
+        let doc = docs
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("report {id} is on the server"));
+        let hashes: Vec<ChangeHash> = hashes.iter().copied().collect();
+        assert!(doc.contains_all(&hashes), "every change of {id} is stored");
+    }
+    for (id, doc) in &mut docs {
+        let history = doc.changes_since(&[]);
+        let distinct: BTreeSet<Vec<u8>> = history.iter().cloned().collect();
+        assert_eq!(distinct.len(), history.len(), "no change of {id} is stored twice");
+        // The projection says what the document says.
+        let report = doc.read().unwrap();
+        let row = store.projection(*id).await.unwrap().expect("projected");
+        assert_eq!(
+            row,
+            Projection::of(&report, doc.conflicts().len()),
+            "projection of {id}"
+        );
+    }
+    if converged {
+        for device in devices.iter_mut() {
+            for id in device.report_ids() {
+                let mut server_heads: Vec<String> =
+                    docs.get_mut(&id).unwrap().heads().iter().map(hash_hex).collect();
+                server_heads.sort();
+                assert_eq!(
+                    device.heads(id),
+                    server_heads,
+                    "device {} holds the server's {id}",
+                    device.id
+                );
+            }
+        }
+    }
+    docs.len()
 }

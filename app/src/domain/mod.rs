@@ -5,5 +5,7 @@
 pub mod report;
 pub mod workflow;
 
-pub use report::{Category, FieldError, GpsFix, Location, Report, ReportId, Severity, Timestamp};
+pub use report::{
+    Category, FieldError, GpsFix, Location, Report, ReportId, Severity, TimelineEntry, Timestamp,
+};
 pub use workflow::Status;

@@ -20,6 +20,8 @@ pub const MAX_TEXT: usize = 10_000;
 pub const MAX_SHORT: usize = 200;
 /// Most people that can be listed on one report.
 pub const MAX_PEOPLE: usize = 100;
+/// Most timeline entries one report can hold.
+pub const MAX_TIMELINE: usize = 2_000;
 
 /// The id of a report: a UUIDv7 made on the device that first saved it, so retries and
 /// replays can never create a second copy.
@@ -287,6 +289,22 @@ impl Location {
     }
 }
 
+/// One dated entry in a report's timeline: what someone observed, did or decided.
+///
+/// Entries are only ever appended, never edited or removed, so concurrent additions from
+/// several devices and supervisors all survive a merge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hydrate, Reconcile)]
+pub struct TimelineEntry {
+    /// Made where the entry was written; identifies it across merges.
+    pub id: Uuid,
+    /// When it was written.
+    pub at: Timestamp,
+    /// Who wrote it.
+    pub author: String,
+    /// What happened, was done or was decided.
+    pub text: String,
+}
+
 /// An incident report, version 1 of the document shape.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Hydrate, Reconcile)]
 pub struct Report {
@@ -314,6 +332,10 @@ pub struct Report {
     pub immediate_actions: String,
     /// Where the report is in the response workflow.
     pub status: Status,
+    /// Dated updates, oldest first (absent from documents written before it existed).
+    #[autosurgeon(missing = "Vec::new")]
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
 }
 
 /// One reason a report is not acceptable, named by field so a form can show it there.
@@ -348,6 +370,7 @@ impl Report {
             people_involved: Vec::new(),
             immediate_actions: String::new(),
             status: Status::Reported,
+            timeline: Vec::new(),
         }
     }
 
@@ -426,6 +449,28 @@ impl Report {
             fail(
                 "people_involved",
                 format!("Each name must be 1 to {MAX_SHORT} characters."),
+            );
+        }
+        if self.timeline.len() > MAX_TIMELINE {
+            fail(
+                "timeline",
+                format!("A report holds at most {MAX_TIMELINE} updates."),
+            );
+        }
+        let bad_entry = self.timeline.iter().any(|e| {
+            e.text.trim().is_empty()
+                || e.text.chars().count() > MAX_TEXT
+                || e.author.trim().is_empty()
+                || e.author.chars().count() > MAX_SHORT
+                || e.at.0 < 0
+                || e.at.0 > now.0.saturating_add(86_400_000)
+        });
+        if bad_entry {
+            fail(
+                "timeline",
+                format!(
+                    "Each update needs its author and 1 to {MAX_TEXT} characters of text, and a real date."
+                ),
             );
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }

@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::desk::{IncidentDetail, edit_incident, get_incident, list_incidents};
+use crate::desk::{
+    IncidentDetail, add_update, edit_incident, get_incident, list_incidents, list_quarantined,
+};
 use crate::document::FieldConflict;
 use crate::domain::{Category, Report, Severity, Status};
 
@@ -64,14 +66,21 @@ pub fn IncidentPage() -> impl IntoView {
         let (base, edited) = (base.clone(), edited.clone());
         async move { edit_incident(base, edited).await }
     });
-    let detail = Resource::new(move || (id(), save.version().get()), |(id, _)| get_incident(id));
+    let post = Action::new(|(id, author, text): &(String, String, String)| {
+        let (id, author, text) = (id.clone(), author.clone(), text.clone());
+        async move { add_update(id, author, text).await }
+    });
+    let detail = Resource::new(
+        move || (id(), save.version().get(), post.version().get()),
+        |(id, _, _)| get_incident(id),
+    );
     view! {
         <Suspense fallback=|| view! { <p>"Loading incident…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <p class="notice" role="alert">{format!("Could not load the incident: {e}")}</p> }.into_any(),
                     Ok(None) => view! { <h1>"No such incident"</h1><p><a href="/incidents">"All incidents"</a></p> }.into_any(),
-                    Ok(Some(detail)) => view! { <IncidentView detail save /> }.into_any(),
+                    Ok(Some(detail)) => view! { <IncidentView detail save post /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -106,6 +115,7 @@ fn field_row(label: &'static str, value: String, conflict: Option<&FieldConflict
 fn IncidentView(
     detail: IncidentDetail,
     save: Action<(Report, Report), Result<(), ServerFnError>>,
+    post: Action<(String, String, String), Result<(), ServerFnError>>,
 ) -> impl IntoView {
     let IncidentDetail {
         report,
@@ -153,7 +163,95 @@ fn IncidentView(
         {summary}
         {rows}
         <p class="hint">{format!("{change_count} changes in this report's history.")}</p>
+        <Timeline entries=report.timeline.clone() id=report.id.to_string() post />
         <SupervisorEdit base=report save />
+    }
+}
+
+/// The incident's dated updates, oldest first, and a form to add one.
+#[component]
+fn Timeline(
+    entries: Vec<crate::domain::TimelineEntry>,
+    id: String,
+    post: Action<(String, String, String), Result<(), ServerFnError>>,
+) -> impl IntoView {
+    let author = RwSignal::new(String::new());
+    let text = RwSignal::new(String::new());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        post.dispatch((id.clone(), author.get_untracked(), text.get_untracked()));
+        text.set(String::new());
+    };
+    let outcome = move || match post.value().get() {
+        Some(Err(e)) => Some(view! { <p class="notice" role="alert">{format!("Not added: {e}")}</p> }),
+        _ => None,
+    };
+    let list = if entries.is_empty() {
+        view! { <p class="empty">"No updates yet."</p> }.into_any()
+    } else {
+        view! {
+            <ol class="timeline" data-testid="timeline">
+                {entries.into_iter().map(|e| view! {
+                    <li>
+                        <span class="sub">{format!("{} · {}", e.at.display_utc(), e.author)}</span>
+                        <p>{e.text}</p>
+                    </li>
+                }).collect_view()}
+            </ol>
+        }
+        .into_any()
+    };
+    view! {
+        <section aria-labelledby="timeline-heading">
+            <h2 id="timeline-heading">"Timeline"</h2>
+            {list}
+            <form on:submit=submit class="desk-edit">
+                <div class="field">
+                    <label for="update-author">"Your name"</label>
+                    <input id="update-author" type="text" maxlength="200" required bind:value=author />
+                </div>
+                <div class="field">
+                    <label for="update-text">"Update"</label>
+                    <textarea id="update-text" rows="3" required bind:value=text></textarea>
+                </div>
+                <button type="submit" class="button" data-testid="add-update" disabled=move || post.pending().get()>
+                    "Add update"
+                </button>
+                {outcome}
+            </form>
+        </section>
+    }
+}
+
+/// Documents the server holds back because they could not be merged (administrators).
+#[component]
+pub fn QuarantinePage() -> impl IntoView {
+    let docs = Resource::new(|| (), |()| list_quarantined());
+    view! {
+        <h1>"Quarantined reports"</h1>
+        <p class="hint">
+            "These reports' stored copies could not be merged. Devices keep their changes; \
+             the server refuses new changes to them until the stored copy is repaired."
+        </p>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match docs.await {
+                    Err(e) => view! { <p class="notice" role="alert">{format!("Could not load the list: {e}")}</p> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="empty" data-testid="quarantine-empty">"Nothing is quarantined."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="quarantine" data-testid="quarantine-list">
+                            {list.into_iter().map(|q| view! {
+                                <li>
+                                    <code>{q.id.to_string()}</code>
+                                    <span class="sub">{q.detected_at.display_utc()}</span>
+                                    <p>{q.reason}</p>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
     }
 }
 

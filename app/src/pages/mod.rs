@@ -6,7 +6,7 @@ mod incidents;
 mod outbox;
 mod report_form;
 
-pub use incidents::{IncidentListPage, IncidentPage};
+pub use incidents::{IncidentListPage, IncidentPage, QuarantinePage};
 pub use outbox::OutboxPage;
 pub use report_form::ReportFormPage;
 

@@ -1,12 +1,27 @@
 //! Merging one report's uploaded changes into its stored document. Pure: bytes in, bytes
-//! out, time passed in; the HTTP layer does the IO and the database commits the result.
+//! out, time passed in; the server does the IO and commits the result. Also the second
+//! fuzzed decoder of untrusted bytes (Automerge changes applied to a stored document).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use app::document::{DocError, FieldConflict, ReportDoc, hash_hex, parse_hash};
-use app::domain::{Report, Timestamp};
-use app::protocol::{Bytes, MAX_CHANGES_PER_REPORT, ReportAck, ReportPush};
 use automerge::ActorId;
+
+use crate::document::{DocError, FieldConflict, ReportDoc, hash_hex, parse_hash};
+use crate::domain::{Report, Timestamp};
+use crate::protocol::{Bytes, MAX_CHANGES_PER_REPORT, ReportAck, ReportPush};
+
+/// Why a push could not be merged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    /// The upload is at fault (undecodable, incomplete, for another report, invalid): the
+    /// device shows the reason on that report; the stored document is untouched.
+    #[error("{0}")]
+    Refused(String),
+    /// The stored document itself cannot be loaded or read, or merging into it panics
+    /// whatever is uploaded: it must be quarantined for an administrator.
+    #[error("the stored document is damaged: {0}")]
+    Poisoned(String),
+}
 
 /// A report's merged state, ready to be stored and acknowledged.
 #[derive(Debug)]
@@ -57,47 +72,83 @@ fn merge_actor() -> ActorId {
 ///
 /// Refuses, with a reason a device can show, anything that is undecodable, incomplete,
 /// for another report, or leaves an invalid report. Never panics: a panic inside Automerge
-/// is caught and reported as a refusal.
-pub fn merge_push(stored: Option<&[u8]>, push: &ReportPush, now: Timestamp) -> Result<Merged, String> {
+/// is caught; if the stored document alone still loads and reads, the upload is refused,
+/// otherwise the stored document is reported [`MergeError::Poisoned`].
+pub fn merge_push(stored: Option<&[u8]>, push: &ReportPush, now: Timestamp) -> Result<Merged, MergeError> {
     if push.changes.len() > MAX_CHANGES_PER_REPORT {
-        return Err(format!(
+        return Err(MergeError::Refused(format!(
             "too many changes in one request ({}, at most {MAX_CHANGES_PER_REPORT}); send them in parts",
             push.changes.len()
-        ));
+        )));
     }
     let device_heads = push
         .heads
         .iter()
         .map(|h| parse_hash(h))
-        .collect::<Result<Vec<_>, _>>()?;
-    match catch_unwind(AssertUnwindSafe(|| merge_inner(stored, push, &device_heads, now))) {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => Err("the changes could not be merged (internal error); they were not stored".to_owned()),
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(MergeError::Refused)?;
+    let mut doc = match stored {
+        Some(bytes) => load_stored(bytes, push)?,
+        None => ReportDoc::empty(merge_actor()),
+    };
+    match catch_unwind(AssertUnwindSafe(|| {
+        merge_into(&mut doc, push, &device_heads, now)
+    })) {
+        Ok(result) => result.map_err(|e| MergeError::Refused(e.to_string())),
+        Err(_) => Err(MergeError::Refused(
+            "the changes could not be merged (internal error); they were not stored".to_owned(),
+        )),
     }
 }
 
-fn merge_inner(
-    stored: Option<&[u8]>,
+/// Loads and reads the stored document on its own, so a failure here is the stored
+/// document's fault, not the upload's.
+fn load_stored(bytes: &[u8], push: &ReportPush) -> Result<ReportDoc, MergeError> {
+    let checked = catch_unwind(AssertUnwindSafe(|| {
+        let doc = ReportDoc::load(bytes, merge_actor())?;
+        doc.read()?;
+        Ok::<_, DocError>(doc)
+    }));
+    match checked {
+        Ok(Ok(doc)) => Ok(doc),
+        Ok(Err(e)) => Err(MergeError::Poisoned(e.to_string())),
+        Err(_) => Err(MergeError::Poisoned(format!(
+            "loading report {} panicked",
+            push.id
+        ))),
+    }
+}
+
+fn merge_into(
+    doc: &mut ReportDoc,
     push: &ReportPush,
     device_heads: &[automerge::ChangeHash],
     now: Timestamp,
 ) -> Result<Merged, DocError> {
-    let mut doc = match stored {
-        Some(bytes) => ReportDoc::load(bytes, merge_actor())?,
-        None => ReportDoc::empty(merge_actor()),
-    };
     let raw: Vec<Vec<u8>> = push.changes.iter().map(|b| b.0.clone()).collect();
     let new = doc.apply_changes(&raw)?;
     let report = doc.read_valid(push.id, now)?;
     let changes = doc.changes_since(device_heads).into_iter().map(Bytes).collect();
-    Ok(Merged::of(&mut doc, report, new > 0, changes))
+    Ok(Merged::of(doc, report, new > 0, changes))
+}
+
+/// The changes a peer at `heads` lacks from a stored document, with the document's heads.
+/// Used for the feed; the stored document was valid when stored.
+pub fn changes_for(stored: &[u8], heads: &[String]) -> Result<(Vec<String>, Vec<Bytes>), MergeError> {
+    let have: Vec<_> = heads.iter().filter_map(|h| parse_hash(h).ok()).collect();
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut doc =
+            ReportDoc::load(stored, merge_actor()).map_err(|e| MergeError::Poisoned(e.to_string()))?;
+        let changes = doc.changes_since(&have).into_iter().map(Bytes).collect();
+        Ok((doc.heads().iter().map(hash_hex).collect(), changes))
+    }))
+    .unwrap_or_else(|_| Err(MergeError::Poisoned("reading the document panicked".to_owned())))
 }
 
 #[cfg(test)]
 mod tests {
-    use app::domain::{Report, ReportId};
-
     use super::*;
+    use crate::domain::ReportId;
 
     const NOW: Timestamp = Timestamp(1_764_000_000_000);
 
@@ -136,12 +187,36 @@ mod tests {
             heads: vec![],
             changes: doc.changes_since(&[]).into_iter().map(Bytes).collect(),
         };
-        let reason = merge_push(None, &push, NOW).unwrap_err();
+        let reason = merge_push(None, &push, NOW).unwrap_err().to_string();
         assert!(reason.contains("title"), "{reason}");
         let push = ReportPush {
             heads: vec!["zz".into()],
             ..push
         };
-        assert!(merge_push(None, &push, NOW).unwrap_err().contains("not hex"));
+        assert!(
+            merge_push(None, &push, NOW)
+                .unwrap_err()
+                .to_string()
+                .contains("not hex")
+        );
+    }
+
+    #[test]
+    fn a_damaged_stored_document_is_poisoned_not_refused() {
+        let (report, mut doc) = device_doc();
+        let push = ReportPush {
+            id: report.id,
+            heads: vec![],
+            changes: doc.changes_since(&[]).into_iter().map(Bytes).collect(),
+        };
+        let mut stored = doc.save();
+        let middle = stored.len() / 2;
+        stored[middle] ^= 0xff;
+        stored.truncate(middle + 3);
+        assert!(matches!(
+            merge_push(Some(&stored), &push, NOW),
+            Err(MergeError::Poisoned(_))
+        ));
+        assert!(matches!(changes_for(&stored, &[]), Err(MergeError::Poisoned(_))));
     }
 }
