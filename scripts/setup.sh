@@ -89,7 +89,7 @@ start_test_postgres() {
   "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -s \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB" start
   export MUSTER_TEST_PG="postgres://postgres@127.0.0.1:$port/postgres"
-  export MUSTER_TEST_PG_RESTART="${as[*]} $bin/pg_ctl -D $dir/data -m immediate -w -s restart"
+  export MUSTER_TEST_PG_RESTART="${as[*]} $bin/pg_ctl -D $dir/data -l $dir/server.log -m immediate -w -s restart"
   export PG_STOP="${as[*]} $bin/pg_ctl -D $dir/data -m fast -w -s stop; rm -rf $dir"
   log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 }
