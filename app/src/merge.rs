@@ -145,6 +145,54 @@ pub fn changes_for(stored: &[u8], heads: &[String]) -> Result<(Vec<String>, Vec<
     .unwrap_or_else(|_| Err(MergeError::Poisoned("reading the document panicked".to_owned())))
 }
 
+/// The report id every fuzz input targets.
+pub const FUZZ_REPORT: crate::domain::ReportId =
+    crate::domain::ReportId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
+
+/// Splits fuzz input into changes: each is a 2-byte big-endian length then that many bytes.
+#[must_use]
+pub fn split_changes(mut data: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while data.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([data[0], data[1]]));
+        let end = (2 + len).min(data.len());
+        out.push(data[2..end].to_vec());
+        data = &data[end..];
+    }
+    out
+}
+
+/// The inverse of [`split_changes`], for writing seed inputs.
+#[must_use]
+pub fn join_changes(changes: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for change in changes {
+        let len = u16::try_from(change.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&change[..usize::from(len)]);
+    }
+    out
+}
+
+/// One fuzz case: the input's changes pushed for [`FUZZ_REPORT`], first to a new
+/// document, then (if that was accepted) once more onto the stored result. Panics only if
+/// an accepted merge does not hold a valid report: the property the server relies on.
+pub fn fuzz_one_push(data: &[u8]) {
+    let now = Timestamp(1_764_000_000_000);
+    let push = ReportPush {
+        id: FUZZ_REPORT,
+        heads: Vec::new(),
+        changes: split_changes(data).into_iter().map(Bytes).collect(),
+    };
+    if let Ok(mut merged) = merge_push(None, &push, now) {
+        let doc = std::mem::take(&mut merged.doc);
+        let stored = ReportDoc::load(&doc, merge_actor()).expect("a stored merge loads");
+        assert_eq!(stored.read_valid(FUZZ_REPORT, now).as_ref(), Ok(&merged.report));
+        let again = merge_push(Some(&doc), &push, now).expect("a replay onto the stored merge is accepted");
+        assert!(!again.changed, "a replay adds nothing");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,6 +138,26 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   await page.getByRole('button', { name: 'Sync now' }).click();
   await page.locator('.outbox-item', { hasText: title }).filter({ hasText: 'Investigating' }).waitFor({ timeout: 30_000 });
 
+  // A supervisor edit made while the device is offline, with nothing of its own to send,
+  // reaches its outbox through the feed as soon as it is back online, with no click.
+  await field.setOffline(true);
+  await page.getByTestId('connectivity').filter({ hasText: 'Offline' }).waitFor();
+  await deskPage.reload();
+  await hydrated(deskPage);
+  await deskPage.getByLabel('Status').selectOption('resolved');
+  await deskPage.getByRole('button', { name: 'Save changes' }).click();
+  await deskPage.getByText('Saved.').waitFor();
+  await deskPage.getByLabel('Your name').fill('Sam Lee');
+  await deskPage.getByLabel('Update').fill('Extractor fan serviced; lab reopened.');
+  await deskPage.getByRole('button', { name: 'Add update' }).click();
+  await deskPage.getByTestId('timeline').getByText('Extractor fan serviced; lab reopened.').waitFor();
+  await page.waitForTimeout(500);
+  assert.equal(await page.locator('.outbox-item', { hasText: title }).filter({ hasText: 'Resolved' }).count(), 0,
+    'an offline device cannot have it yet');
+  await field.setOffline(false);
+  await page.locator('.outbox-item', { hasText: title }).filter({ hasText: 'Resolved' }).waitFor({ timeout: 30_000 });
+  await syncBadge(page, title).filter({ hasText: /^Synced$/ }).waitFor();
+
   assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
   await field.close();
   await desk.close();

@@ -269,6 +269,11 @@ impl ServerProcess {
         Self { base, child }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
     /// SIGKILL: no chance to finish anything.
     pub async fn kill(mut self) {
         self.child.start_kill().unwrap();

@@ -1,0 +1,120 @@
+//! The fuzz targets' seed corpus (`fuzz/corpus/`) run through the same decoders on every
+//! test run, so the seeds stay valid and the decoders are exercised even where cargo-fuzz
+//! is not installed. `MUSTER_WRITE_CORPUS=1` regenerates the seeds from real devices.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use app::document::{ReportDoc, actor_from_uuid};
+use app::domain::{Report, Severity};
+use app::merge::{FUZZ_REPORT, fuzz_one_push, join_changes, merge_push, split_changes};
+use app::protocol::{Bytes, ReportPush, decode_request};
+use muster_tests::{Device, T0};
+
+fn corpus(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target)
+}
+
+fn files(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out: Vec<_> = std::fs::read_dir(corpus(target))
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn write_seeds() {
+    // Sync requests as devices send them: new reports, edits, pulls, a cursor, nothing.
+    let mut device = Device::new(9);
+    let first = device.create("Forklift clipped racking", "Warehouse B");
+    device.edit(first, |r| r.severity = Severity::Major);
+    device.add_update(first, "Racking inspected");
+    let second = device.create("Oil on walkway", "Yard");
+    device.follow(app::domain::ReportId::new_v7(T0, [4; 10]));
+    let mut requests = vec![device.request()];
+    let mut quiet = device.request();
+    quiet.reports.clear();
+    quiet.since = Some(42);
+    requests.push(quiet);
+    let mut one = device.request();
+    one.reports.retain(|p| p.id == second);
+    requests.push(one);
+    for (i, request) in requests.iter().enumerate() {
+        std::fs::write(
+            corpus("sync_request").join(format!("seed-{i}.json")),
+            serde_json::to_vec(request).unwrap(),
+        )
+        .unwrap();
+    }
+
+    // Change histories of the fuzzed report: a creation, then edits on top.
+    let mut report = Report::blank(FUZZ_REPORT, T0, "Ana Field");
+    report.title = "Ladder with cracked stile".into();
+    report.location.place = "Stores".into();
+    let mut doc = ReportDoc::create(&report, actor_from_uuid(uuid::Uuid::from_u128(1)), T0).unwrap();
+    std::fs::write(
+        corpus("apply_changes").join("seed-create"),
+        join_changes(&doc.changes_since(&[])),
+    )
+    .unwrap();
+    let mut edited = report.clone();
+    edited.people_involved.push("Olga Petrova".into());
+    edited.timeline.push(app::domain::TimelineEntry {
+        id: uuid::Uuid::from_u128(2),
+        at: T0,
+        author: "Sam Lead".into(),
+        text: "Removed from use".into(),
+    });
+    doc.edit(&report, &edited, T0).unwrap();
+    std::fs::write(
+        corpus("apply_changes").join("seed-edits"),
+        join_changes(&doc.changes_since(&[])),
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_seed_corpus_decodes_without_panicking() {
+    if std::env::var("MUSTER_WRITE_CORPUS").is_ok() {
+        write_seeds();
+    }
+    let requests = files("sync_request");
+    assert!(requests.len() >= 3, "sync_request seeds are committed");
+    for (path, bytes) in &requests {
+        assert!(
+            decode_request(bytes).is_ok(),
+            "{} is a valid request",
+            path.display()
+        );
+        // Every truncation of a seed is refused cleanly.
+        for cut in 0..bytes.len() {
+            assert!(decode_request(&bytes[..cut]).is_err());
+        }
+    }
+    let histories = files("apply_changes");
+    assert!(histories.len() >= 2, "apply_changes seeds are committed");
+    let now = app::domain::Timestamp(T0.0 + 1_000);
+    for (path, bytes) in &histories {
+        fuzz_one_push(bytes);
+        let push = ReportPush {
+            id: FUZZ_REPORT,
+            heads: vec![],
+            changes: split_changes(bytes).into_iter().map(Bytes).collect(),
+        };
+        assert!(merge_push(None, &push, now).is_ok(), "{} merges", path.display());
+        // Flipping any single byte never panics, and is refused or still a valid report.
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0xa5;
+            fuzz_one_push(&bad);
+        }
+    }
+}
