@@ -91,25 +91,29 @@ pub fn merge_push(stored: Option<&[u8]>, push: &ReportPush, now: Timestamp) -> R
         Some(bytes) => load_stored(bytes, push)?,
         None => ReportDoc::empty(merge_actor()),
     };
-    match catch_unwind(AssertUnwindSafe(|| {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
         merge_into(&mut doc, push, &device_heads, now)
-    })) {
-        Ok(result) => result.map_err(|e| MergeError::Refused(e.to_string())),
+    }));
+    match outcome {
+        Ok(Ok(merged)) => Ok(merged),
+        // Reading the stored document is only checked when a merge fails, so the common
+        // path hydrates the report once: if the stored copy alone no longer reads, the
+        // fault is the server's, not the upload's.
+        _ if stored.is_some_and(|bytes| !stored_reads(bytes)) => Err(MergeError::Poisoned(format!(
+            "report {} no longer reads as a report",
+            push.id
+        ))),
+        Ok(Err(e)) => Err(MergeError::Refused(e.to_string())),
         Err(_) => Err(MergeError::Refused(
             "the changes could not be merged (internal error); they were not stored".to_owned(),
         )),
     }
 }
 
-/// Loads and reads the stored document on its own, so a failure here is the stored
-/// document's fault, not the upload's.
+/// Loads the stored document on its own, so a failure here is the stored document's
+/// fault, not the upload's.
 fn load_stored(bytes: &[u8], push: &ReportPush) -> Result<ReportDoc, MergeError> {
-    let checked = catch_unwind(AssertUnwindSafe(|| {
-        let doc = ReportDoc::load(bytes, merge_actor())?;
-        doc.read()?;
-        Ok::<_, DocError>(doc)
-    }));
-    match checked {
+    match catch_unwind(AssertUnwindSafe(|| ReportDoc::load(bytes, merge_actor()))) {
         Ok(Ok(doc)) => Ok(doc),
         Ok(Err(e)) => Err(MergeError::Poisoned(e.to_string())),
         Err(_) => Err(MergeError::Poisoned(format!(
@@ -117,6 +121,16 @@ fn load_stored(bytes: &[u8], push: &ReportPush) -> Result<ReportDoc, MergeError>
             push.id
         ))),
     }
+}
+
+/// Whether a stored document still loads and reads as a report.
+fn stored_reads(bytes: &[u8]) -> bool {
+    catch_unwind(AssertUnwindSafe(|| {
+        ReportDoc::load(bytes, merge_actor())
+            .and_then(|doc| doc.read())
+            .is_ok()
+    }))
+    .unwrap_or(false)
 }
 
 fn merge_into(

@@ -90,6 +90,9 @@ pub struct Store {
     backend: Backend,
     /// SQLite allows one writer; serialising commits here avoids busy-waiting on its lock.
     sqlite_writer: Arc<Mutex<()>>,
+    /// Merges are CPU work: at most one per core at a time, so a burst of devices queues
+    /// instead of thrashing (and holding every request's documents in memory at once).
+    cpu: Arc<tokio::sync::Semaphore>,
 }
 
 /// A stored document as loaded for merging.
@@ -194,10 +197,12 @@ impl Store {
             action: "running migrations",
             source: e.into(),
         })?;
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Ok(Self {
             pool,
             backend,
             sqlite_writer: Arc::new(Mutex::new(())),
+            cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
         })
     }
 
@@ -349,6 +354,7 @@ impl Store {
             let stored = Arc::new(self.load_docs(&ids).await?);
             let results = {
                 let (jobs, stored) = (Arc::clone(&jobs), Arc::clone(&stored));
+                let _core = self.cpu.acquire().await.map_err(|_| ApplyError::Internal)?;
                 tokio::task::spawn_blocking(move || {
                     jobs.iter()
                         .map(|j| (j.merge)(stored.get(&j.id).map(|s| s.doc.as_slice())))
@@ -487,6 +493,12 @@ impl Store {
         }
         tx.commit().await.context("committing")?;
         Ok(Some(applied))
+    }
+
+    /// Runs CPU-bound work on the blocking pool, one task per core at most.
+    pub async fn cpu<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let _core = self.cpu.acquire().await.ok()?;
+        tokio::task::spawn_blocking(work).await.ok()
     }
 
     /// The last feed sequence number committed.

@@ -159,16 +159,17 @@ async fn feed(
     if rows.is_empty() {
         return Ok((Vec::new(), cursor, more));
     }
-    let computed = tokio::task::spawn_blocking(move || {
-        rows.into_iter()
-            .map(|r| {
-                let known: Vec<String> = r.known_heads.split_whitespace().map(str::to_owned).collect();
-                (r.id, changes_for(&r.doc, &known))
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|_| internal())?;
+    let computed = store
+        .cpu(move || {
+            rows.into_iter()
+                .map(|r| {
+                    let known: Vec<String> = r.known_heads.split_whitespace().map(str::to_owned).collect();
+                    (r.id, changes_for(&r.doc, &known))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .ok_or_else(internal)?;
     let mut entries = Vec::new();
     let mut known = Vec::new();
     for (id, result) in computed {
