@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::hint::black_box;
 use std::time::Instant;
 
 use app::document::{ReportDoc, hash_hex};
@@ -68,20 +69,20 @@ fn main() {
         full.read_valid(report.id, now).unwrap();
     });
     time("conflicts", &mut || {
-        full.conflicts();
+        black_box(full.conflicts());
     });
     time("change_count", &mut || {
-        full.change_count();
+        black_box(full.change_count());
     });
     time("heads", &mut || {
-        full.heads();
+        black_box(full.heads());
     });
     time("changes_since(heads)", &mut || {
         let heads = full.heads();
-        full.changes_since(&heads);
+        black_box(full.changes_since(&heads));
     });
     time("save", &mut || {
-        full.save();
+        black_box(full.save());
     });
     println!("saved_bytes {}", saved.len());
     let changes: Vec<automerge::Change> = raw
