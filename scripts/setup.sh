@@ -10,6 +10,8 @@ export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 # fresh clone (as in CI) reuses earlier builds. Override with CARGO_TARGET_DIR.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/muster-target}"
 export MUSTER_SITE_ROOT="${MUSTER_SITE_ROOT:-$CARGO_TARGET_DIR/site}"
+# Incremental artifacts only pay off while editing; in the shared build folder they pile up.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
