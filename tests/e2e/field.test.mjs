@@ -147,8 +147,8 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   await deskPage.getByLabel('Status').selectOption('resolved');
   await deskPage.getByRole('button', { name: 'Save changes' }).click();
   await deskPage.getByText('Saved.').waitFor();
-  await deskPage.getByLabel('Your name').fill('Sam Lee');
-  await deskPage.getByLabel('Update').fill('Extractor fan serviced; lab reopened.');
+  await deskPage.getByLabel('Your name', { exact: true }).fill('Sam Lee');
+  await deskPage.getByLabel('Update', { exact: true }).fill('Extractor fan serviced; lab reopened.');
   await deskPage.getByRole('button', { name: 'Add update' }).click();
   await deskPage.getByTestId('timeline').getByText('Extractor fan serviced; lab reopened.').waitFor();
   await page.waitForTimeout(500);
