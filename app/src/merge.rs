@@ -32,7 +32,7 @@ pub struct Merged {
     pub doc: Vec<u8>,
     /// Heads after merging, hex.
     pub heads: Vec<String>,
-    /// Changes in the document's history.
+    /// Changes in the document's history (counted only if something `changed`).
     pub change_count: usize,
     /// Fields holding several concurrent values.
     pub conflicts: Vec<FieldConflict>,
@@ -49,7 +49,7 @@ impl Merged {
         let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
         Self {
             doc: if changed { doc.save() } else { Vec::new() },
-            change_count: doc.change_count(),
+            change_count: if changed { doc.change_count() } else { 0 },
             conflicts: doc.conflicts(),
             changed,
             ack: ReportAck {

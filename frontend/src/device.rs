@@ -50,15 +50,22 @@ fn summary(report: &Report) -> Summary {
     }
 }
 
-/// Stores `doc` as the report's new local state, keeping the server's acknowledgement.
+/// Stores `doc` as the report's new local state. `acknowledged` is the heads the server
+/// has just acknowledged (which also clears an earlier refusal); without it, the previous
+/// acknowledgement and refusal are kept.
 pub fn store_doc(
     id: ReportId,
     doc: &mut ReportDoc,
     previous: Option<&StoredReport>,
+    acknowledged: Option<&[String]>,
 ) -> Result<StoredReport, String> {
     let report = doc.read().map_err(|e| e.to_string())?;
     let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
-    let synced_heads = previous.map(|p| p.synced_heads.clone()).unwrap_or_default();
+    let previous = previous.filter(|_| acknowledged.is_none());
+    let synced_heads = match acknowledged {
+        Some(acked) => acked.to_vec(),
+        None => previous.map(|p| p.synced_heads.clone()).unwrap_or_default(),
+    };
     let sync = if store::same_heads(&heads, &synced_heads) {
         ReportSync::Synced
     } else {
@@ -123,7 +130,7 @@ impl Device for BrowserDevice {
                 ));
             }
         };
-        store_doc(report.id, &mut doc, previous.as_ref()).map_err(SaveError::Storage)?;
+        store_doc(report.id, &mut doc, previous.as_ref(), None).map_err(SaveError::Storage)?;
         let _ = store::remember_reporter(&report.reporter);
         self.state.outbox.set(store::outbox());
         crate::sync::request(self.state);

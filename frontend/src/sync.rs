@@ -210,20 +210,7 @@ fn apply_remote(ack: &ReportAck) -> Result<(), String> {
     let incoming: Vec<Vec<u8>> = ack.changes.iter().map(|b| b.0.clone()).collect();
     doc.apply_changes(&incoming)
         .map_err(|e| format!("changes from the server could not be applied: {e}"))?;
-    let previous = match stored {
-        Some(mut s) => {
-            s.synced_heads.clone_from(&ack.heads);
-            s.refused_heads = None;
-            s
-        }
-        None => {
-            // Nothing local: what the server sent is all there is, and it is acknowledged.
-            let mut fresh = store_doc(ack.id, &mut doc, None)?;
-            fresh.synced_heads.clone_from(&ack.heads);
-            fresh
-        }
-    };
-    store_doc(ack.id, &mut doc, Some(&previous)).map(|_| ())
+    store_doc(ack.id, &mut doc, stored.as_ref(), Some(&ack.heads)).map(|_| ())
 }
 
 fn mark_refused(id: ReportId, reason: &str) {

@@ -39,17 +39,6 @@ pub struct DbError {
     source: sqlx::Error,
 }
 
-impl DbError {
-    /// A failure that is not the database driver's.
-    #[must_use]
-    pub fn other(action: &'static str, message: String) -> Self {
-        Self {
-            action,
-            source: sqlx::Error::Protocol(message),
-        }
-    }
-}
-
 trait Context<T> {
     fn context(self, action: &'static str) -> Result<T, DbError>;
 }
@@ -104,6 +93,8 @@ pub struct StoredDoc {
     pub heads: String,
     /// Its feed sequence number.
     pub seq: i64,
+    /// Held back for an administrator: never merged or served.
+    pub quarantined: bool,
 }
 
 /// One report to merge and store: a pure function from the stored document (if any) to
@@ -246,15 +237,17 @@ impl Store {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let sql = self.sql(&format!(
-            "SELECT report_id, doc, heads, seq FROM documents WHERE report_id IN ({})",
-            placeholders(1, ids.len())
-        ));
-        let mut query = sqlx::query(&sql);
-        for id in ids {
-            query = query.bind(id.to_string());
-        }
-        let rows = query.fetch_all(&self.pool).await.context("loading documents")?;
+        let sql = self.sql_for_ids(
+            "SELECT d.report_id, d.doc, d.heads, d.seq,
+               CAST(CASE WHEN q.report_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS quarantined
+             FROM documents d LEFT JOIN quarantine q ON q.report_id = d.report_id
+             WHERE d.report_id IN ({ids})",
+            ids.len(),
+        );
+        let rows = bind_ids(&sql, ids)
+            .fetch_all(&self.pool)
+            .await
+            .context("loading documents")?;
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -265,30 +258,17 @@ impl Store {
                         doc: r.get("doc"),
                         heads: r.get("heads"),
                         seq: r.get("seq"),
+                        quarantined: r.get::<i64, _>("quarantined") != 0,
                     },
                 ))
             })
             .collect())
     }
 
-    /// Which of `ids` are quarantined.
-    async fn quarantined_among(&self, ids: &[ReportId]) -> Result<Vec<ReportId>, DbError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = self.sql(&format!(
-            "SELECT report_id FROM quarantine WHERE report_id IN ({})",
-            placeholders(1, ids.len())
-        ));
-        let mut query = sqlx::query(&sql);
-        for id in ids {
-            query = query.bind(id.to_string());
-        }
-        let rows = query.fetch_all(&self.pool).await.context("checking quarantine")?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.get::<String, _>("report_id").parse().ok())
-            .collect())
+    /// `template` with `{ids}` replaced by `n` placeholders, in this backend's syntax.
+    fn sql_for_ids(&self, template: &str, n: usize) -> String {
+        let list = (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        self.sql(&template.replace("{ids}", &list))
     }
 
     /// Records that a report's stored document is damaged. Its document stays as it is,
@@ -339,19 +319,18 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<Applied>, ApplyError> {
         let ids: Vec<ReportId> = jobs.iter().map(|j| j.id).collect();
-        let quarantined = self.quarantined_among(&ids).await?;
-        if !quarantined.is_empty() {
-            return Err(ApplyError::Refused(
-                quarantined
-                    .into_iter()
-                    .map(|id| (id, QUARANTINE_REASON.to_owned()))
-                    .collect(),
-            ));
-        }
         let jobs = Arc::new(jobs);
         for attempt in 1..=ATTEMPTS {
             tracing::Span::current().record("attempts", attempt);
             let stored = Arc::new(self.load_docs(&ids).await?);
+            let quarantined: Vec<(ReportId, String)> = stored
+                .iter()
+                .filter(|(_, s)| s.quarantined)
+                .map(|(id, _)| (*id, QUARANTINE_REASON.to_owned()))
+                .collect();
+            if !quarantined.is_empty() {
+                return Err(ApplyError::Refused(quarantined));
+            }
             let results = {
                 let (jobs, stored) = (Arc::clone(&jobs), Arc::clone(&stored));
                 let _core = self.cpu.acquire().await.map_err(|_| ApplyError::Internal)?;
@@ -407,15 +386,15 @@ impl Store {
                 Backend::Postgres => " ORDER BY report_id FOR UPDATE",
                 Backend::Sqlite => "",
             };
-            let sql = self.sql(&format!(
-                "SELECT report_id, heads FROM documents WHERE report_id IN ({}){lock}",
-                placeholders(1, merged.len())
-            ));
-            let mut query = sqlx::query(&sql);
-            for m in &merged {
-                query = query.bind(m.report.id.to_string());
-            }
-            let current = query.fetch_all(&mut *tx).await.context("locking documents")?;
+            let sql = self.sql_for_ids(
+                &format!("SELECT report_id, heads FROM documents WHERE report_id IN ({{ids}}){lock}"),
+                merged.len(),
+            );
+            let ids: Vec<ReportId> = merged.iter().map(|m| m.report.id).collect();
+            let current = bind_ids(&sql, &ids)
+                .fetch_all(&mut *tx)
+                .await
+                .context("locking documents")?;
             let unchanged = current.len()
                 == merged
                     .iter()
@@ -742,12 +721,13 @@ async fn open_sqlite(url: &str) -> Result<AnyPool, DbError> {
         .context("opening the database")
 }
 
-/// `$first, $first+1, ...` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A query with every id bound in order (for [`Store::sql_for_ids`] statements).
+fn bind_ids<'q>(
+    sql: &'q str,
+    ids: &[ReportId],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    ids.iter()
+        .fold(sqlx::query(sql), |query, id| query.bind(id.to_string()))
 }
 
 /// A projection row as stored, for checking it matches the document.

@@ -12,7 +12,7 @@ use app::domain::{Category, GpsFix, Location, Report, ReportId, Severity, Status
 use app::merge::{MergeError, Merged};
 use automerge::ActorId;
 
-use crate::db::{ApplyError, DbError, Job, Store};
+use crate::db::{ApplyError, Job, Store};
 
 const HOUR: i64 = 3_600_000;
 /// The time encoded in the demo reports' fixed ids (2025-11-20 08:00 UTC).
@@ -223,7 +223,7 @@ fn actor(n: u8) -> ActorId {
 }
 
 /// Seeds the sample incidents that are not stored yet. Returns how many were added.
-pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DbError> {
+pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, ApplyError> {
     let mut jobs = Vec::new();
     for (index, sample) in SAMPLES.iter().enumerate() {
         let mut report = report_of(index, sample, now);
@@ -287,10 +287,7 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DbError> {
             }),
         });
     }
-    let applied = store.apply(None, jobs, now).await.map_err(|e| match e {
-        ApplyError::Db(e) => e,
-        other => DbError::other("seeding demo incidents", other.to_string()),
-    })?;
+    let applied = store.apply(None, jobs, now).await?;
     Ok(applied.iter().filter(|a| a.merged.changed).count())
 }
 

@@ -54,6 +54,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Database(#[from] db::DbError),
+    /// The demo incidents could not be seeded.
+    #[error("seeding demo incidents: {0}")]
+    Demo(#[from] db::ApplyError),
 }
 
 /// A ready-to-serve server.

@@ -12,33 +12,13 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use muster_tests::{
-    Db, Device, ServerProcess, SyncFailure, TestDb, check_invariants, post_raw, random_edit, server_bin,
-};
+use muster_tests::{Db, Device, ServerProcess, TestDb, check_invariants, post_raw, random_edit, server_bin};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Syncs until one full exchange succeeds, retrying through kills and restarts; returns
-/// how many attempts failed.
-async fn sync_through_faults(device: &mut Device, base: &RwLock<String>) -> usize {
-    let mut failures = 0;
-    loop {
-        let url = base.read().unwrap().clone();
-        match device.sync_all(&url).await {
-            Ok(_) => return failures,
-            Err(SyncFailure::Network(_) | SyncFailure::Refused(503, _)) => {
-                failures += 1;
-                assert!(failures < 2_000, "the server never came back");
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err(SyncFailure::Refused(status, e)) => panic!("refused with {status}: {e:?}"),
-        }
-    }
 }
 
 /// One schedule: three devices with shared reports edit and sync in rounds while the
@@ -82,7 +62,7 @@ async fn schedule(db: &TestDb, seed: u64) -> (usize, usize) {
                 for _ in 0..rng.usize(1..10) {
                     random_edit(&mut device, &mut rng);
                 }
-                failures += sync_through_faults(&mut device, &base).await;
+                failures += device.sync_retrying(|| base.read().unwrap().clone()).await;
             }
             (device, failures)
         }));

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use muster_tests::{Db, Device, SyncFailure, TestServer, check_invariants, random_edit};
+use muster_tests::{Db, Device, TestServer, check_invariants, random_edit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_restart_mid_sync_loses_nothing() {
@@ -34,16 +34,7 @@ async fn a_postgres_restart_mid_sync_loses_nothing() {
                 for _ in 0..rng.usize(1..10) {
                     random_edit(&mut device, &mut rng);
                 }
-                loop {
-                    match device.sync_all(&base).await {
-                        Ok(_) => break,
-                        Err(SyncFailure::Refused(503, _)) => {
-                            unavailable += 1;
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                        Err(e) => panic!("{e:?}"),
-                    }
-                }
+                unavailable += device.sync_retrying(|| base.clone()).await;
             }
             (device, unavailable)
         }));
@@ -62,7 +53,7 @@ async fn a_postgres_restart_mid_sync_loses_nothing() {
         devices.push(device);
         unavailable += u;
     }
-    eprintln!("{unavailable} syncs answered 503 during the restart and were retried");
+    eprintln!("{unavailable} syncs failed during the restart and were retried");
     for _ in 0..2 {
         for device in &mut devices {
             device.sync_all(&server.base).await.unwrap();

@@ -200,6 +200,25 @@ pub(crate) async fn assert_refused(
     json
 }
 
+/// Posts `request`, expects the whole of it refused (422, nothing stored) and the first
+/// refused report's reason to contain `reason`.
+async fn assert_report_refused(
+    server: &TestServer,
+    request: &SyncRequest,
+    reason: &str,
+) -> serde_json::Value {
+    let json = assert_refused(
+        server,
+        serde_json::to_vec(request).unwrap(),
+        422,
+        "rejected_reports",
+    )
+    .await;
+    let got = json["rejected"][0]["reason"].as_str().unwrap();
+    assert!(got.contains(reason), "{got:?} should say {reason:?}");
+    json
+}
+
 async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
     let Some(server) = TestServer::start_on(db).await else {
         return;
@@ -242,21 +261,9 @@ async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
     let bad = request.reports.iter_mut().find(|p| p.id == fresh).unwrap();
     let last = bad.changes[0].0.len() - 1;
     bad.changes[0].0[last] ^= 0x5a;
-    let json = assert_refused(
-        &server,
-        serde_json::to_vec(&request).unwrap(),
-        422,
-        "rejected_reports",
-    )
-    .await;
+    let json = assert_report_refused(&server, &request, "could not be decoded").await;
     assert_eq!(json["rejected"].as_array().unwrap().len(), 1);
     assert_eq!(json["rejected"][0]["id"], fresh.to_string());
-    assert!(
-        json["rejected"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("could not be decoded")
-    );
 
     // Garbage that is not an Automerge change at all.
     let request = SyncRequest {
@@ -269,32 +276,14 @@ async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
             changes: vec![Bytes(b"hello".to_vec())],
         }],
     };
-    assert_refused(
-        &server,
-        serde_json::to_vec(&request).unwrap(),
-        422,
-        "rejected_reports",
-    )
-    .await;
+    assert_report_refused(&server, &request, "could not be decoded").await;
 
     // Changes of one report sent under another report's id.
     let mut request = a.request();
     let other = app::domain::ReportId::new_v7(muster_tests::T0, [9; 10]);
     request.reports.retain(|p| p.id == fresh);
     request.reports[0].id = other;
-    let json = assert_refused(
-        &server,
-        serde_json::to_vec(&request).unwrap(),
-        422,
-        "rejected_reports",
-    )
-    .await;
-    assert!(
-        json["rejected"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("belong to report")
-    );
+    assert_report_refused(&server, &request, "belong to report").await;
 
     // A change whose history is missing (the edit without the creation).
     let mut request = a.request();
@@ -303,19 +292,7 @@ async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
     let full = a.request();
     let edit_only = full.reports.iter().find(|p| p.id == fresh).unwrap().changes[1].clone();
     request.reports[0].changes = vec![edit_only];
-    let json = assert_refused(
-        &server,
-        serde_json::to_vec(&request).unwrap(),
-        422,
-        "rejected_reports",
-    )
-    .await;
-    assert!(
-        json["rejected"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("full history")
-    );
+    assert_report_refused(&server, &request, "full history").await;
 
     // A body over the limit.
     let huge = vec![b' '; app::protocol::MAX_REQUEST_BYTES + 1];

@@ -545,6 +545,24 @@ impl Device {
         panic!("sync did not settle in 100 rounds");
     }
 
+    /// Syncs until one full exchange succeeds, retrying (every 5 ms) through connection
+    /// failures and 503s, as the browser does while a server or its database restarts;
+    /// `base` gives the server's current address. Returns how many attempts failed.
+    pub async fn sync_retrying(&mut self, base: impl Fn() -> String) -> usize {
+        let mut failures = 0;
+        loop {
+            match self.sync_all(&base()).await {
+                Ok(_) => return failures,
+                Err(SyncFailure::Network(_) | SyncFailure::Refused(503, _)) => {
+                    failures += 1;
+                    assert!(failures < 2_000, "the server never came back");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(SyncFailure::Refused(status, e)) => panic!("refused with {status}: {e:?}"),
+            }
+        }
+    }
+
     /// Applies a sync answer: acknowledgements, then the feed; the cursor advances only
     /// if every feed entry applied.
     pub fn apply(&mut self, answer: &SyncResponse) {
