@@ -100,7 +100,10 @@ fn the_seed_corpus_decodes_without_panicking() {
         }
     }
     let histories = files("apply_changes");
-    assert!(histories.len() >= 3, "apply_changes seeds and regressions are committed");
+    assert!(
+        histories.len() >= 3,
+        "apply_changes seeds and regressions are committed"
+    );
     let now = app::domain::Timestamp(T0.0 + 1_000);
     for (path, bytes) in &histories {
         fuzz_one_push(bytes);
@@ -113,7 +116,10 @@ fn the_seed_corpus_decodes_without_panicking() {
         if name.starts_with("regression-") {
             // Inputs that once made Automerge panic: refused with a reason, never a crash.
             let refused = merge_push(None, &push, now).unwrap_err();
-            assert!(matches!(refused, app::merge::MergeError::Refused(_)), "{name}: {refused}");
+            assert!(
+                matches!(refused, app::merge::MergeError::Refused(_)),
+                "{name}: {refused}"
+            );
             continue;
         }
         assert!(merge_push(None, &push, now).is_ok(), "{} merges", path.display());
