@@ -47,6 +47,8 @@ use thiserror::Error;
 
 use crate::domain::{Category, Report, ReportId, Severity, Status, Timestamp};
 
+mod snapshot;
+
 /// The version of the document shape this build reads and writes.
 pub const SCHEMA_VERSION: u64 = 1;
 const SCHEMA_KEY: &str = "schema_version";
@@ -85,6 +87,9 @@ pub enum DocError {
         /// The decoder's complaint.
         reason: String,
     },
+    /// An uploaded whole document could not be loaded or does not match its heads.
+    #[error("the report's document could not be read ({0}); the upload was refused")]
+    CorruptDocument(String),
     /// A change's dependencies are unknown, so it could not be applied.
     #[error(
         "change {hash} builds on changes the server does not have; the device must send the report's full history"
@@ -130,6 +135,15 @@ impl From<autosurgeon::ReconcileError> for DocError {
     fn from(e: autosurgeon::ReconcileError) -> Self {
         Self::Write(e.to_string())
     }
+}
+
+/// A report read from its document, with the fields that hold concurrent values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// The report; where fields conflict, Automerge's winner.
+    pub report: Report,
+    /// Fields holding several concurrent values, in display order.
+    pub conflicts: Vec<FieldConflict>,
 }
 
 /// All the values Automerge holds for one field after concurrent edits.
@@ -212,16 +226,20 @@ impl ReportDoc {
 
     /// Whether every change named in `heads` is in this document's history.
     pub fn contains_all(&mut self, heads: &[ChangeHash]) -> bool {
-        heads.iter().all(|h| self.doc.get_change_by_hash(h).is_some())
+        heads.iter().all(|h| self.has_change(*h))
     }
 
     /// Encoded changes that a peer whose heads are `have` lacks.
     pub fn changes_since(&mut self, have: &[ChangeHash]) -> Vec<Vec<u8>> {
-        let known: Vec<ChangeHash> = have
-            .iter()
-            .copied()
-            .filter(|h| self.doc.get_change_by_hash(h).is_some())
-            .collect();
+        let mut heads = self.doc.get_heads();
+        let mut known: Vec<ChangeHash> = have.iter().copied().filter(|h| self.has_change(*h)).collect();
+        heads.sort_unstable();
+        known.sort_unstable();
+        known.dedup();
+        if known == heads {
+            // The peer has everything (the usual answer to a push): nothing to collect.
+            return Vec::new();
+        }
         self.doc
             .get_changes(&known)
             .into_iter()
@@ -230,8 +248,15 @@ impl ReportDoc {
     }
 
     /// Number of changes in the history.
-    pub fn change_count(&mut self) -> usize {
-        self.doc.get_changes(&[]).len()
+    #[must_use]
+    pub fn change_count(&self) -> usize {
+        changes_in(&self.doc)
+    }
+
+    /// Whether `hash` is in this document's history. (Automerge's `get_change_by_hash`
+    /// re-encodes the change; asking which of `[hash]` is missing does not.)
+    fn has_change(&mut self, hash: ChangeHash) -> bool {
+        self.doc.get_missing_deps(&[hash]).is_empty()
     }
 
     /// Decodes and applies changes from a peer. Returns how many were new.
@@ -248,22 +273,60 @@ impl ReportDoc {
             changes.push(change);
         }
         let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
-        let new = hashes
-            .iter()
-            .filter(|h| self.doc.get_change_by_hash(h).is_none())
-            .count();
+        let mut new = 0;
+        for hash in &hashes {
+            if !self.has_change(*hash) {
+                new += 1;
+            }
+        }
         self.doc
             .apply_changes(changes)
             .map_err(|e| DocError::CorruptChange {
                 index: 0,
                 reason: e.to_string(),
             })?;
-        if let Some(missing) = hashes.iter().find(|h| self.doc.get_change_by_hash(h).is_none()) {
+        // A change whose dependencies are unknown is queued, not applied: the first hash
+        // on each path back from the uploaded ones that is not applied names it.
+        if let Some(missing) = self.doc.get_missing_deps(&hashes).first() {
             return Err(DocError::MissingDependencies {
                 hash: hash_hex(missing),
             });
         }
         Ok(new)
+    }
+
+    /// Loads a whole document a peer sent (instead of its changes) and merges it in.
+    /// Returns how many changes were new.
+    ///
+    /// Fails, leaving the caller to discard this document, if the bytes are not a complete
+    /// Automerge document whose heads are `heads` (Automerge verifies the chunk's hashes).
+    pub fn merge_document(&mut self, bytes: &[u8], heads: &[ChangeHash]) -> Result<usize, DocError> {
+        let mut other = AutoCommit::load(bytes).map_err(|e| DocError::CorruptDocument(e.to_string()))?;
+        let mut theirs = other.get_heads();
+        let mut claimed = heads.to_vec();
+        theirs.sort_unstable();
+        claimed.sort_unstable();
+        claimed.dedup();
+        if theirs != claimed {
+            return Err(DocError::CorruptDocument(
+                "its heads are not the heads the device sent".to_owned(),
+            ));
+        }
+        if !other.get_missing_deps(&[]).is_empty() {
+            return Err(DocError::CorruptDocument(
+                "it holds changes with missing dependencies".to_owned(),
+            ));
+        }
+        if self.doc.is_empty() {
+            // Nothing to merge with: take the loaded document as it is.
+            let actor = self.doc.get_actor().clone();
+            let added = changes_in(&other);
+            self.doc = other.with_actor(actor);
+            return Ok(added);
+        }
+        let before = self.change_count();
+        self.doc.merge(&mut other)?;
+        Ok(self.change_count() - before)
     }
 
     /// Merges every change of `other` into this document.
@@ -287,16 +350,30 @@ impl ReportDoc {
 
     /// The report as it stands after merging: where fields conflict, Automerge's winner.
     pub fn read(&self) -> Result<Report, DocError> {
-        match self.schema_version() {
-            Some(SCHEMA_VERSION) => {}
-            found => return Err(DocError::UnsupportedSchema { found }),
-        }
-        autosurgeon::hydrate_prop(&self.doc, ROOT, REPORT_KEY).map_err(|e| DocError::Shape(e.to_string()))
+        self.snapshot().map(|s| s.report)
+    }
+
+    /// The report and every field holding several concurrent values, in one pass over
+    /// the document.
+    pub fn snapshot(&self) -> Result<Snapshot, DocError> {
+        let (report, conflicted) = snapshot::report(&self.doc)?;
+        let conflicts = if conflicted.is_empty() {
+            Vec::new()
+        } else {
+            self.conflicts_in(&conflicted)
+        };
+        Ok(Snapshot { report, conflicts })
     }
 
     /// Reads the report and checks it is `expected` and satisfies every domain rule.
     pub fn read_valid(&self, expected: ReportId, now: Timestamp) -> Result<Report, DocError> {
-        let report = self.read()?;
+        self.snapshot_valid(expected, now).map(|s| s.report)
+    }
+
+    /// [`ReportDoc::snapshot`], checked like [`ReportDoc::read_valid`].
+    pub fn snapshot_valid(&self, expected: ReportId, now: Timestamp) -> Result<Snapshot, DocError> {
+        let snapshot = self.snapshot()?;
+        let report = &snapshot.report;
         if report.id != expected {
             return Err(DocError::WrongDocument {
                 expected,
@@ -312,7 +389,7 @@ impl ReportDoc {
                     .join("; "),
             )
         })?;
-        Ok(report)
+        Ok(snapshot)
     }
 
     /// Records an edit: writes each field where `edited` differs from `base` (what the
@@ -408,30 +485,36 @@ impl ReportDoc {
     /// Every field that currently holds more than one value after concurrent edits.
     #[must_use]
     pub fn conflicts(&self) -> Vec<FieldConflict> {
+        self.snapshot().map(|s| s.conflicts).unwrap_or_default()
+    }
+
+    /// Every value of each field at `paths` (`title`, `location.place`).
+    fn conflicts_in(&self, paths: &[String]) -> Vec<FieldConflict> {
         let Ok(report) = self.object(&ROOT, REPORT_KEY) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        let mut check = |obj: &ObjId, key: &str, path: String| {
-            let Ok(all) = self.doc.get_all(obj, key) else {
-                return;
-            };
-            if all.len() > 1 {
+        let location = self.object(&report, LOCATION_KEY).ok();
+        paths
+            .iter()
+            .filter_map(|path| {
+                let (obj, key) = match path.strip_prefix("location.") {
+                    Some(key) => (location.as_ref()?, key),
+                    None => (&report, path.as_str()),
+                };
+                let all = self.doc.get_all(obj, key).ok()?;
                 // Automerge lists the winner last.
-                let values = all.iter().rev().map(|(v, _)| display_value(key, v)).collect();
-                out.push(FieldConflict { field: path, values });
-            }
-        };
-        for key in REPORT_SCALARS {
-            check(&report, key, key.to_owned());
-        }
-        if let Ok(location) = self.object(&report, LOCATION_KEY) {
-            for key in LOCATION_SCALARS {
-                check(&location, key, format!("location.{key}"));
-            }
-        }
-        out
+                (all.len() > 1).then(|| FieldConflict {
+                    field: path.clone(),
+                    values: all.iter().rev().map(|(v, _)| display_value(key, v)).collect(),
+                })
+            })
+            .collect()
     }
+}
+
+/// Number of changes in a document's history (cheap: Automerge keeps the count).
+fn changes_in(doc: &AutoCommit) -> usize {
+    usize::try_from(doc.stats().num_changes).unwrap_or(usize::MAX)
 }
 
 /// A stored value as a person would read it.
@@ -723,6 +806,20 @@ mod tests {
 
             // No value lost: each replica's final value of each field it touched is held.
             let doc = &merged[0];
+            // The one-pass reader's conflict flags find exactly the fields that hold
+            // several values when every field is asked.
+            let every_field = REPORT_SCALARS
+                .iter()
+                .map(|k| (*k).to_owned())
+                .chain(LOCATION_SCALARS.iter().map(|k| format!("location.{k}")));
+            let asked: Vec<FieldConflict> = every_field
+                .filter_map(|field| {
+                    let mut values = values_of(doc, &field);
+                    values.reverse();
+                    (values.len() > 1).then_some(FieldConflict { field, values })
+                })
+                .collect();
+            prop_assert_eq!(&first_conflicts, &asked);
             for (program, fin) in programs.iter().zip(&finals) {
                 for field in program.iter().filter_map(touched) {
                     let want = field_display(fin, field);

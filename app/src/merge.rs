@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::ActorId;
 
-use crate::document::{DocError, FieldConflict, ReportDoc, hash_hex, parse_hash};
+use crate::document::{DocError, FieldConflict, ReportDoc, Snapshot, hash_hex, parse_hash};
 use crate::domain::{Report, Timestamp};
 use crate::protocol::{Bytes, MAX_CHANGES_PER_REPORT, ReportAck, ReportPush};
 
@@ -32,7 +32,7 @@ pub struct Merged {
     pub doc: Vec<u8>,
     /// Heads after merging, hex.
     pub heads: Vec<String>,
-    /// Changes in the document's history (counted only if something `changed`).
+    /// Changes in the document's history.
     pub change_count: usize,
     /// Fields holding several concurrent values.
     pub conflicts: Vec<FieldConflict>,
@@ -43,14 +43,15 @@ pub struct Merged {
 }
 
 impl Merged {
-    /// What to store and acknowledge for `doc`, which holds `report`. `changes` are what
+    /// What to store and acknowledge for `doc`, read as `snapshot`. `changes` are what
     /// the device lacks; the document bytes are only produced if something `changed`.
-    pub fn of(doc: &mut ReportDoc, report: Report, changed: bool, changes: Vec<Bytes>) -> Self {
+    pub fn of(doc: &mut ReportDoc, snapshot: Snapshot, changed: bool, changes: Vec<Bytes>) -> Self {
         let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
+        let Snapshot { report, conflicts } = snapshot;
         Self {
             doc: if changed { doc.save() } else { Vec::new() },
-            change_count: if changed { doc.change_count() } else { 0 },
-            conflicts: doc.conflicts(),
+            change_count: doc.change_count(),
+            conflicts,
             changed,
             ack: ReportAck {
                 id: report.id,
@@ -139,11 +140,15 @@ fn merge_into(
     device_heads: &[automerge::ChangeHash],
     now: Timestamp,
 ) -> Result<Merged, DocError> {
+    let mut new = match &push.document {
+        Some(document) => doc.merge_document(&document.0, device_heads)?,
+        None => 0,
+    };
     let raw: Vec<Vec<u8>> = push.changes.iter().map(|b| b.0.clone()).collect();
-    let new = doc.apply_changes(&raw)?;
-    let report = doc.read_valid(push.id, now)?;
+    new += doc.apply_changes(&raw)?;
+    let snapshot = doc.snapshot_valid(push.id, now)?;
     let changes = doc.changes_since(device_heads).into_iter().map(Bytes).collect();
-    Ok(Merged::of(doc, report, new > 0, changes))
+    Ok(Merged::of(doc, snapshot, new > 0, changes))
 }
 
 /// The changes a peer at `heads` lacks from a stored document, with the document's heads.
@@ -192,17 +197,59 @@ pub fn join_changes(changes: &[Vec<u8>]) -> Vec<u8> {
 /// document, then (if that was accepted) once more onto the stored result. Panics only if
 /// an accepted merge does not hold a valid report: the property the server relies on.
 pub fn fuzz_one_push(data: &[u8]) {
-    let now = Timestamp(1_764_000_000_000);
-    let push = ReportPush {
+    check_fuzz_push(&ReportPush {
         id: FUZZ_REPORT,
         heads: Vec::new(),
         changes: split_changes(data).into_iter().map(Bytes).collect(),
+        document: None,
+    });
+}
+
+/// One fuzz case for whole-document pushes: the input sent as [`FUZZ_REPORT`]'s document
+/// with the heads it really has (as an honest device would claim them), to a new report
+/// and onto a stored one. Panics only if an accepted merge does not hold a valid report.
+pub fn fuzz_one_document(data: &[u8]) {
+    let heads = catch_unwind(|| automerge::AutoCommit::load(data).ok().map(|mut d| d.get_heads()))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let push = ReportPush {
+        id: FUZZ_REPORT,
+        heads: heads.iter().map(hash_hex).collect(),
+        changes: Vec::new(),
+        document: Some(Bytes(data.to_vec())),
     };
-    if let Ok(mut merged) = merge_push(None, &push, now) {
+    check_fuzz_push(&push);
+    let now = Timestamp(1_764_000_000_000);
+    let stored = fuzz_stored_report();
+    if let Ok(mut merged) = merge_push(Some(&stored), &push, now) {
+        let doc = std::mem::take(&mut merged.doc);
+        if merged.changed {
+            let reloaded = ReportDoc::load(&doc, merge_actor()).expect("a stored merge loads");
+            assert_eq!(reloaded.read_valid(FUZZ_REPORT, now).as_ref(), Ok(&merged.report));
+        }
+    }
+}
+
+/// A stored, valid [`FUZZ_REPORT`] for fuzzed pushes to land on.
+fn fuzz_stored_report() -> Vec<u8> {
+    let now = Timestamp(1_764_000_000_000);
+    let mut report = Report::blank(FUZZ_REPORT, now, "Ana Field");
+    report.title = "Ladder with cracked stile".into();
+    report.location.place = "Stores".into();
+    ReportDoc::create(&report, ActorId::from([7u8; 16].as_slice()), now)
+        .expect("a valid report is written")
+        .save()
+}
+
+/// Merges `push` into a new document and, if accepted, again onto the stored result.
+fn check_fuzz_push(push: &ReportPush) {
+    let now = Timestamp(1_764_000_000_000);
+    if let Ok(mut merged) = merge_push(None, push, now) {
         let doc = std::mem::take(&mut merged.doc);
         let stored = ReportDoc::load(&doc, merge_actor()).expect("a stored merge loads");
         assert_eq!(stored.read_valid(FUZZ_REPORT, now).as_ref(), Ok(&merged.report));
-        let again = merge_push(Some(&doc), &push, now).expect("a replay onto the stored merge is accepted");
+        let again = merge_push(Some(&doc), push, now).expect("a replay onto the stored merge is accepted");
         assert!(!again.changed, "a replay adds nothing");
     }
 }
@@ -229,6 +276,7 @@ mod tests {
             id: report.id,
             heads: doc.heads().iter().map(hash_hex).collect(),
             changes: doc.changes_since(&[]).into_iter().map(Bytes).collect(),
+            document: None,
         };
         let merged = merge_push(None, &push, NOW).unwrap();
         assert!(merged.changed);
@@ -248,6 +296,7 @@ mod tests {
             id: report.id,
             heads: vec![],
             changes: doc.changes_since(&[]).into_iter().map(Bytes).collect(),
+            document: None,
         };
         let reason = merge_push(None, &push, NOW).unwrap_err().to_string();
         assert!(reason.contains("title"), "{reason}");
@@ -270,6 +319,7 @@ mod tests {
             id: report.id,
             heads: vec![],
             changes: doc.changes_since(&[]).into_iter().map(Bytes).collect(),
+            document: None,
         };
         let mut stored = doc.save();
         let middle = stored.len() / 2;

@@ -100,7 +100,18 @@ fn pending() -> Vec<(ReportId, StoredReport)> {
         .collect()
 }
 
+/// What to send for a report with unacknowledged changes: the stored compacted document
+/// while the server has acknowledged nothing of it (smaller, and faster for the server to
+/// check), else the changes after what it acknowledged.
 fn push_of(id: ReportId, stored: &StoredReport) -> Result<ReportPush, String> {
+    if stored.synced_heads.is_empty() {
+        return Ok(ReportPush {
+            id,
+            heads: stored.heads.clone(),
+            changes: Vec::new(),
+            document: Some(stored.doc.clone()),
+        });
+    }
     let mut doc = ReportDoc::load(&stored.doc.0, automerge::ActorId::random()).map_err(|e| e.to_string())?;
     let acked = stored
         .synced_heads
@@ -111,6 +122,7 @@ fn push_of(id: ReportId, stored: &StoredReport) -> Result<ReportPush, String> {
         id,
         heads: stored.heads.clone(),
         changes: doc.changes_since(&acked).into_iter().map(Bytes).collect(),
+        document: None,
     })
 }
 
@@ -120,6 +132,7 @@ fn pull_of(id: ReportId) -> ReportPush {
         id,
         heads: store::load(id).map(|s| s.heads).unwrap_or_default(),
         changes: Vec::new(),
+        document: None,
     }
 }
 

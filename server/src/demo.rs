@@ -282,8 +282,8 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, ApplyError> {
                 let fresh = stored.is_none();
                 let mut doc = ReportDoc::load(stored.unwrap_or(&doc), actor(0))
                     .map_err(|e| MergeError::Poisoned(e.to_string()))?;
-                let report = doc.read().map_err(|e| MergeError::Poisoned(e.to_string()))?;
-                Ok(Merged::of(&mut doc, report, fresh, Vec::new()))
+                let snapshot = doc.snapshot().map_err(|e| MergeError::Poisoned(e.to_string()))?;
+                Ok(Merged::of(&mut doc, snapshot, fresh, Vec::new()))
             }),
         });
     }

@@ -44,11 +44,11 @@ impl IncidentDesk for Desk {
     async fn detail(&self, id: ReportId) -> Result<Option<IncidentDetail>, String> {
         let stored = self.store.load_doc(id).await.map_err(|e| e.to_string())?;
         let Some(stored) = stored else { return Ok(None) };
-        let mut doc = ReportDoc::load(&stored.doc, self.actor.clone()).map_err(|e| e.to_string())?;
-        let report = doc.read().map_err(|e| e.to_string())?;
+        let doc = ReportDoc::load(&stored.doc, self.actor.clone()).map_err(|e| e.to_string())?;
+        let snapshot = doc.snapshot().map_err(|e| e.to_string())?;
         Ok(Some(IncidentDetail {
-            report,
-            conflicts: doc.conflicts(),
+            report: snapshot.report,
+            conflicts: snapshot.conflicts,
             change_count: doc.change_count(),
         }))
     }
@@ -115,10 +115,10 @@ impl Desk {
                 .edit(&base, &edited, now)
                 .map_err(|e| MergeError::Refused(e.to_string()))?
                 .is_some();
-            let report = doc
-                .read_valid(id, now)
+            let snapshot = doc
+                .snapshot_valid(id, now)
                 .map_err(|e| MergeError::Refused(e.to_string()))?;
-            Ok(Merged::of(&mut doc, report, changed, Vec::new()))
+            Ok(Merged::of(&mut doc, snapshot, changed, Vec::new()))
         };
         let job = Job {
             id,

@@ -37,6 +37,7 @@ fn main() {
         id: report.id,
         heads: doc.heads().iter().map(hash_hex).collect(),
         changes: doc.changes_since(&[]).into_iter().map(Bytes).collect(),
+        document: None,
     };
     let raw: Vec<Vec<u8>> = push.changes.iter().map(|b| b.0.clone()).collect();
     let saved = doc.save();
@@ -56,6 +57,23 @@ fn main() {
     });
     time("merge_push (replay)", &mut || {
         merge_push(Some(&saved), &push, now).unwrap();
+    });
+    let edit_push = {
+        let mut device = ReportDoc::load(&saved, ActorId::from([9u8; 16].as_slice())).unwrap();
+        let base = device.read().unwrap();
+        let mut next = base.clone();
+        next.title = "Pallet slipped from racking, aisle 3".into();
+        let before = device.heads();
+        device.edit(&base, &next, now).unwrap();
+        ReportPush {
+            id: report.id,
+            heads: device.heads().iter().map(hash_hex).collect(),
+            changes: device.changes_since(&before).into_iter().map(Bytes).collect(),
+            document: None,
+        }
+    };
+    time("merge_push (one edit)", &mut || {
+        merge_push(Some(&saved), &edit_push, now).unwrap();
     });
     time("apply 21 changes to empty", &mut || {
         ReportDoc::empty(ActorId::random()).apply_changes(&raw).unwrap();
@@ -85,6 +103,18 @@ fn main() {
         black_box(full.save());
     });
     println!("saved_bytes {}", saved.len());
+    let mut raw_doc = automerge::AutoCommit::load(&saved).unwrap();
+    time("save_nocompress", &mut || {
+        black_box(raw_doc.save_nocompress());
+    });
+    let uncompressed = raw_doc.save_nocompress();
+    println!("saved_nocompress_bytes {}", uncompressed.len());
+    time("load unverified", &mut || {
+        black_box(automerge::AutoCommit::load_unverified_heads(&saved).unwrap());
+    });
+    time("load uncompressed unverified", &mut || {
+        black_box(automerge::AutoCommit::load_unverified_heads(&uncompressed).unwrap());
+    });
     let changes: Vec<automerge::Change> = raw
         .iter()
         .map(|r| automerge::Change::from_bytes(r.clone()).unwrap())
@@ -110,11 +140,46 @@ fn main() {
     let mut ac = automerge::AutoCommit::new();
     ac.apply_changes(changes.clone()).unwrap();
     let am = ac.document().clone();
-    time("hydrate from AutoCommit", &mut || {
-        let _: Report = autosurgeon::hydrate_prop(&ac, automerge::ROOT, "report").unwrap();
+    time("automerge hydrate (whole doc)", &mut || {
+        black_box(am.hydrate(None));
     });
-    time("hydrate from Automerge", &mut || {
-        let _: Report = autosurgeon::hydrate_prop(&am, automerge::ROOT, "report").unwrap();
+    {
+        let mut bare = ReportDoc::create(&report, ActorId::from([8u8; 16].as_slice()), now).unwrap();
+        let bare = automerge::AutoCommit::load(&bare.save()).unwrap();
+        time("hydrate, no timeline", &mut || {
+            black_box(automerge::ReadDoc::hydrate(&bare, automerge::ROOT, None).unwrap());
+        });
+        let (_, report_obj) = automerge::ReadDoc::get(&ac, automerge::ROOT, "report")
+            .unwrap()
+            .unwrap();
+        let (_, timeline) = automerge::ReadDoc::get(&ac, &report_obj, "timeline")
+            .unwrap()
+            .unwrap();
+        time("hydrate timeline only", &mut || {
+            black_box(automerge::ReadDoc::hydrate(&ac, &timeline, None).unwrap());
+        });
+        time("timeline by list_range+get", &mut || {
+            for id in automerge::ReadDoc::list_range(&ac, &timeline, ..).map(|i| i.id()) {
+                for key in ["id", "at", "author", "text"] {
+                    black_box(automerge::ReadDoc::get(&ac, &id, key).unwrap());
+                }
+            }
+        });
+        time("timeline by map_range", &mut || {
+            for item in automerge::ReadDoc::list_range(&ac, &timeline, ..) {
+                let id = item.id();
+                for kv in automerge::ReadDoc::map_range(&ac, &id, ..) {
+                    black_box(kv);
+                }
+            }
+        });
+    }
+    time("stats", &mut || {
+        black_box(automerge::ReadDoc::stats(&am));
+    });
+    time("missing_deps(hashes)", &mut || {
+        let hashes: Vec<_> = changes.iter().map(automerge::Change::hash).collect();
+        black_box(automerge::ReadDoc::get_missing_deps(&am, &hashes));
     });
     time("validate", &mut || {
         report.validate(now).unwrap();

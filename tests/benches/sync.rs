@@ -78,6 +78,20 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// CPU time (user + system) the process has used so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    // Linux reports in clock ticks of 1/100 s on every platform this runs on.
+    ticks / 100.0
+}
+
 /// Posts every body at once (one task per device); returns the answers, per-request
 /// latencies and the wall time.
 async fn post_all(base: &str, bodies: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Vec<Duration>, Duration) {
@@ -139,7 +153,9 @@ async fn bench(kind: Db) {
         .map(|d| serde_json::to_vec(&d.request()).unwrap())
         .collect();
     let up: usize = bodies.iter().map(Vec::len).sum();
+    let cpu_before = cpu_seconds(server.pid());
     let (answers, latencies, wall) = post_all(&server.base, bodies).await;
+    let w1_cpu = cpu_seconds(server.pid()) - cpu_before;
     for (device, answer) in devices.iter_mut().zip(&answers) {
         device.apply(&serde_json::from_slice::<SyncResponse>(answer).unwrap());
     }
@@ -153,6 +169,11 @@ async fn bench(kind: Db) {
     println!("{name} W1 request_p50_ms {:.0}", percentile(&latencies, 0.5));
     println!("{name} W1 request_p99_ms {:.0}", percentile(&latencies, 0.99));
     println!("{name} W1 server_peak_rss_mb {rss:.0}");
+    println!(
+        "{name} W1 server_cpu_s {w1_cpu:.2} ({:.2} cores busy, {:.0} µs per report)",
+        w1_cpu / wall.as_secs_f64(),
+        w1_cpu * 1e6 / total as f64
+    );
     println!("{name} W1 bytes_up_per_report {}", up / total);
 
     // W4: storage against raw JSON.
@@ -174,6 +195,8 @@ async fn bench(kind: Db) {
     let mut rng = fastrand::Rng::with_seed(2);
     let mut timed = Duration::ZERO;
     let mut w2_latencies = Vec::new();
+    let mut w2_cpu = 0.0;
+    let (mut w2_up, mut w2_down) = (0, 0);
     for _ in 0..rounds {
         for device in &mut devices {
             let ids = device.report_ids();
@@ -190,9 +213,14 @@ async fn bench(kind: Db) {
             .iter_mut()
             .map(|d| serde_json::to_vec(&d.request()).unwrap())
             .collect();
+        let bodies_len: usize = bodies.iter().map(Vec::len).sum();
+        let cpu_before = cpu_seconds(server.pid());
         let (answers, latencies, wall) = post_all(&server.base, bodies).await;
+        w2_cpu += cpu_seconds(server.pid()) - cpu_before;
         timed += wall;
         w2_latencies.extend(latencies);
+        w2_up += bodies_len;
+        w2_down += answers.iter().map(Vec::len).sum::<usize>();
         for (device, answer) in devices.iter_mut().zip(&answers) {
             device.apply(&serde_json::from_slice::<SyncResponse>(answer).unwrap());
         }
@@ -201,6 +229,16 @@ async fn bench(kind: Db) {
     let edits = rounds * edits_per_round * device_count;
     println!("{name} W2 edits {edits} in {rounds} rounds of {device_count} concurrent syncs");
     println!("{name} W2 edits_per_s {:.0}", edits as f64 / timed.as_secs_f64());
+    println!(
+        "{name} W2 server_cpu_s {w2_cpu:.2} ({:.2} cores busy, {:.0} µs per edit)",
+        w2_cpu / timed.as_secs_f64(),
+        w2_cpu * 1e6 / edits as f64
+    );
+    println!(
+        "{name} W2 body_bytes_per_request {} up + {} down",
+        w2_up / w2_latencies.len(),
+        w2_down / w2_latencies.len()
+    );
     println!("{name} W2 request_p50_ms {:.0}", percentile(&w2_latencies, 0.5));
     println!("{name} W2 request_p99_ms {:.0}", percentile(&w2_latencies, 0.99));
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use app::document::{ReportDoc, actor_from_uuid};
 use app::domain::{Report, Severity};
-use app::merge::{FUZZ_REPORT, fuzz_one_push, join_changes, merge_push, split_changes};
+use app::merge::{FUZZ_REPORT, fuzz_one_document, fuzz_one_push, join_changes, merge_push, split_changes};
 use app::protocol::{Bytes, ReportPush, decode_request};
 use muster_tests::{Device, T0};
 
@@ -79,6 +79,15 @@ fn write_seeds() {
         join_changes(&doc.changes_since(&[])),
     )
     .unwrap();
+
+    // Whole documents of the fuzzed report, as a device sends a new one.
+    std::fs::write(corpus("merge_document").join("seed-edited"), doc.save()).unwrap();
+    let fresh = ReportDoc::create(&report, actor_from_uuid(uuid::Uuid::from_u128(3)), T0).unwrap();
+    std::fs::write(
+        corpus("merge_document").join("seed-created"),
+        fresh.clone().save(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -111,6 +120,7 @@ fn the_seed_corpus_decodes_without_panicking() {
             id: FUZZ_REPORT,
             heads: vec![],
             changes: split_changes(bytes).into_iter().map(Bytes).collect(),
+            document: None,
         };
         let name = path.file_name().unwrap().to_string_lossy();
         if name.starts_with("regression-") {
@@ -128,6 +138,30 @@ fn the_seed_corpus_decodes_without_panicking() {
             let mut bad = bytes.clone();
             bad[i] ^= 0xa5;
             fuzz_one_push(&bad);
+        }
+    }
+
+    let documents = files("merge_document");
+    assert!(documents.len() >= 2, "merge_document seeds are committed");
+    for (path, bytes) in &documents {
+        fuzz_one_document(bytes);
+        let doc = ReportDoc::load(bytes, actor_from_uuid(uuid::Uuid::from_u128(4))).unwrap();
+        let push = ReportPush {
+            id: FUZZ_REPORT,
+            heads: doc.clone().heads().iter().map(app::document::hash_hex).collect(),
+            changes: vec![],
+            document: Some(Bytes(bytes.clone())),
+        };
+        assert!(merge_push(None, &push, now).is_ok(), "{} merges", path.display());
+        // Every truncation and every flipped byte never panics, and is refused or still
+        // a valid report.
+        for cut in 0..bytes.len() {
+            fuzz_one_document(&bytes[..cut]);
+        }
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0xa5;
+            fuzz_one_document(&bad);
         }
     }
 }

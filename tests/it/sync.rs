@@ -229,6 +229,61 @@ async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
     a.edit(stored, |r| r.title = "Edited later".into());
     let fresh = a.create("Brand new", "Office");
 
+    // A new report travels as its whole document: a damaged one (a flipped byte, a cut),
+    // one whose heads are not the ones claimed, or another report's document under this
+    // id are all refused with a reason.
+    let request = a.request();
+    let whole = |request: &SyncRequest| -> Vec<u8> {
+        let push = request.reports.iter().find(|p| p.id == fresh).unwrap();
+        push.document
+            .as_ref()
+            .expect("a new report is sent whole")
+            .0
+            .clone()
+    };
+    let with_document = |document: Vec<u8>, heads: Option<Vec<String>>| {
+        let mut request = request.clone();
+        let push = request.reports.iter_mut().find(|p| p.id == fresh).unwrap();
+        push.document = Some(Bytes(document));
+        if let Some(heads) = heads {
+            push.heads = heads;
+        }
+        request
+    };
+    let mut flipped = whole(&request);
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x5a;
+    assert_report_refused(
+        &server,
+        &with_document(flipped, None),
+        "document could not be read",
+    )
+    .await;
+    let cut = whole(&request)[..whole(&request).len() - 7].to_vec();
+    assert_report_refused(&server, &with_document(cut, None), "document could not be read").await;
+    assert_report_refused(
+        &server,
+        &with_document(whole(&request), Some(vec![])),
+        "not the heads",
+    )
+    .await;
+    let mut b = Device::new(2);
+    let elsewhere = b.create("Someone else's report", "Yard");
+    let theirs = b.request();
+    let their_push = theirs.reports.iter().find(|p| p.id == elsewhere).unwrap();
+    assert_report_refused(
+        &server,
+        &with_document(
+            their_push.document.as_ref().unwrap().0.clone(),
+            Some(their_push.heads.clone()),
+        ),
+        "belong to report",
+    )
+    .await;
+
+    // The rest of this test sends changes, as a device does once a report is stored.
+    a.send_documents = false;
+
     // Not JSON at all; JSON of the wrong shape.
     assert_refused(&server, b"{not json".to_vec(), 400, "malformed_request").await;
     let json = assert_refused(
@@ -274,6 +329,7 @@ async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
             id: fresh,
             heads: vec![],
             changes: vec![Bytes(b"hello".to_vec())],
+            document: None,
         }],
     };
     assert_report_refused(&server, &request, "could not be decoded").await;
@@ -419,6 +475,8 @@ mod more {
             return;
         };
         let mut a = Device::new(1);
+        // Changes, not whole documents, so they can be reordered and repeated.
+        a.send_documents = false;
         let first = a.create("Cable across walkway", "Hall");
         a.edit(first, |r| r.what_happened = "Trip hazard by the door".into());
         a.add_update(first, "Taped down");

@@ -324,6 +324,9 @@ pub struct Device {
     pub cursor: Option<u64>,
     /// Every change this device ever made, per report.
     pub made: Vec<(ReportId, ChangeHash)>,
+    /// Like the app, send a report the server has never acknowledged as its whole
+    /// document; tests of change handling turn this off to send changes only.
+    pub send_documents: bool,
     http: reqwest::Client,
     clock: i64,
     serial: u64,
@@ -343,6 +346,7 @@ impl Device {
             pulls: BTreeSet::new(),
             cursor: None,
             made: Vec::new(),
+            send_documents: true,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -483,14 +487,25 @@ impl Device {
     /// pulls (not limited to one request's worth).
     pub fn pending(&mut self) -> Vec<ReportPush> {
         let pulls = self.pulls.clone();
+        let send_documents = self.send_documents;
         self.reports
             .iter_mut()
             .filter_map(|(id, local)| {
                 let changes = local.doc.changes_since(&local.acked);
+                let heads = local.doc.heads().iter().map(hash_hex).collect();
+                if send_documents && local.acked.is_empty() && !changes.is_empty() {
+                    return Some(ReportPush {
+                        id: *id,
+                        heads,
+                        changes: Vec::new(),
+                        document: Some(Bytes(local.doc.save())),
+                    });
+                }
                 (!changes.is_empty() || pulls.contains(id)).then(|| ReportPush {
                     id: *id,
-                    heads: local.doc.heads().iter().map(hash_hex).collect(),
+                    heads,
                     changes: changes.into_iter().map(Bytes).collect(),
+                    document: None,
                 })
             })
             .collect()

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use autosurgeon::{Hydrate, Reconcile};
+use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -25,9 +25,7 @@ pub const MAX_TIMELINE: usize = 2_000;
 
 /// The id of a report: a UUIDv7 made on the device that first saved it, so retries and
 /// replays can never create a second copy.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Hydrate, Reconcile,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Reconcile)]
 #[serde(transparent)]
 pub struct ReportId(pub Uuid);
 
@@ -57,19 +55,7 @@ impl FromStr for ReportId {
 
 /// A point in time: milliseconds since the Unix epoch, UTC.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    Hydrate,
-    Reconcile,
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Reconcile,
 )]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
@@ -113,9 +99,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// How bad the reporter judges the incident to be. Ordered from least to most severe.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Hydrate, Reconcile,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Reconcile)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     #[autosurgeon(rename = "minor")]
@@ -174,7 +158,7 @@ impl Severity {
 
 /// The kind of incident. A short lowercase key (`near_miss`); admins will be able to add
 /// their own, so it is an open set checked by shape rather than a closed enum.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Reconcile)]
 #[serde(transparent)]
 pub struct Category(pub String);
 
@@ -258,15 +242,8 @@ impl Reconcile for GpsFix {
     }
 }
 
-impl Hydrate for GpsFix {
-    fn hydrate_string(s: &str) -> Result<Self, autosurgeon::HydrateError> {
-        s.parse()
-            .map_err(|e: String| autosurgeon::HydrateError::unexpected("a GPS fix \"lat lon accuracy\"", e))
-    }
-}
-
 /// Where the incident happened: a GPS fix, a place typed by the reporter, or both.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Reconcile)]
 pub struct Location {
     /// The device's position fix, if the reporter used it.
     pub gps: Option<GpsFix>,
@@ -293,7 +270,7 @@ impl Location {
 ///
 /// Entries are only ever appended, never edited or removed, so concurrent additions from
 /// several devices and supervisors all survive a merge.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
 pub struct TimelineEntry {
     /// Made where the entry was written; identifies it across merges.
     pub id: Uuid,
@@ -306,7 +283,7 @@ pub struct TimelineEntry {
 }
 
 /// An incident report, version 1 of the document shape.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Reconcile)]
 pub struct Report {
     /// Made on the device, never changed.
     pub id: ReportId,
@@ -333,7 +310,6 @@ pub struct Report {
     /// Where the report is in the response workflow.
     pub status: Status,
     /// Dated updates, oldest first (absent from documents written before it existed).
-    #[autosurgeon(missing = "Vec::new")]
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
 }

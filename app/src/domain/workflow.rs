@@ -1,13 +1,11 @@
 //! The response workflow an incident moves through:
 //! reported → triaged → investigating → resolved → reviewed → closed, with reopen.
 
-use autosurgeon::{Hydrate, Reconcile};
+use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 
 /// Where an incident is in its response.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Hydrate, Reconcile,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Reconcile)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Filed, not yet looked at.
