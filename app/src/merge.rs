@@ -313,6 +313,49 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_document_is_merged_only_with_its_own_heads_and_complete_history() {
+        let (report, mut doc) = device_doc();
+        let saved = doc.save();
+        let push = ReportPush {
+            id: report.id,
+            heads: doc.heads().iter().map(hash_hex).collect(),
+            changes: vec![],
+            document: Some(Bytes(saved.clone())),
+        };
+        let merged = merge_push(None, &push, NOW).unwrap();
+        assert!(merged.changed);
+        assert_eq!(merged.report, report);
+        assert!(!merge_push(Some(&merged.doc), &push, NOW).unwrap().changed);
+
+        let claimed_nothing = ReportPush {
+            heads: vec![],
+            ..push.clone()
+        };
+        let reason = merge_push(None, &claimed_nothing, NOW).unwrap_err().to_string();
+        assert!(reason.contains("not the heads"), "{reason}");
+
+        // The document followed by a change whose parent is missing: Automerge loads it
+        // and quietly queues the orphan.
+        let mut later = doc.clone();
+        let mut edited = report.clone();
+        edited.title = "Spill, cleaned".into();
+        later.edit(&report, &edited, NOW).unwrap();
+        let mut again = edited.clone();
+        again.title = "Spill, cleaned and signed off".into();
+        let middle = later.heads();
+        later.edit(&edited, &again, NOW).unwrap();
+        let orphan = later.changes_since(&middle).remove(0);
+        let mut document = saved;
+        document.extend_from_slice(&orphan);
+        let with_orphan = ReportPush {
+            document: Some(Bytes(document)),
+            ..push
+        };
+        let reason = merge_push(None, &with_orphan, NOW).unwrap_err().to_string();
+        assert!(reason.contains("missing dependencies"), "{reason}");
+    }
+
+    #[test]
     fn a_damaged_stored_document_is_poisoned_not_refused() {
         let (report, mut doc) = device_doc();
         let push = ReportPush {

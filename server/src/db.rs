@@ -424,51 +424,53 @@ impl Store {
         }
         let mut applied = Vec::with_capacity(merged.len());
         for m in merged {
-            let id = m.report.id.to_string();
             let seq = if m.changed {
-                let seq = next_seq;
                 next_seq += 1;
-                let stored_already = stored.contains_key(&m.report.id);
-                let sql = if stored_already {
-                    "UPDATE documents SET doc = $2, heads = $3, schema_version = $4, change_count = $5,
-                       updated_at = $6, seq = $7 WHERE report_id = $1"
-                } else {
-                    "INSERT INTO documents (report_id, doc, heads, schema_version, change_count, updated_at, seq)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (report_id) DO NOTHING"
-                };
-                let done = sqlx::query(&self.sql(sql))
-                    .bind(id.clone())
-                    .bind(m.doc.clone())
-                    .bind(m.heads.join(" "))
-                    .bind(i64::try_from(app::document::SCHEMA_VERSION).unwrap_or(i64::MAX))
-                    .bind(i64::try_from(m.change_count).unwrap_or(i64::MAX))
-                    .bind(now.0)
-                    .bind(seq)
-                    .execute(&mut *tx)
-                    .await
-                    .context("storing a document")?;
-                if done.rows_affected() != 1 {
-                    // Another writer created it first: merge again against theirs.
-                    return Ok(None);
-                }
-                self.project(&mut tx, &m.report, m.conflicts.len(), now).await?;
-                seq
+                next_seq - 1
             } else {
                 stored.get(&m.report.id).map_or(0, |s| s.seq)
             };
-            if let Some(device) = device {
-                sqlx::query(&self.sql(
-                    "INSERT INTO following (device_id, report_id, known_heads) VALUES ($1, $2, $3)
-                     ON CONFLICT (device_id, report_id) DO UPDATE SET known_heads = excluded.known_heads",
-                ))
-                .bind(device.to_string())
-                .bind(id)
-                .bind(m.heads.join(" "))
-                .execute(&mut *tx)
-                .await
-                .context("recording what the device holds")?;
-            }
             applied.push(Applied { merged: m, seq });
+        }
+        // A few multi-row statements instead of three per report: each statement is a
+        // round trip to the database (for SQLite, to its worker thread).
+        let (known, new): (Vec<&Applied>, Vec<&Applied>) = applied
+            .iter()
+            .filter(|a| a.merged.changed)
+            .partition(|a| stored.contains_key(&a.merged.report.id));
+        for chunk in known.chunks(ROWS_PER_STATEMENT) {
+            self.store_documents(&mut tx, chunk, now, true).await?;
+        }
+        for chunk in new.chunks(ROWS_PER_STATEMENT) {
+            if self.store_documents(&mut tx, chunk, now, false).await? != chunk.len() as u64 {
+                // Another writer created one of them first: merge again against theirs.
+                return Ok(None);
+            }
+        }
+        let changed: Vec<&Applied> = applied.iter().filter(|a| a.merged.changed).collect();
+        for chunk in changed.chunks(ROWS_PER_STATEMENT) {
+            self.project(&mut tx, chunk, now).await?;
+        }
+        if let Some(device) = device {
+            let all: Vec<&Applied> = applied.iter().collect();
+            for chunk in all.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO following (device_id, report_id, known_heads) VALUES {}
+                     ON CONFLICT (device_id, report_id) DO UPDATE SET known_heads = excluded.known_heads",
+                    values_list(chunk.len(), 3)
+                );
+                let sql = self.sql(&sql);
+                chunk
+                    .iter()
+                    .fold(sqlx::query(&sql), |q, a| {
+                        q.bind(device.to_string())
+                            .bind(a.merged.report.id.to_string())
+                            .bind(a.merged.heads.join(" "))
+                    })
+                    .execute(&mut *tx)
+                    .await
+                    .context("recording what the device holds")?;
+            }
         }
         tx.commit().await.context("committing")?;
         Ok(Some(applied))
@@ -630,20 +632,57 @@ impl Store {
         Ok(row.get("bytes"))
     }
 
+    /// Writes merged documents: replacing stored ones (`stored_already`), or inserting new
+    /// ones unless another writer got there first. Returns how many rows were written.
+    async fn store_documents(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        chunk: &[&Applied],
+        now: Timestamp,
+        stored_already: bool,
+    ) -> Result<u64, DbError> {
+        let conflict = if stored_already {
+            "DO UPDATE SET doc = excluded.doc, heads = excluded.heads,
+               schema_version = excluded.schema_version, change_count = excluded.change_count,
+               updated_at = excluded.updated_at, seq = excluded.seq"
+        } else {
+            "DO NOTHING"
+        };
+        let sql = self.sql(&format!(
+            "INSERT INTO documents (report_id, doc, heads, schema_version, change_count, updated_at, seq)
+             VALUES {} ON CONFLICT (report_id) {conflict}",
+            values_list(chunk.len(), 7)
+        ));
+        let done = chunk
+            .iter()
+            .fold(sqlx::query(&sql), |q, a| {
+                let m = &a.merged;
+                q.bind(m.report.id.to_string())
+                    .bind(m.doc.clone())
+                    .bind(m.heads.join(" "))
+                    .bind(i64::try_from(app::document::SCHEMA_VERSION).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(m.change_count).unwrap_or(i64::MAX))
+                    .bind(now.0)
+                    .bind(a.seq)
+            })
+            .execute(&mut **tx)
+            .await
+            .context("storing documents")?;
+        Ok(done.rows_affected())
+    }
+
+    /// Brings the SQL projection of merged reports up to date.
     async fn project(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        report: &Report,
-        conflicts: usize,
+        chunk: &[&Applied],
         now: Timestamp,
     ) -> Result<(), DbError> {
-        let p = Projection::of(report, conflicts);
-        let gps = report.location.gps;
-        sqlx::query(&self.sql(
+        let sql = self.sql(&format!(
             "INSERT INTO reports (id, title, what_happened, category, severity, severity_rank, status,
                occurred_at, reported_at, place, latitude, longitude, accuracy_m, reporter, people_involved,
                immediate_actions, conflict_count, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             VALUES {}
              ON CONFLICT (id) DO UPDATE SET title = excluded.title, what_happened = excluded.what_happened,
                category = excluded.category, severity = excluded.severity,
                severity_rank = excluded.severity_rank, status = excluded.status,
@@ -652,30 +691,56 @@ impl Store {
                accuracy_m = excluded.accuracy_m, reporter = excluded.reporter,
                people_involved = excluded.people_involved, immediate_actions = excluded.immediate_actions,
                conflict_count = excluded.conflict_count, updated_at = excluded.updated_at",
-        ))
-        .bind(report.id.to_string())
-        .bind(p.title)
-        .bind(p.what_happened)
-        .bind(p.category)
-        .bind(p.severity)
-        .bind(report.severity.rank())
-        .bind(p.status)
-        .bind(p.occurred_at)
-        .bind(report.reported_at.0)
-        .bind(p.place)
-        .bind(gps.map(|g| g.latitude))
-        .bind(gps.map(|g| g.longitude))
-        .bind(gps.map(|g| g.accuracy_m))
-        .bind(p.reporter)
-        .bind(p.people_involved)
-        .bind(p.immediate_actions)
-        .bind(p.conflict_count)
-        .bind(now.0)
-        .execute(&mut **tx)
-        .await
-        .context("projecting a report")?;
+            values_list(chunk.len(), 18)
+        ));
+        chunk
+            .iter()
+            .fold(sqlx::query(&sql), |q, a| {
+                let report = &a.merged.report;
+                let p = Projection::of(report, a.merged.conflicts.len());
+                let gps = report.location.gps;
+                q.bind(report.id.to_string())
+                    .bind(p.title)
+                    .bind(p.what_happened)
+                    .bind(p.category)
+                    .bind(p.severity)
+                    .bind(report.severity.rank())
+                    .bind(p.status)
+                    .bind(p.occurred_at)
+                    .bind(report.reported_at.0)
+                    .bind(p.place)
+                    .bind(gps.map(|g| g.latitude))
+                    .bind(gps.map(|g| g.longitude))
+                    .bind(gps.map(|g| g.accuracy_m))
+                    .bind(p.reporter)
+                    .bind(p.people_involved)
+                    .bind(p.immediate_actions)
+                    .bind(p.conflict_count)
+                    .bind(now.0)
+            })
+            .execute(&mut **tx)
+            .await
+            .context("projecting reports")?;
         Ok(())
     }
+}
+
+/// Most rows one multi-row statement writes (18 columns × 100 stays far below either
+/// database's limit on bound parameters).
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `columns` placeholders.
+fn values_list(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({row})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn open_sqlite(url: &str) -> Result<AnyPool, DbError> {
