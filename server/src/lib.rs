@@ -124,12 +124,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// How many syncs are read, decoded and merged at once: two per core, so one request's
-/// body is decoded while another merges. The rest wait with their bodies unread (the
-/// socket pushes back), so a burst of a hundred devices costs the memory of a few requests
-/// instead of all of them, at no cost in throughput: merging is CPU-bound.
+/// How many syncs are read, decoded and merged at once: four per core, so merges (CPU)
+/// overlap other requests' database round trips (with PostgreSQL the server sat idle 40%
+/// of the time at two per core; four gave about 12% more edits per second). The rest wait
+/// with their bodies unread (the socket pushes back), so a burst of a hundred devices
+/// costs the memory of a few requests instead of all of them (W1 peak RSS under 100 MB).
 fn syncs_at_once() -> usize {
-    2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    4 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
