@@ -231,12 +231,8 @@ impl ReportDoc {
 
     /// Encoded changes that a peer whose heads are `have` lacks.
     pub fn changes_since(&mut self, have: &[ChangeHash]) -> Vec<Vec<u8>> {
-        let mut heads = self.doc.get_heads();
-        let mut known: Vec<ChangeHash> = have.iter().copied().filter(|h| self.has_change(*h)).collect();
-        heads.sort_unstable();
-        known.sort_unstable();
-        known.dedup();
-        if known == heads {
+        let known: Vec<ChangeHash> = have.iter().copied().filter(|h| self.has_change(*h)).collect();
+        if same_heads(&known, &self.doc.get_heads()) {
             // The peer has everything (the usual answer to a push): nothing to collect.
             return Vec::new();
         }
@@ -263,13 +259,14 @@ impl ReportDoc {
     ///
     /// Fails, leaving the caller to discard this document, if any change is undecodable or
     /// could not be applied because its dependencies are missing.
-    pub fn apply_changes(&mut self, raw: &[Vec<u8>]) -> Result<usize, DocError> {
+    pub fn apply_changes(&mut self, raw: &[impl AsRef<[u8]>]) -> Result<usize, DocError> {
         let mut changes = Vec::with_capacity(raw.len());
         for (index, bytes) in raw.iter().enumerate() {
-            let change = Change::from_bytes(bytes.clone()).map_err(|e| DocError::CorruptChange {
-                index,
-                reason: e.to_string(),
-            })?;
+            let change =
+                Change::from_bytes(bytes.as_ref().to_vec()).map_err(|e| DocError::CorruptChange {
+                    index,
+                    reason: e.to_string(),
+                })?;
             changes.push(change);
         }
         let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
@@ -302,12 +299,7 @@ impl ReportDoc {
     /// Automerge document whose heads are `heads` (Automerge verifies the chunk's hashes).
     pub fn merge_document(&mut self, bytes: &[u8], heads: &[ChangeHash]) -> Result<usize, DocError> {
         let mut other = AutoCommit::load(bytes).map_err(|e| DocError::CorruptDocument(e.to_string()))?;
-        let mut theirs = other.get_heads();
-        let mut claimed = heads.to_vec();
-        theirs.sort_unstable();
-        claimed.sort_unstable();
-        claimed.dedup();
-        if theirs != claimed {
+        if !same_heads(heads, &other.get_heads()) {
             return Err(DocError::CorruptDocument(
                 "its heads are not the heads the device sent".to_owned(),
             ));
@@ -350,7 +342,7 @@ impl ReportDoc {
 
     /// The report as it stands after merging: where fields conflict, Automerge's winner.
     pub fn read(&self) -> Result<Report, DocError> {
-        self.snapshot().map(|s| s.report)
+        snapshot::report(&self.doc).map(|(report, _)| report)
     }
 
     /// The report and every field holding several concurrent values, in one pass over
@@ -510,6 +502,17 @@ impl ReportDoc {
             })
             .collect()
     }
+}
+
+/// Whether two lists name the same set of heads (in any order, repeats ignored).
+fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
+    let sorted = |h: &[ChangeHash]| {
+        let mut h = h.to_vec();
+        h.sort_unstable();
+        h.dedup();
+        h
+    };
+    sorted(a) == sorted(b)
 }
 
 /// Number of changes in a document's history (cheap: Automerge keeps the count).

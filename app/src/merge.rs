@@ -144,8 +144,7 @@ fn merge_into(
         Some(document) => doc.merge_document(&document.0, device_heads)?,
         None => 0,
     };
-    let raw: Vec<Vec<u8>> = push.changes.iter().map(|b| b.0.clone()).collect();
-    new += doc.apply_changes(&raw)?;
+    new += doc.apply_changes(&push.changes)?;
     let snapshot = doc.snapshot_valid(push.id, now)?;
     let changes = doc.changes_since(device_heads).into_iter().map(Bytes).collect();
     Ok(Merged::of(doc, snapshot, new > 0, changes))
@@ -193,16 +192,22 @@ pub fn join_changes(changes: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
+/// The time every fuzz case merges at.
+const FUZZ_NOW: Timestamp = Timestamp(1_764_000_000_000);
+
 /// One fuzz case: the input's changes pushed for [`FUZZ_REPORT`], first to a new
 /// document, then (if that was accepted) once more onto the stored result. Panics only if
 /// an accepted merge does not hold a valid report: the property the server relies on.
 pub fn fuzz_one_push(data: &[u8]) {
-    check_fuzz_push(&ReportPush {
-        id: FUZZ_REPORT,
-        heads: Vec::new(),
-        changes: split_changes(data).into_iter().map(Bytes).collect(),
-        document: None,
-    });
+    check_fuzz_push(
+        &ReportPush {
+            id: FUZZ_REPORT,
+            heads: Vec::new(),
+            changes: split_changes(data).into_iter().map(Bytes).collect(),
+            document: None,
+        },
+        None,
+    );
 }
 
 /// One fuzz case for whole-document pushes: the input sent as [`FUZZ_REPORT`]'s document
@@ -219,39 +224,41 @@ pub fn fuzz_one_document(data: &[u8]) {
         changes: Vec::new(),
         document: Some(Bytes(data.to_vec())),
     };
-    check_fuzz_push(&push);
-    let now = Timestamp(1_764_000_000_000);
-    let stored = fuzz_stored_report();
-    if let Ok(mut merged) = merge_push(Some(&stored), &push, now) {
-        let doc = std::mem::take(&mut merged.doc);
-        if merged.changed {
-            let reloaded = ReportDoc::load(&doc, merge_actor()).expect("a stored merge loads");
-            assert_eq!(reloaded.read_valid(FUZZ_REPORT, now).as_ref(), Ok(&merged.report));
-        }
-    }
+    check_fuzz_push(&push, None);
+    check_fuzz_push(&push, Some(&fuzz_stored_report()));
 }
 
 /// A stored, valid [`FUZZ_REPORT`] for fuzzed pushes to land on.
 fn fuzz_stored_report() -> Vec<u8> {
-    let now = Timestamp(1_764_000_000_000);
-    let mut report = Report::blank(FUZZ_REPORT, now, "Ana Field");
+    let mut report = Report::blank(FUZZ_REPORT, FUZZ_NOW, "Ana Field");
     report.title = "Ladder with cracked stile".into();
     report.location.place = "Stores".into();
-    ReportDoc::create(&report, ActorId::from([7u8; 16].as_slice()), now)
+    ReportDoc::create(&report, ActorId::from([7u8; 16].as_slice()), FUZZ_NOW)
         .expect("a valid report is written")
         .save()
 }
 
-/// Merges `push` into a new document and, if accepted, again onto the stored result.
-fn check_fuzz_push(push: &ReportPush) {
-    let now = Timestamp(1_764_000_000_000);
-    if let Ok(mut merged) = merge_push(None, push, now) {
-        let doc = std::mem::take(&mut merged.doc);
-        let stored = ReportDoc::load(&doc, merge_actor()).expect("a stored merge loads");
-        assert_eq!(stored.read_valid(FUZZ_REPORT, now).as_ref(), Ok(&merged.report));
-        let again = merge_push(Some(&doc), push, now).expect("a replay onto the stored merge is accepted");
-        assert!(!again.changed, "a replay adds nothing");
+/// Merges `push` onto `stored` (or a new document) and, if that stored something, checks
+/// the result reads back as the merged report and that a replay onto it adds nothing.
+fn check_fuzz_push(push: &ReportPush, stored: Option<&[u8]>) {
+    let Ok(mut merged) = merge_push(stored, push, FUZZ_NOW) else {
+        return;
+    };
+    assert!(
+        merged.changed || stored.is_some(),
+        "an accepted new report is stored"
+    );
+    if !merged.changed {
+        return;
     }
+    let doc = std::mem::take(&mut merged.doc);
+    let reloaded = ReportDoc::load(&doc, merge_actor()).expect("a stored merge loads");
+    assert_eq!(
+        reloaded.read_valid(FUZZ_REPORT, FUZZ_NOW).as_ref(),
+        Ok(&merged.report)
+    );
+    let again = merge_push(Some(&doc), push, FUZZ_NOW).expect("a replay onto the stored merge is accepted");
+    assert!(!again.changed, "a replay adds nothing");
 }
 
 #[cfg(test)]

@@ -39,6 +39,12 @@ pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 #[serde(transparent)]
 pub struct Bytes(#[serde(with = "base64_bytes")] pub Vec<u8>);
 
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 mod base64_bytes {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;

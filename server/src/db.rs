@@ -425,8 +425,9 @@ impl Store {
         let mut applied = Vec::with_capacity(merged.len());
         for m in merged {
             let seq = if m.changed {
+                let seq = next_seq;
                 next_seq += 1;
-                next_seq - 1
+                seq
             } else {
                 stored.get(&m.report.id).map_or(0, |s| s.seq)
             };
@@ -434,9 +435,9 @@ impl Store {
         }
         // A few multi-row statements instead of three per report: each statement is a
         // round trip to the database (for SQLite, to its worker thread).
-        let (known, new): (Vec<&Applied>, Vec<&Applied>) = applied
+        let changed: Vec<&Applied> = applied.iter().filter(|a| a.merged.changed).collect();
+        let (known, new): (Vec<&Applied>, Vec<&Applied>) = changed
             .iter()
-            .filter(|a| a.merged.changed)
             .partition(|a| stored.contains_key(&a.merged.report.id));
         for chunk in known.chunks(ROWS_PER_STATEMENT) {
             self.store_documents(&mut tx, chunk, now, true).await?;
@@ -447,13 +448,11 @@ impl Store {
                 return Ok(None);
             }
         }
-        let changed: Vec<&Applied> = applied.iter().filter(|a| a.merged.changed).collect();
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             self.project(&mut tx, chunk, now).await?;
         }
         if let Some(device) = device {
-            let all: Vec<&Applied> = applied.iter().collect();
-            for chunk in all.chunks(ROWS_PER_STATEMENT) {
+            for chunk in applied.chunks(ROWS_PER_STATEMENT) {
                 let sql = format!(
                     "INSERT INTO following (device_id, report_id, known_heads) VALUES {}
                      ON CONFLICT (device_id, report_id) DO UPDATE SET known_heads = excluded.known_heads",

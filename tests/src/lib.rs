@@ -657,11 +657,11 @@ pub async fn check_invariants(store: &Store, devices: &mut [Device], converged: 
         let distinct: BTreeSet<Vec<u8>> = history.iter().cloned().collect();
         assert_eq!(distinct.len(), history.len(), "no change of {id} is stored twice");
         // The projection says what the document says.
-        let report = doc.read().unwrap();
+        let snapshot = doc.snapshot().unwrap();
         let row = store.projection(*id).await.unwrap().expect("projected");
         assert_eq!(
             row,
-            Projection::of(&report, doc.conflicts().len()),
+            Projection::of(&snapshot.report, snapshot.conflicts.len()),
             "projection of {id}"
         );
     }
