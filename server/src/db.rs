@@ -10,9 +10,11 @@
 //! # Writing
 //!
 //! [`Store::apply`] is the only writer of documents. It loads the stored documents, runs
-//! the merges outside any lock (they are CPU work), then in one transaction re-reads the
-//! stored heads (PostgreSQL: `FOR UPDATE`, so other instances wait), and commits only if
-//! nobody changed those documents in between; otherwise it merges again. New documents
+//! the merges outside any lock (they are CPU work), then queues them for a group commit:
+//! merges of concurrent requests are committed together, one transaction and one durable
+//! flush for several requests. That transaction re-reads the stored heads (PostgreSQL:
+//! `FOR UPDATE`, so other instances wait), and stores a request only if nobody changed
+//! its documents in between; otherwise that request merges again. New documents
 //! are inserted with `ON CONFLICT DO NOTHING`; losing that race also means merging again.
 //! Every stored document takes the next numbers of the single-row `sync_counter`, which
 //! is locked until commit, so feed sequence numbers become visible in increasing order on
@@ -28,15 +30,16 @@ use app::domain::{Report, ReportId, Severity, Status, Timestamp};
 use app::merge::{MergeError, Merged};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, oneshot};
 
 /// A database error, with what was being done.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{action}: {source}")]
 pub struct DbError {
     action: &'static str,
+    /// Shared, so one failed group commit can answer every request in it.
     #[source]
-    source: sqlx::Error,
+    source: Arc<sqlx::Error>,
 }
 
 trait Context<T> {
@@ -45,7 +48,10 @@ trait Context<T> {
 
 impl<T> Context<T> for Result<T, sqlx::Error> {
     fn context(self, action: &'static str) -> Result<T, DbError> {
-        self.map_err(|source| DbError { action, source })
+        self.map_err(|source| DbError {
+            action,
+            source: Arc::new(source),
+        })
     }
 }
 
@@ -82,7 +88,34 @@ pub struct Store {
     /// Merges are CPU work: at most one per core at a time, so a burst of devices queues
     /// instead of thrashing (and holding every request's documents in memory at once).
     cpu: Arc<tokio::sync::Semaphore>,
+    /// Merges waiting to be committed together.
+    group: Arc<Group>,
 }
+
+/// Group commit: merges queue here; whoever holds `leader` commits all that queued.
+#[derive(Debug, Default)]
+struct Group {
+    waiting: std::sync::Mutex<Vec<Waiting>>,
+    leader: Mutex<()>,
+}
+
+/// One request's merges, made against `stored`.
+#[derive(Debug)]
+struct Commit {
+    device: Option<uuid::Uuid>,
+    stored: Arc<HashMap<ReportId, StoredDoc>>,
+    merged: Vec<Merged>,
+}
+
+/// A [`Commit`] waiting for its group, and where to send its outcome.
+#[derive(Debug)]
+struct Waiting {
+    commit: Commit,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// What a group commit tells each request: stored (and how), or merge again (`None`).
+type Outcome = Result<Option<Vec<Applied>>, DbError>;
 
 /// A stored document as loaded for merging.
 #[derive(Debug, Clone)]
@@ -169,7 +202,9 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url).ok_or_else(|| DbError {
             action: "reading DATABASE_URL",
-            source: sqlx::Error::Configuration("only sqlite: and postgres:// URLs are supported".into()),
+            source: Arc::new(sqlx::Error::Configuration(
+                "only sqlite: and postgres:// URLs are supported".into(),
+            )),
         })?;
         let pool = match backend {
             Backend::Sqlite => open_sqlite(url).await?,
@@ -186,7 +221,7 @@ impl Store {
         };
         migrator.run(&pool).await.map_err(|e| DbError {
             action: "running migrations",
-            source: e.into(),
+            source: Arc::new(e.into()),
         })?;
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Ok(Self {
@@ -194,6 +229,7 @@ impl Store {
             backend,
             sqlite_writer: Arc::new(Mutex::new(())),
             cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
+            group: Arc::default(),
         })
     }
 
@@ -357,7 +393,7 @@ impl Store {
             if !refused.is_empty() {
                 return Err(ApplyError::Refused(refused));
             }
-            if let Some(applied) = self.commit(device, &stored, merged, now).await? {
+            if let Some(applied) = self.commit(device, Arc::clone(&stored), merged, now).await? {
                 return Ok(applied);
             }
         }
@@ -366,51 +402,133 @@ impl Store {
 
     /// Commits merges made against `stored`, or returns `None` (storing nothing) if any of
     /// those documents changed since.
-    #[tracing::instrument(name = "db.commit", skip_all, fields(n = merged.len()))]
+    ///
+    /// Group commit: merges that finish while another commit is in flight wait for it, then
+    /// the first of them commits them all in one transaction (one lock of the feed counter,
+    /// one durable flush). Each request still succeeds or fails on its own.
     async fn commit(
         &self,
         device: Option<uuid::Uuid>,
-        stored: &HashMap<ReportId, StoredDoc>,
-        mut merged: Vec<Merged>,
+        stored: Arc<HashMap<ReportId, StoredDoc>>,
+        merged: Vec<Merged>,
         now: Timestamp,
     ) -> Result<Option<Vec<Applied>>, DbError> {
-        // A fixed order, so concurrent transactions lock rows in the same order.
-        merged.sort_by_key(|m| m.report.id);
+        let (reply, mut answer) = oneshot::channel();
+        self.group
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Waiting {
+                commit: Commit {
+                    device,
+                    stored,
+                    merged,
+                },
+                reply,
+            });
+        {
+            let _leader = self.group.leader.lock().await;
+            match answer.try_recv() {
+                Ok(result) => return result,
+                // The leader before us went away mid-commit: merge again (a merge that
+                // did get committed is found unchanged and just acknowledged).
+                Err(oneshot::error::TryRecvError::Closed) => return Ok(None),
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+            let batch = std::mem::take(
+                &mut *self
+                    .group
+                    .waiting
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            self.commit_group(batch, now).await;
+        }
+        answer.await.unwrap_or(Ok(None))
+    }
+
+    /// Commits a group of waiting merges and answers each.
+    #[tracing::instrument(name = "db.commit", skip_all, fields(requests = batch.len()))]
+    async fn commit_group(&self, batch: Vec<Waiting>, now: Timestamp) {
+        // Two requests of one group must not write the same report: the later one merges
+        // again on top of the earlier one's result.
+        let mut taken = std::collections::HashSet::new();
+        let mut commits = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for Waiting { commit, reply } in batch {
+            if commit.merged.iter().all(|m| taken.insert(m.report.id)) {
+                commits.push(commit);
+                replies.push(reply);
+            } else {
+                // Ignored send errors here and below: that request is gone.
+                let _ = reply.send(Ok(None));
+            }
+        }
+        match self.commit_together(commits, now).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// One transaction for several requests' merges (no report in two of them). Returns,
+    /// per request, what was stored, or `None` if its documents changed since it loaded
+    /// them (nothing of it is stored).
+    async fn commit_together(
+        &self,
+        commits: Vec<Commit>,
+        now: Timestamp,
+    ) -> Result<Vec<Option<Vec<Applied>>>, DbError> {
         let _writer = match self.backend {
             Backend::Sqlite => Some(self.sqlite_writer.lock().await),
             Backend::Postgres => None,
         };
         let mut tx = self.pool.begin().await.context("starting a transaction")?;
-        if !merged.is_empty() {
+        // A fixed order, so concurrent transactions lock rows in the same order.
+        let mut ids: Vec<ReportId> = commits
+            .iter()
+            .flat_map(|c| c.merged.iter().map(|m| m.report.id))
+            .collect();
+        ids.sort_unstable();
+        let mut current: HashMap<ReportId, String> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let lock = match self.backend {
                 Backend::Postgres => " ORDER BY report_id FOR UPDATE",
                 Backend::Sqlite => "",
             };
             let sql = self.sql_for_ids(
                 &format!("SELECT report_id, heads FROM documents WHERE report_id IN ({{ids}}){lock}"),
-                merged.len(),
+                chunk.len(),
             );
-            let ids: Vec<ReportId> = merged.iter().map(|m| m.report.id).collect();
-            let current = bind_ids(&sql, &ids)
+            let rows = bind_ids(&sql, chunk)
                 .fetch_all(&mut *tx)
                 .await
                 .context("locking documents")?;
-            let unchanged = current.len()
-                == merged
-                    .iter()
-                    .filter(|m| stored.contains_key(&m.report.id))
-                    .count()
-                && current.iter().all(|row| {
-                    let id: Option<ReportId> = row.get::<String, _>("report_id").parse().ok();
-                    let heads: String = row.get("heads");
-                    id.and_then(|id| stored.get(&id))
-                        .is_some_and(|s| s.heads == heads)
-                });
-            if !unchanged {
-                return Ok(None);
-            }
+            current.extend(rows.iter().filter_map(|row| {
+                let id: ReportId = row.get::<String, _>("report_id").parse().ok()?;
+                Some((id, row.get::<String, _>("heads")))
+            }));
         }
-        let changed = merged.iter().filter(|m| m.changed).count();
+        // Requests whose documents someone changed since they were loaded merge again.
+        let unchanged = |c: &Commit| {
+            c.merged
+                .iter()
+                .all(|m| current.get(&m.report.id) == c.stored.get(&m.report.id).map(|s| &s.heads))
+        };
+        let commits: Vec<Option<Commit>> = commits.into_iter().map(|c| unchanged(&c).then_some(c)).collect();
+        let changed = commits
+            .iter()
+            .flatten()
+            .flat_map(|c| &c.merged)
+            .filter(|m| m.changed)
+            .count();
         let mut next_seq = 0;
         if changed > 0 {
             let row =
@@ -422,57 +540,76 @@ impl Store {
             let last: i64 = row.get("seq");
             next_seq = last - i64::try_from(changed).unwrap_or(0) + 1;
         }
-        let mut applied = Vec::with_capacity(merged.len());
-        for m in merged {
-            let seq = if m.changed {
-                let seq = next_seq;
-                next_seq += 1;
-                seq
-            } else {
-                stored.get(&m.report.id).map_or(0, |s| s.seq)
-            };
-            applied.push(Applied { merged: m, seq });
-        }
+        let results: Vec<Option<(Option<uuid::Uuid>, Vec<Applied>)>> = commits
+            .into_iter()
+            .map(|c| {
+                let c = c?;
+                let applied = c
+                    .merged
+                    .into_iter()
+                    .map(|m| {
+                        let stored = c.stored.get(&m.report.id);
+                        let seq = if m.changed {
+                            next_seq += 1;
+                            next_seq - 1
+                        } else {
+                            stored.map_or(0, |s| s.seq)
+                        };
+                        Applied { merged: m, seq }
+                    })
+                    .collect::<Vec<_>>();
+                Some((c.device, applied))
+            })
+            .collect();
         // A few multi-row statements instead of three per report: each statement is a
         // round trip to the database (for SQLite, to its worker thread).
-        let changed: Vec<&Applied> = applied.iter().filter(|a| a.merged.changed).collect();
-        let (known, new): (Vec<&Applied>, Vec<&Applied>) = changed
-            .iter()
-            .partition(|a| stored.contains_key(&a.merged.report.id));
+        let all = || results.iter().flatten().flat_map(|(_, applied)| applied.iter());
+        let (known, new): (Vec<&Applied>, Vec<&Applied>) = all()
+            .filter(|a| a.merged.changed)
+            .partition(|a| current.contains_key(&a.merged.report.id));
         for chunk in known.chunks(ROWS_PER_STATEMENT) {
             self.store_documents(&mut tx, chunk, now, true).await?;
         }
         for chunk in new.chunks(ROWS_PER_STATEMENT) {
             if self.store_documents(&mut tx, chunk, now, false).await? != chunk.len() as u64 {
-                // Another writer created one of them first: merge again against theirs.
-                return Ok(None);
+                // Another writer created one of them first: everyone merges again
+                // (rare; the transaction is rolled back when dropped).
+                return Ok(results.iter().map(|_| None).collect());
             }
         }
+        let changed: Vec<&Applied> = all().filter(|a| a.merged.changed).collect();
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             self.project(&mut tx, chunk, now).await?;
         }
-        if let Some(device) = device {
-            for chunk in applied.chunks(ROWS_PER_STATEMENT) {
-                let sql = format!(
-                    "INSERT INTO following (device_id, report_id, known_heads) VALUES {}
-                     ON CONFLICT (device_id, report_id) DO UPDATE SET known_heads = excluded.known_heads",
-                    values_list(chunk.len(), 3)
-                );
-                let sql = self.sql(&sql);
-                chunk
-                    .iter()
-                    .fold(sqlx::query(&sql), |q, a| {
-                        q.bind(device.to_string())
-                            .bind(a.merged.report.id.to_string())
-                            .bind(a.merged.heads.join(" "))
-                    })
-                    .execute(&mut *tx)
-                    .await
-                    .context("recording what the device holds")?;
-            }
+        let following: Vec<(uuid::Uuid, &Applied)> = results
+            .iter()
+            .flatten()
+            .filter_map(|(device, applied)| Some((device.as_ref()?, applied)))
+            .flat_map(|(device, applied)| applied.iter().map(|a| (*device, a)))
+            .collect();
+        for chunk in following.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO following (device_id, report_id, known_heads) VALUES {}
+                 ON CONFLICT (device_id, report_id) DO UPDATE SET known_heads = excluded.known_heads",
+                values_list(chunk.len(), 3)
+            );
+            let sql = self.sql(&sql);
+            chunk
+                .iter()
+                .fold(sqlx::query(&sql), |q, (device, a)| {
+                    q.bind(device.to_string())
+                        .bind(a.merged.report.id.to_string())
+                        .bind(a.merged.heads.join(" "))
+                })
+                .execute(&mut *tx)
+                .await
+                .context("recording what the device holds")?;
         }
         tx.commit().await.context("committing")?;
-        Ok(Some(applied))
+        Ok(results
+            .into_iter()
+            .map(|r| r.map(|(_, applied)| applied))
+            .collect())
     }
 
     /// Runs CPU-bound work on the blocking pool, one task per core at most.
@@ -491,7 +628,8 @@ impl Store {
     }
 
     /// Reports `device` follows that changed after `since` and up to `until`, oldest
-    /// first, at most `limit`. Quarantined documents are left out.
+    /// first, at most `limit`. Left out: quarantined documents, and documents whose heads
+    /// the device already holds (such as the ones it just pushed).
     #[tracing::instrument(name = "db.feed", skip_all, fields(since, until, n))]
     pub async fn feed(
         &self,
@@ -503,7 +641,7 @@ impl Store {
         let rows = sqlx::query(&self.sql(
             "SELECT d.report_id, d.seq, d.doc, f.known_heads
              FROM following f JOIN documents d ON d.report_id = f.report_id
-             WHERE f.device_id = $1 AND d.seq > $2 AND d.seq <= $3
+             WHERE f.device_id = $1 AND d.seq > $2 AND d.seq <= $3 AND d.heads <> f.known_heads
                AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
              ORDER BY d.seq LIMIT $4",
         ))
@@ -760,7 +898,7 @@ async fn open_sqlite(url: &str) -> Result<AnyPool, DbError> {
     {
         std::fs::create_dir_all(parent).map_err(|e| DbError {
             action: "creating the data folder",
-            source: sqlx::Error::Io(e),
+            source: Arc::new(sqlx::Error::Io(e)),
         })?;
     }
     let url = match query {
@@ -852,4 +990,147 @@ fn row_to_incident(row: &AnyRow) -> Option<IncidentRow> {
         occurred_at: Timestamp(row.get("occurred_at")),
         location,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use app::document::{ReportDoc, actor_from_uuid, hash_hex};
+    use app::merge::merge_push;
+    use app::protocol::{Bytes, ReportPush};
+
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_760_000_000_000);
+
+    fn actor(n: u8) -> automerge::ActorId {
+        actor_from_uuid(uuid::Uuid::from_u128(u128::from(n)))
+    }
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("muster.db").display());
+        let store = Store::open(&url).await.unwrap();
+        (dir, store)
+    }
+
+    /// A new report, stored; returns the device's document.
+    async fn filed(store: &Store, n: u8) -> ReportDoc {
+        let mut report = Report::blank(ReportId::new_v7(NOW, [n; 10]), NOW, "Dana Okafor");
+        report.title = format!("Incident {n}");
+        report.location.place = "Yard".into();
+        let mut doc = ReportDoc::create(&report, actor(n), NOW).unwrap();
+        let push = ReportPush {
+            id: report.id,
+            heads: doc.heads().iter().map(hash_hex).collect(),
+            changes: doc.changes_since(&[]).into_iter().map(Bytes).collect(),
+            document: None,
+        };
+        let job = Job {
+            id: report.id,
+            merge: Arc::new(move |stored| merge_push(stored, &push, NOW)),
+        };
+        store.apply(None, vec![job], NOW).await.unwrap();
+        doc
+    }
+
+    /// `doc` (already stored) copied to device `n`, with one edit: its push.
+    fn edited(doc: &mut ReportDoc, n: u8, title: &str) -> ReportPush {
+        let mut copy = ReportDoc::load(&doc.save(), actor(n)).unwrap();
+        let have = copy.heads();
+        let base = copy.read().unwrap();
+        let mut changed = base.clone();
+        changed.title = title.into();
+        copy.edit(&base, &changed, NOW).unwrap();
+        ReportPush {
+            id: base.id,
+            heads: copy.heads().iter().map(hash_hex).collect(),
+            changes: copy.changes_since(&have).into_iter().map(Bytes).collect(),
+            document: None,
+        }
+    }
+
+    /// A request's merges against `stored`, queued for a group.
+    fn waiting(
+        stored: &Arc<HashMap<ReportId, StoredDoc>>,
+        pushes: &[&ReportPush],
+    ) -> (Waiting, oneshot::Receiver<Outcome>) {
+        let merged = pushes
+            .iter()
+            .map(|p| merge_push(stored.get(&p.id).map(|s| s.doc.as_slice()), p, NOW).unwrap())
+            .collect();
+        let (reply, answer) = oneshot::channel();
+        let commit = Commit {
+            device: Some(uuid::Uuid::from_u128(7)),
+            stored: Arc::clone(stored),
+            merged,
+        };
+        (Waiting { commit, reply }, answer)
+    }
+
+    /// Every value the stored document holds for the title.
+    fn titles(doc: &[u8]) -> Vec<String> {
+        let doc = ReportDoc::load(doc, actor(0)).unwrap();
+        let mut values = doc
+            .conflicts()
+            .into_iter()
+            .find(|c| c.field == "title")
+            .map_or_else(|| vec![doc.read().unwrap().title], |c| c.values);
+        values.sort();
+        values
+    }
+
+    #[tokio::test]
+    async fn a_group_commits_each_request_on_its_own() {
+        let (_dir, store) = store().await;
+        let mut x = filed(&store, 1).await;
+        let mut y = filed(&store, 2).await;
+        let (x_id, y_id) = (x.read().unwrap().id, y.read().unwrap().id);
+        let before = Arc::new(store.load_docs(&[x_id, y_id]).await.unwrap());
+
+        // A and B edit X against the same stored state, C edits Y: one group.
+        let a = edited(&mut x, 3, "A's title");
+        let b = edited(&mut x, 4, "B's title");
+        let c = edited(&mut y, 5, "C's title");
+        let (wa, ra) = waiting(&before, &[&a]);
+        let (wb, rb) = waiting(&before, &[&b]);
+        let (wc, rc) = waiting(&before, &[&c]);
+        store.commit_group(vec![wa, wb, wc], NOW).await;
+        let stored_a = ra
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the first writer of X is stored");
+        assert!(
+            rb.await.unwrap().unwrap().is_none(),
+            "the second writer of X merges again"
+        );
+        assert!(
+            rc.await.unwrap().unwrap().is_some(),
+            "a request on another report is stored"
+        );
+        let after = store.load_docs(&[x_id, y_id]).await.unwrap();
+        assert_eq!(after[&x_id].heads, stored_a[0].merged.heads.join(" "));
+        assert_eq!(titles(&after[&x_id].doc), ["A's title"]);
+        assert_eq!(titles(&after[&y_id].doc), ["C's title"]);
+
+        // B again against the stale state: X moved, so nothing of B is stored ...
+        let (wb, rb) = waiting(&before, &[&b]);
+        store.commit_group(vec![wb], NOW).await;
+        assert!(rb.await.unwrap().unwrap().is_none());
+        assert_eq!(
+            store.load_docs(&[x_id]).await.unwrap()[&x_id].heads,
+            after[&x_id].heads
+        );
+
+        // ... and through `apply` (which merges again) both edits are kept.
+        let job = Job {
+            id: x_id,
+            merge: Arc::new(move |stored| merge_push(stored, &b, NOW)),
+        };
+        store.apply(None, vec![job], NOW).await.unwrap();
+        let both = titles(&store.load_docs(&[x_id]).await.unwrap()[&x_id].doc);
+        assert_eq!(both, ["A's title", "B's title"]);
+    }
 }

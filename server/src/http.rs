@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::db::{Applied, ApplyError, FeedRow, Job, Store};
+use crate::db::{ApplyError, Job, Store};
 
 /// A failed request: status and JSON body.
 #[derive(Debug)]
@@ -112,7 +112,7 @@ pub async fn sync(
     };
     span.record("stored", applied.iter().filter(|a| a.merged.changed).count());
 
-    let (feed, cursor, more) = feed(&state.store, device, request.since, &applied, now).await?;
+    let (feed, cursor, more) = feed(&state.store, device, request.since, now).await?;
     span.record("feed", feed.len());
     let mut acks: HashMap<ReportId, ReportAck> = applied
         .into_iter()
@@ -128,13 +128,13 @@ pub async fn sync(
     Ok(Json(response).into_response())
 }
 
-/// The feed part of an answer: followed reports changed after `since`, skipping those this
-/// request just acknowledged (unless they changed again since), and the next cursor.
+/// The feed part of an answer: followed reports changed after `since` that the device
+/// does not already hold (it holds what this request just acknowledged), and the next
+/// cursor.
 async fn feed(
     store: &Store,
     device: uuid::Uuid,
     since: Option<u64>,
-    applied: &[Applied],
     now: Timestamp,
 ) -> Result<(Vec<ReportAck>, i64, bool), ApiError> {
     let until = store.current_seq().await.map_err(unavailable)?;
@@ -151,11 +151,6 @@ async fn feed(
     } else {
         until
     };
-    let acked: HashMap<ReportId, i64> = applied.iter().map(|a| (a.merged.report.id, a.seq)).collect();
-    let rows: Vec<FeedRow> = rows
-        .into_iter()
-        .filter(|r| acked.get(&r.id) != Some(&r.seq))
-        .collect();
     if rows.is_empty() {
         return Ok((Vec::new(), cursor, more));
     }

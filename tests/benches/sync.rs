@@ -92,6 +92,27 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// CPU seconds the whole machine spent busy (not idle or waiting for I/O) since boot.
+fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().next() else {
+        return 0.0;
+    };
+    // cpu user nice system idle iowait irq softirq steal ...
+    let ticks: Vec<f64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let busy: f64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    busy / 100.0
+}
+
 /// Posts every body at once (one task per device); returns the answers, per-request
 /// latencies and the wall time.
 async fn post_all(base: &str, bodies: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Vec<Duration>, Duration) {
@@ -196,6 +217,8 @@ async fn bench(kind: Db) {
     let mut timed = Duration::ZERO;
     let mut w2_latencies = Vec::new();
     let mut w2_cpu = 0.0;
+    let mut w2_client_cpu = 0.0;
+    let mut w2_machine_cpu = 0.0;
     let (mut w2_up, mut w2_down) = (0, 0);
     for _ in 0..rounds {
         for device in &mut devices {
@@ -215,8 +238,12 @@ async fn bench(kind: Db) {
             .collect();
         let bodies_len: usize = bodies.iter().map(Vec::len).sum();
         let cpu_before = cpu_seconds(server.pid());
+        let client_before = cpu_seconds(std::process::id());
+        let machine_before = machine_busy_seconds();
         let (answers, latencies, wall) = post_all(&server.base, bodies).await;
         w2_cpu += cpu_seconds(server.pid()) - cpu_before;
+        w2_client_cpu += cpu_seconds(std::process::id()) - client_before;
+        w2_machine_cpu += machine_busy_seconds() - machine_before;
         timed += wall;
         w2_latencies.extend(latencies);
         w2_up += bodies_len;
@@ -233,6 +260,15 @@ async fn bench(kind: Db) {
         "{name} W2 server_cpu_s {w2_cpu:.2} ({:.2} cores busy, {:.0} µs per edit)",
         w2_cpu / timed.as_secs_f64(),
         w2_cpu * 1e6 / edits as f64
+    );
+    println!(
+        "{name} W2 load_generator_cpu_s {w2_client_cpu:.2} ({:.2} cores busy)",
+        w2_client_cpu / timed.as_secs_f64()
+    );
+    println!(
+        "{name} W2 machine_cpu_s {w2_machine_cpu:.2} ({:.2} of {} cores busy: server, database, load generator)",
+        w2_machine_cpu / timed.as_secs_f64(),
+        std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get)
     );
     println!(
         "{name} W2 body_bytes_per_request {} up + {} down",
