@@ -92,25 +92,22 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
-/// CPU seconds the whole machine spent busy (not idle or waiting for I/O) since boot.
-fn machine_busy_seconds() -> f64 {
+/// CPU seconds since boot the whole machine spent busy (user, system, interrupts), and
+/// stolen by the hypervisor for other guests (the noisy neighbours of a shared host).
+fn machine_seconds() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(cpu) = stat.lines().next() else {
-        return 0.0;
+        return (0.0, 0.0);
     };
-    // cpu user nice system idle iowait irq softirq steal ...
+    // cpu user nice system idle iowait irq softirq steal guest guest_nice
     let ticks: Vec<f64> = cpu
         .split_whitespace()
         .skip(1)
         .filter_map(|v| v.parse().ok())
         .collect();
-    let busy: f64 = ticks
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != 3 && *i != 4)
-        .map(|(_, t)| t)
-        .sum();
-    busy / 100.0
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0.0);
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6);
+    (busy / 100.0, at(7) / 100.0)
 }
 
 /// Posts every body at once (one task per device); returns the answers, per-request
@@ -219,6 +216,7 @@ async fn bench(kind: Db) {
     let mut w2_cpu = 0.0;
     let mut w2_client_cpu = 0.0;
     let mut w2_machine_cpu = 0.0;
+    let mut w2_stolen = 0.0;
     let (mut w2_up, mut w2_down) = (0, 0);
     for _ in 0..rounds {
         for device in &mut devices {
@@ -239,11 +237,13 @@ async fn bench(kind: Db) {
         let bodies_len: usize = bodies.iter().map(Vec::len).sum();
         let cpu_before = cpu_seconds(server.pid());
         let client_before = cpu_seconds(std::process::id());
-        let machine_before = machine_busy_seconds();
+        let machine_before = machine_seconds();
         let (answers, latencies, wall) = post_all(&server.base, bodies).await;
         w2_cpu += cpu_seconds(server.pid()) - cpu_before;
         w2_client_cpu += cpu_seconds(std::process::id()) - client_before;
-        w2_machine_cpu += machine_busy_seconds() - machine_before;
+        let machine_after = machine_seconds();
+        w2_machine_cpu += machine_after.0 - machine_before.0;
+        w2_stolen += machine_after.1 - machine_before.1;
         timed += wall;
         w2_latencies.extend(latencies);
         w2_up += bodies_len;
@@ -269,6 +269,10 @@ async fn bench(kind: Db) {
         "{name} W2 machine_cpu_s {w2_machine_cpu:.2} ({:.2} of {} cores busy: server, database, load generator)",
         w2_machine_cpu / timed.as_secs_f64(),
         std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get)
+    );
+    println!(
+        "{name} W2 stolen_cpu_s {w2_stolen:.2} ({:.2} cores taken by the hypervisor)",
+        w2_stolen / timed.as_secs_f64()
     );
     println!(
         "{name} W2 body_bytes_per_request {} up + {} down",
