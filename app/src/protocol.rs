@@ -143,6 +143,8 @@ pub enum ErrorCode {
     TooLarge,
     /// The server could not store the changes; retry later.
     Unavailable,
+    /// The request was refused for where it came from (another site).
+    Forbidden,
 }
 
 /// Why a request failed: always JSON, always with a sentence for people.

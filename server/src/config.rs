@@ -6,6 +6,7 @@
 //! | `DATABASE_URL` | `sqlite://./data/muster.db` | the database: `sqlite://…` or `postgres://…` |
 //! | `MUSTER_SITE_ROOT` | `target/site` | built assets (`pkg/`, service worker, icons) |
 //! | `MUSTER_DEMO` | unset | `1` seeds sample incidents (also `--demo`) |
+//! | `MUSTER_PUBLIC_URL` | unset | the address people use, e.g. `https://muster.example.org`: `https` turns on HSTS, and its origin is accepted behind a proxy that rewrites `Host` |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -22,6 +23,8 @@ pub struct Config {
     pub site_root: PathBuf,
     /// Seed the demo incidents.
     pub demo: bool,
+    /// The address people use (behind a TLS-terminating proxy, its `https://` URL).
+    pub public_url: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -32,6 +35,7 @@ impl fmt::Debug for Config {
             .field("database_url", &format_args!("{scheme}://[redacted]"))
             .field("site_root", &self.site_root)
             .field("demo", &self.demo)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -43,6 +47,7 @@ impl Default for Config {
             database_url: "sqlite://./data/muster.db".to_owned(),
             site_root: PathBuf::from("target/site"),
             demo: false,
+            public_url: None,
         }
     }
 }
@@ -79,6 +84,16 @@ impl Config {
             config.site_root = PathBuf::from(root);
         }
         config.demo = matches!(var("MUSTER_DEMO").as_deref(), Some("1" | "true" | "yes"));
+        if let Some(url) = var("MUSTER_PUBLIC_URL").filter(|u| !u.is_empty()) {
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme_ok || url.contains(char::is_whitespace) {
+                return Err(ConfigError {
+                    name: "MUSTER_PUBLIC_URL",
+                    reason: "use the full address, e.g. https://muster.example.org".to_owned(),
+                });
+            }
+            config.public_url = Some(url);
+        }
         Ok(config)
     }
 }

@@ -16,6 +16,7 @@ pub mod db;
 pub mod demo;
 pub mod desk;
 pub mod http;
+pub mod security;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
 use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// The database.
     pub store: db::Store,
+    /// How the server is reached (TLS, public origin), for security headers and checks.
+    pub policy: Arc<security::Policy>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -89,9 +93,19 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
         .site_addr(config.addr)
         .env(leptos::config::Env::PROD)
         .build();
+    let public_origin = config
+        .public_url
+        .as_ref()
+        .map(|url| url.trim_end_matches('/').to_owned());
     let state = AppState {
         leptos_options,
         store: store.clone(),
+        policy: Arc::new(security::Policy {
+            tls: public_origin
+                .as_deref()
+                .is_some_and(|o| o.starts_with("https://")),
+            public_origin,
+        }),
     };
     Ok(Muster {
         router: router(state),
@@ -99,27 +113,39 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
     })
 }
 
-/// Every route: the sync API, health, the Leptos pages and server functions, static files.
+/// Every route: the sync API, health, the Leptos pages and server functions, static files;
+/// every response gets the security headers, every state-changing request the same-origin
+/// check, every body a limit (the sync API's own, [`security::FORM_BODY_LIMIT`] elsewhere).
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let desk = DeskHandle(Arc::new(desk::Desk::new(state.store.clone())));
     let options = state.leptos_options.clone();
-    Router::new()
+    let context = move || {
+        provide_context(desk.clone());
+        security::provide_nonce();
+    };
+    let api = Router::new()
         .route(
             "/api/sync",
             post(http::sync)
                 .layer::<_, Infallible>(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+                .layer::<_, Infallible>(RequestBodyLimitLayer::new(MAX_REQUEST_BYTES))
                 .layer::<_, Infallible>(GlobalConcurrencyLimitLayer::new(syncs_at_once())),
         )
         .route("/healthz", get(http::healthz))
-        .route("/readyz", get(http::readyz))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(desk.clone()),
-            move || shell(options.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .route("/readyz", get(http::readyz));
+    let pages = Router::new()
+        .leptos_routes_with_context(&state, routes, context.clone(), move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            context, shell,
+        ))
+        .layer(DefaultBodyLimit::max(security::FORM_BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(security::FORM_BODY_LIMIT));
+    api.merge(pages)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.policy),
+            security::guard,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -30,6 +30,14 @@ async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
 }
 
+// Collects uncaught errors and Content-Security-Policy violations of a page.
+function watchErrors(page, errors) {
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && /Content Security Policy/i.test(msg.text())) errors.push(msg.text());
+  });
+}
+
 function syncBadge(page, title) {
   return page.locator('.outbox-item', { hasText: title }).locator('[data-testid=report-sync]');
 }
@@ -43,7 +51,7 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   });
   const page = await field.newPage();
   const consoleErrors = [];
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  watchErrors(page, consoleErrors);
 
   // (a) Online: the app loads, hydrates and installs its service worker.
   await page.goto(`${BASE}/`);
@@ -95,6 +103,7 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   // (e) The supervisor's list shows it.
   const desk = await browser.newContext();
   const deskPage = await desk.newPage();
+  watchErrors(deskPage, consoleErrors);
   await deskPage.goto(`${BASE}/incidents`);
   await deskPage.getByRole('link', { name: title }).waitFor();
 
@@ -158,7 +167,7 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   await page.locator('.outbox-item', { hasText: title }).filter({ hasText: 'Resolved' }).waitFor({ timeout: 30_000 });
   await syncBadge(page, title).filter({ hasText: /^Synced$/ }).waitFor();
 
-  assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
+  assert.deepEqual(consoleErrors, [], 'no uncaught errors or CSP violations in the pages');
   await field.close();
   await desk.close();
 });
@@ -179,6 +188,30 @@ test('the app is installable by Chromium\'s criteria', { timeout: 60_000 }, asyn
   const manifest = await (await page.request.get(`${BASE}/manifest.webmanifest`)).json();
   assert.equal(manifest.display, 'standalone');
   assert.ok(manifest.icons.some((i) => i.purpose === 'maskable'));
+  await context.close();
+});
+
+test('script injected into a page does not run, and the page says why', { timeout: 60_000 }, async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const violations = [];
+  watchErrors(page, violations);
+  await page.goto(`${BASE}/incidents`);
+  await hydrated(page);
+  assert.deepEqual(violations, [], 'the app itself runs within its policy');
+  // What an HTML injection would do: an inline script, an inline event handler.
+  await page.evaluate(() => {
+    const script = document.createElement('script');
+    script.textContent = 'window.__injected = "inline";';
+    document.body.append(script);
+    const img = document.createElement('img');
+    img.setAttribute('src', 'data:,');
+    img.setAttribute('onerror', 'window.__injected = "handler"');
+    document.body.append(img);
+  });
+  await page.waitForTimeout(200);
+  assert.equal(await page.evaluate(() => window.__injected), undefined, 'injected code did not run');
+  assert.ok(violations.some((v) => /Content Security Policy/i.test(v)), 'the browser reported the violations');
   await context.close();
 });
 

@@ -162,12 +162,18 @@ impl TestServer {
 
     /// A server on a fresh database of `kind`, or `None` if that is not configured.
     pub async fn start_on(kind: Db) -> Option<Self> {
+        Self::start_public(kind, None).await
+    }
+
+    /// A server on a fresh database of `kind`, told it is reached at `public_url`.
+    pub async fn start_public(kind: Db, public_url: Option<&str>) -> Option<Self> {
         let db = TestDb::new(kind).await?;
         let config = Config {
             addr: "127.0.0.1:0".parse().unwrap(),
             database_url: db.url.clone(),
             site_root: db.dir().join("site"),
             demo: false,
+            public_url: public_url.map(str::to_owned),
         };
         let muster = server::build(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,183 @@
+//! Hardening over real HTTP: security headers and the CSP nonce on every page,
+//! cross-site state-changing requests refused without effect, body limits on every route.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use leptos::server_fn::ServerFn;
+use muster_tests::{Db, Device, TestServer};
+
+/// The nonce of a response's `Content-Security-Policy`, after checking the policy.
+fn checked_nonce(response: &reqwest::Response) -> String {
+    let headers = response.headers();
+    let csp = headers
+        .get("content-security-policy")
+        .expect("every response has a CSP")
+        .to_str()
+        .unwrap();
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"),
+        "{csp}"
+    );
+    assert!(csp.contains("'wasm-unsafe-eval'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("object-src 'none'") && csp.contains("base-uri 'none'"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let start = csp.find("'nonce-").expect("a nonce") + "'nonce-".len();
+    let end = start + csp[start..].find('\'').unwrap();
+    csp[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn every_page_has_a_strict_policy_and_every_inline_script_its_nonce() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let mut nonces = Vec::new();
+    for path in ["/", "/report", "/incidents", "/admin/quarantine", "/no-such-page"] {
+        let response = http.get(format!("{}{path}", server.base)).send().await.unwrap();
+        assert!(
+            response.headers().get("strict-transport-security").is_none(),
+            "no HSTS over plain HTTP"
+        );
+        let nonce = checked_nonce(&response);
+        let html = response.text().await.unwrap();
+        let scripts: Vec<&str> = html.split("<script").skip(1).collect();
+        assert!(
+            !scripts.is_empty(),
+            "{path} hydrates with an inline module script"
+        );
+        for script in scripts {
+            let tag = &script[..script.find('>').unwrap()];
+            assert!(
+                tag.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: <script{tag}>"
+            );
+        }
+        assert!(!html.contains(" style=\""), "{path}: no inline style attributes");
+        nonces.push(nonce);
+    }
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 5, "a fresh nonce per response");
+
+    // JSON and static answers carry the headers too.
+    let response = http.get(format!("{}/healthz", server.base)).send().await.unwrap();
+    checked_nonce(&response);
+}
+
+#[tokio::test]
+async fn behind_tls_pages_ask_for_https_and_the_public_origin_is_accepted() {
+    let server = TestServer::start_public(Db::Sqlite, Some("https://muster.example.org/"))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let response = http.get(format!("{}/", server.base)).send().await.unwrap();
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let mut device = Device::new(1);
+    device.create("Loose handrail", "Stair A");
+    let body = serde_json::to_vec(&device.request()).unwrap();
+    let response = http
+        .post(format!("{}/api/sync", server.base))
+        .header("content-type", "application/json")
+        .header("origin", "https://muster.example.org")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn cross_site_requests_that_change_state_are_refused_and_change_nothing() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let mut device = Device::new(1);
+    let id = device.create("Blocked fire exit", "Loading bay");
+    let body = serde_json::to_vec(&device.request()).unwrap();
+    let host = server.base.trim_start_matches("http://").to_owned();
+    let empty = server.snapshot().await;
+
+    let cross_site: [&[(&str, &str)]; 4] = [
+        &[("origin", "http://evil.example")],
+        &[("origin", "null")],
+        &[("sec-fetch-site", "cross-site")],
+        &[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://evil.example:3000"),
+        ],
+    ];
+    let add_update = format!("{}{}", server.base, app::desk::AddUpdate::PATH);
+    for headers in cross_site {
+        let mut sync = http
+            .post(format!("{}/api/sync", server.base))
+            .header("content-type", "application/json")
+            .body(body.clone());
+        let mut update = http
+            .post(&add_update)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("id={id}&author=Mallory&text=forged"));
+        for (name, value) in headers {
+            sync = sync.header(*name, *value);
+            update = update.header(*name, *value);
+        }
+        let refused = sync.send().await.unwrap();
+        assert_eq!(refused.status(), 403, "{headers:?}");
+        let error: app::protocol::SyncError = refused.json().await.unwrap();
+        assert_eq!(error.error, app::protocol::ErrorCode::Forbidden);
+        assert!(error.message.starts_with("refused: "), "{}", error.message);
+        assert_eq!(update.send().await.unwrap().status(), 403, "{headers:?}");
+        assert_eq!(server.snapshot().await, empty, "nothing stored for {headers:?}");
+    }
+
+    // The same request from the app's own page (or from no browser at all) is served.
+    let own = http
+        .post(format!("{}/api/sync", server.base))
+        .header("content-type", "application/json")
+        .header("origin", format!("http://{host}"))
+        .header("sec-fetch-site", "same-origin")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    assert!(server.store.load_doc(id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn every_route_limits_its_body() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let big = "x".repeat(server::security::FORM_BODY_LIMIT + 1);
+    let add_update = format!("{}{}", server.base, app::desk::AddUpdate::PATH);
+    let response = http
+        .post(&add_update)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("id=0&author=a&text={big}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413, "server functions");
+    let response = http
+        .post(format!("{}/no-such-route", server.base))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413, "anything else");
+    let response = http
+        .post(format!("{}/api/sync", server.base))
+        .header("content-type", "application/json")
+        .body(vec![b' '; app::protocol::MAX_REQUEST_BYTES + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413, "the sync API");
+    assert!(server.snapshot().await.iter().all(|row| !row.starts_with("doc")));
+}
