@@ -128,8 +128,8 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/sync",
             post(http::sync)
+                // Enforced by the handler's body extractor, which answers 413 in JSON.
                 .layer::<_, Infallible>(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-                .layer::<_, Infallible>(RequestBodyLimitLayer::new(MAX_REQUEST_BYTES))
                 .layer::<_, Infallible>(GlobalConcurrencyLimitLayer::new(syncs_at_once())),
         )
         .route("/healthz", get(http::healthz))
