@@ -181,3 +181,51 @@ async fn every_route_limits_its_body() {
     assert_eq!(response.status(), 413, "the sync API");
     assert!(server.snapshot().await.iter().all(|row| !row.starts_with("doc")));
 }
+
+#[tokio::test]
+async fn even_at_trace_level_the_log_holds_no_report_text() {
+    let db = muster_tests::TestDb::new(Db::Sqlite).await.unwrap();
+    let server = muster_tests::ServerProcess::start_logging(
+        muster_tests::server_bin!(),
+        &db.url,
+        &db.dir().join("site"),
+        "trace",
+    )
+    .await;
+    let mut device = Device::new(1);
+    let id = device.create("Canary title 7f3a", "Canary place 7f3a");
+    device.edit(id, |r| {
+        r.what_happened = "Canary account of what happened 7f3a".into();
+        r.people_involved.push("Canary Person 7f3a".into());
+    });
+    device.add_update(id, "Canary update 7f3a");
+    device.sync(&server.base).await.unwrap();
+    // A refused request and a supervisor's update through a server function, too.
+    let http = reqwest::Client::new();
+    let mut broken = serde_json::to_vec(&device.request()).unwrap();
+    broken.extend_from_slice(b"Canary trailing 7f3a");
+    let refused = muster_tests::post_raw(&http, &server.base, broken).await.unwrap();
+    assert_eq!(refused.0, 400);
+    let update = http
+        .post(format!("{}{}", server.base, app::desk::AddUpdate::PATH))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "id={id}&author=Canary%20Lead%207f3a&text=Canary%20supervisor%207f3a"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(update.status().is_success());
+    let page = http
+        .get(format!("{}/incidents/{id}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.text().await.unwrap().contains("Canary supervisor 7f3a"));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let log = server.log();
+    assert!(log.contains("sync"), "the log is on: {} bytes", log.len());
+    let leaks: Vec<&str> = log.lines().filter(|l| l.contains("7f3a")).collect();
+    assert!(leaks.is_empty(), "report text in the log:\n{}", leaks.join("\n"));
+}

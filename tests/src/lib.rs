@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::document::{ReportDoc, actor_from_uuid, hash_hex, parse_hash};
@@ -246,17 +247,29 @@ macro_rules! server_bin {
 pub struct ServerProcess {
     pub base: String,
     child: tokio::process::Child,
+    log: Arc<std::sync::Mutex<String>>,
 }
 
 impl ServerProcess {
     /// Starts the server binary `bin` (see [`server_bin!`]) on `database_url`, port 0;
     /// waits until it listens.
     pub async fn start(bin: &str, database_url: &str, site_root: &std::path::Path) -> Self {
+        Self::start_logging(bin, database_url, site_root, "error").await
+    }
+
+    /// [`Self::start`] with `RUST_LOG` set to `filter`; [`Self::log`] has what it wrote.
+    pub async fn start_logging(
+        bin: &str,
+        database_url: &str,
+        site_root: &std::path::Path,
+        filter: &str,
+    ) -> Self {
         let mut child = tokio::process::Command::new(bin)
             .env("MUSTER_ADDR", "127.0.0.1:0")
             .env("DATABASE_URL", database_url)
             .env("MUSTER_SITE_ROOT", site_root)
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", filter)
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -264,15 +277,39 @@ impl ServerProcess {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("the server started within a minute")
-            .unwrap()
-            .expect("the server printed its address");
-        let base = line.strip_prefix("listening on ").unwrap().trim().to_owned();
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { base, child }
+        let mut early = String::new();
+        let base = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let line = lines
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .expect("the server printed its address");
+                if let Some(address) = line.strip_prefix("listening on ") {
+                    return address.trim().to_owned();
+                }
+                early.push_str(&line);
+                early.push('\n');
+            }
+        })
+        .await
+        .expect("the server started within a minute");
+        // Keep draining stdout (the log) so the server never blocks on a full pipe.
+        let log = Arc::new(std::sync::Mutex::new(early));
+        let sink = Arc::clone(&log);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self { base, child, log }
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// The process id.
