@@ -215,6 +215,72 @@ test('script injected into a page does not run, and the page says why', { timeou
   await context.close();
 });
 
+test('hostile text in every field is shown as plain text on every page', { timeout: 120_000 }, async () => {
+  // The policy is bypassed here, so this checks that pages escape text, not only that the
+  // browser would refuse to run it.
+  const hostile = (name) =>
+    `<script>window.__xss='${name}'</script><img src=x onerror="window.__xss='${name}'"> =cmd|' /C calc'!A0 ${name}`;
+  const title = hostile(`title${Date.now() % 1000}`);
+  const field = await browser.newContext({ bypassCSP: true, viewport: { width: 360, height: 640 } });
+  const page = await field.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const inert = async (p, where) => {
+    assert.equal(await p.evaluate(() => window.__xss), undefined, `no injected code ran on ${where}`);
+    assert.equal(await p.locator('img[src="x"]').count(), 0, `no injected element on ${where}`);
+  };
+
+  await page.goto(`${BASE}/report`);
+  await hydrated(page);
+  await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Place (as people call it)').fill(hostile('place'));
+  await page.getByLabel('What happened?').fill(hostile('what'));
+  await page.getByLabel('People involved (one per line)').fill(`${hostile('person')}\n=HYPERLINK("http://evil.example")`);
+  await page.getByLabel('Immediate actions taken').fill(hostile('actions'));
+  await page.getByLabel('Your name').fill(hostile('reporter'));
+  await page.getByRole('button', { name: 'Save report' }).click();
+  await page.waitForURL(`${BASE}/`);
+  await page.locator('.outbox-item', { hasText: title }).waitFor();
+  await syncBadge(page, title).filter({ hasText: /^Synced$/ }).waitFor({ timeout: 30_000 });
+  await inert(page, 'the outbox');
+
+  // Server-rendered HTML holds the text escaped, never as markup.
+  const escapedOnly = async (path) => {
+    const html = await (await page.request.get(`${BASE}${path}`)).text();
+    assert.ok(html.includes('&lt;script&gt;window.__xss='), `${path} shows the text escaped`);
+    assert.ok(!html.includes('<script>window.__xss'), `${path} holds no injected script`);
+    assert.ok(!html.includes('<img src=x'), `${path} holds no injected element`);
+  };
+  await escapedOnly('/incidents');
+  const deskLive = await browser.newContext({ bypassCSP: true });
+  const deskPage = await deskLive.newPage();
+  deskPage.on('pageerror', (e) => errors.push(String(e)));
+  await deskPage.goto(`${BASE}/incidents`);
+  await hydrated(deskPage);
+  await deskPage.getByRole('link', { name: title }).click();
+  await deskPage.waitForURL(/\/incidents\//);
+  await hydrated(deskPage);
+  const fields = deskPage.getByTestId('incident-fields');
+  for (const name of ['what', 'actions', 'place']) {
+    await fields.getByText(hostile(name)).first().waitFor();
+  }
+  await fields.getByText(hostile('person')).first().waitFor();
+  await deskPage.getByLabel('Your name', { exact: true }).fill(hostile('lead'));
+  await deskPage.getByLabel('Update', { exact: true }).fill(hostile('update'));
+  await deskPage.getByRole('button', { name: 'Add update' }).click();
+  await deskPage.getByTestId('timeline').getByText(hostile('update')).first().waitFor();
+  await inert(deskPage, 'the incident page');
+  await escapedOnly(new URL(deskPage.url()).pathname);
+  // Back on the device, the edit form holds the text as values.
+  await page.locator('.outbox-item', { hasText: title }).getByRole('link').click();
+  await page.waitForURL(/\/report\?id=/);
+  await assertValue(page, '#title', title);
+  await inert(page, 'the edit form');
+  assert.deepEqual(errors, [], 'no uncaught errors');
+  await field.close();
+  await deskLive.close();
+});
+
 async function assertValue(page, selector, expected) {
   await page.waitForFunction(
     ([sel, want]) => document.querySelector(sel)?.value === want,
