@@ -678,18 +678,26 @@ impl Store {
             Backend::Postgres => None,
         };
         let mut tx = self.pool.begin().await.context("starting a transaction")?;
-        for (id, heads) in known {
-            sqlx::query(&self.sql(
+        for chunk in known.chunks(ROWS_PER_STATEMENT) {
+            // Only for reports that exist (the `WHERE` also tells SQLite's parser that
+            // `ON CONFLICT` belongs to the `INSERT`).
+            let sql = self.sql(&format!(
                 "INSERT INTO following (device_id, report_id, known_heads)
-                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM documents WHERE report_id = $2)
+                 SELECT v.column1, v.column2, v.column3 FROM (VALUES {}) AS v
+                 WHERE EXISTS (SELECT 1 FROM documents d WHERE d.report_id = v.column2)
                  ON CONFLICT (device_id, report_id) DO UPDATE SET known_heads = excluded.known_heads",
-            ))
-            .bind(device.to_string())
-            .bind(id.to_string())
-            .bind(heads.clone())
-            .execute(&mut *tx)
-            .await
-            .context("recording what the device holds")?;
+                values_list(chunk.len(), 3)
+            ));
+            chunk
+                .iter()
+                .fold(sqlx::query(&sql), |q, (id, heads)| {
+                    q.bind(device.to_string())
+                        .bind(id.to_string())
+                        .bind(heads.clone())
+                })
+                .execute(&mut *tx)
+                .await
+                .context("recording what the device holds")?;
         }
         tx.commit().await.context("committing")?;
         Ok(())

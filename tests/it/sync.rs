@@ -449,6 +449,19 @@ mod more {
         assert_eq!(answer.feed[0].id, ids[1]);
         assert_eq!(a.read(ids[1]).timeline[0].text, "Called the contractor");
 
+        // The server remembers what it sent: the next change travels alone.
+        desk.add_update(ids[1], "Sam Lead".into(), "Contractor on site".into())
+            .await
+            .unwrap();
+        let answer = a.sync(&server.base).await.unwrap();
+        assert_eq!(answer.feed.len(), 1);
+        assert_eq!(
+            answer.feed[0].changes.len(),
+            1,
+            "only the change the device lacks"
+        );
+        assert_eq!(a.read(ids[1]).timeline.len(), 2);
+
         // Nothing changed anywhere: one round trip, both bodies small.
         let body = serde_json::to_vec(&a.request()).unwrap();
         let (status, answer) = server.post_sync_bytes(body.clone()).await;
