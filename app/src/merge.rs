@@ -28,7 +28,8 @@ pub enum MergeError {
 pub struct Merged {
     /// The merged report (for the SQL projection).
     pub report: Report,
-    /// The whole merged document, compacted.
+    /// The whole merged document, compacted, without per-column compression (the store
+    /// compresses it whole).
     pub doc: Vec<u8>,
     /// Heads after merging, hex.
     pub heads: Vec<String>,
@@ -49,7 +50,11 @@ impl Merged {
         let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
         let Snapshot { report, conflicts } = snapshot;
         Self {
-            doc: if changed { doc.save() } else { Vec::new() },
+            doc: if changed {
+                doc.save_uncompressed()
+            } else {
+                Vec::new()
+            },
             change_count: doc.change_count(),
             conflicts,
             changed,

@@ -115,6 +115,19 @@ fn main() {
     time("load uncompressed unverified", &mut || {
         black_box(automerge::AutoCommit::load_unverified_heads(&uncompressed).unwrap());
     });
+    time("load uncompressed", &mut || {
+        black_box(automerge::AutoCommit::load(&uncompressed).unwrap());
+    });
+    for level in [1, 3] {
+        let packed = zstd::bulk::compress(&uncompressed, level).unwrap();
+        println!("zstd{level}_bytes {}", packed.len());
+        time(&format!("zstd{level} compress"), &mut || {
+            black_box(zstd::bulk::compress(&uncompressed, level).unwrap());
+        });
+        time(&format!("zstd{level} decompress"), &mut || {
+            black_box(zstd::bulk::decompress(&packed, 1 << 20).unwrap());
+        });
+    }
     let changes: Vec<automerge::Change> = raw
         .iter()
         .map(|r| automerge::Change::from_bytes(r.clone()).unwrap())
