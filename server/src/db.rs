@@ -418,7 +418,7 @@ impl Store {
         stored: Arc<HashMap<ReportId, StoredDoc>>,
         merged: Vec<Merged>,
         now: Timestamp,
-    ) -> Result<Option<Vec<Applied>>, DbError> {
+    ) -> Outcome {
         let (reply, mut answer) = oneshot::channel();
         self.group
             .waiting

@@ -139,7 +139,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             context, shell,
         ))
-        .layer(DefaultBodyLimit::max(security::FORM_BODY_LIMIT))
         .layer(RequestBodyLimitLayer::new(security::FORM_BODY_LIMIT));
     api.merge(pages)
         .layer(axum::middleware::from_fn_with_state(

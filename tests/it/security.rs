@@ -6,6 +6,13 @@
 use leptos::server_fn::ServerFn;
 use muster_tests::{Db, Device, TestServer};
 
+/// A `POST /api/sync` of `body` to `server`, for adding headers to.
+fn sync_post(http: &reqwest::Client, server: &TestServer, body: Vec<u8>) -> reqwest::RequestBuilder {
+    http.post(format!("{}/api/sync", server.base))
+        .header("content-type", "application/json")
+        .body(body)
+}
+
 /// The nonce of a response's `Content-Security-Policy`, after checking the policy.
 fn checked_nonce(response: &reqwest::Response) -> String {
     let headers = response.headers();
@@ -83,11 +90,8 @@ async fn behind_tls_pages_ask_for_https_and_the_public_origin_is_accepted() {
     let mut device = Device::new(1);
     device.create("Loose handrail", "Stair A");
     let body = serde_json::to_vec(&device.request()).unwrap();
-    let response = http
-        .post(format!("{}/api/sync", server.base))
-        .header("content-type", "application/json")
+    let response = sync_post(&http, &server, body)
         .header("origin", "https://muster.example.org")
-        .body(body)
         .send()
         .await
         .unwrap();
@@ -115,10 +119,7 @@ async fn cross_site_requests_that_change_state_are_refused_and_change_nothing() 
     ];
     let add_update = format!("{}{}", server.base, app::desk::AddUpdate::PATH);
     for headers in cross_site {
-        let mut sync = http
-            .post(format!("{}/api/sync", server.base))
-            .header("content-type", "application/json")
-            .body(body.clone());
+        let mut sync = sync_post(&http, &server, body.clone());
         let mut update = http
             .post(&add_update)
             .header("content-type", "application/x-www-form-urlencoded")
@@ -137,12 +138,9 @@ async fn cross_site_requests_that_change_state_are_refused_and_change_nothing() 
     }
 
     // The same request from the app's own page (or from no browser at all) is served.
-    let own = http
-        .post(format!("{}/api/sync", server.base))
-        .header("content-type", "application/json")
+    let own = sync_post(&http, &server, body)
         .header("origin", format!("http://{host}"))
         .header("sec-fetch-site", "same-origin")
-        .body(body)
         .send()
         .await
         .unwrap();
@@ -171,10 +169,7 @@ async fn every_route_limits_its_body() {
         .await
         .unwrap();
     assert_eq!(response.status(), 413, "anything else");
-    let response = http
-        .post(format!("{}/api/sync", server.base))
-        .header("content-type", "application/json")
-        .body(vec![b' '; app::protocol::MAX_REQUEST_BYTES + 1])
+    let response = sync_post(&http, &server, vec![b' '; app::protocol::MAX_REQUEST_BYTES + 1])
         .send()
         .await
         .unwrap();
