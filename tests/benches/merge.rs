@@ -14,6 +14,9 @@ use app::merge::merge_push;
 use app::protocol::{Bytes, ReportPush};
 use automerge::ActorId;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let runs = 300;
     let now = Timestamp(1_764_000_000_000);
