@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::document::FieldConflict;
+#[cfg(feature = "ssr")]
+use crate::domain::access::Viewer;
 use crate::domain::{Report, ReportId, Severity, Status, Timestamp};
 
 /// One row of the incident list (read from the SQL projection).
@@ -54,16 +56,17 @@ pub struct QuarantinedDoc {
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait IncidentDesk: Send + Sync + 'static {
-    /// Every incident, newest first.
-    async fn list(&self) -> Result<Vec<IncidentRow>, String>;
-    /// One incident, if it exists.
-    async fn detail(&self, id: ReportId) -> Result<Option<IncidentDetail>, String>;
-    /// Applies a supervisor's edit of `base` as a new change to the merged document.
-    async fn edit(&self, base: Report, edited: Report) -> Result<(), String>;
-    /// Appends a dated update to an incident's timeline.
-    async fn add_update(&self, id: ReportId, author: String, text: String) -> Result<(), String>;
-    /// Documents held back because they could not be merged.
-    async fn quarantined(&self) -> Result<Vec<QuarantinedDoc>, String>;
+    /// Every incident `viewer` may read, newest first.
+    async fn list(&self, viewer: &Viewer) -> Result<Vec<IncidentRow>, String>;
+    /// One incident, if it exists and `viewer` may read it.
+    async fn detail(&self, viewer: &Viewer, id: ReportId) -> Result<Option<IncidentDetail>, String>;
+    /// Applies `viewer`'s edit of `base` as a new change to the merged document, if they
+    /// may change the report and the edit keeps the field rules.
+    async fn edit(&self, viewer: &Viewer, base: Report, edited: Report) -> Result<(), String>;
+    /// Appends a dated update by `viewer` to an incident's timeline.
+    async fn add_update(&self, viewer: &Viewer, id: ReportId, text: String) -> Result<(), String>;
+    /// Documents held back because they could not be merged (administrators only).
+    async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, String>;
 }
 
 /// The desk, as provided through context by the server.
@@ -83,10 +86,22 @@ fn desk() -> Result<DeskHandle, ServerFnError> {
     use_context::<DeskHandle>().ok_or_else(|| ServerFnError::new("the incident desk is not available"))
 }
 
+/// What a server function answers when nobody is signed in.
+pub const SIGNED_OUT: &str = "you are signed out; sign in again";
+
+/// The signed-in person this request acts for (the server puts them in the request).
+#[cfg(feature = "ssr")]
+pub fn signed_in() -> Result<Viewer, ServerFnError> {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Viewer>().cloned())
+        .ok_or_else(|| ServerFnError::new(SIGNED_OUT))
+}
+
 /// Lists every incident, newest first.
 #[server]
 pub async fn list_incidents() -> Result<Vec<IncidentRow>, ServerFnError> {
-    desk()?.0.list().await.map_err(ServerFnError::new)
+    let viewer = signed_in()?;
+    desk()?.0.list(&viewer).await.map_err(ServerFnError::new)
 }
 
 /// One incident with its conflicts.
@@ -95,24 +110,32 @@ pub async fn get_incident(id: String) -> Result<Option<IncidentDetail>, ServerFn
     let id: ReportId = id
         .parse()
         .map_err(|_| ServerFnError::new("that is not a report id"))?;
-    desk()?.0.detail(id).await.map_err(ServerFnError::new)
+    let viewer = signed_in()?;
+    desk()?.0.detail(&viewer, id).await.map_err(ServerFnError::new)
 }
 
 /// Records a supervisor's edit. Only fields that differ from `base` are written.
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn edit_incident(base: Report, edited: Report) -> Result<(), ServerFnError> {
-    desk()?.0.edit(base, edited).await.map_err(ServerFnError::new)
+    let viewer = signed_in()?;
+    desk()?
+        .0
+        .edit(&viewer, base, edited)
+        .await
+        .map_err(ServerFnError::new)
 }
 
-/// Appends an update to an incident's timeline, dated now by the server.
+/// Appends an update to an incident's timeline, by the signed-in person, dated now by
+/// the server.
 #[server]
-pub async fn add_update(id: String, author: String, text: String) -> Result<(), ServerFnError> {
+pub async fn add_update(id: String, text: String) -> Result<(), ServerFnError> {
     let id: ReportId = id
         .parse()
         .map_err(|_| ServerFnError::new("that is not a report id"))?;
+    let viewer = signed_in()?;
     desk()?
         .0
-        .add_update(id, author, text)
+        .add_update(&viewer, id, text)
         .await
         .map_err(ServerFnError::new)
 }
@@ -120,5 +143,6 @@ pub async fn add_update(id: String, author: String, text: String) -> Result<(), 
 /// Documents held back because they could not be merged, newest first.
 #[server]
 pub async fn list_quarantined() -> Result<Vec<QuarantinedDoc>, ServerFnError> {
-    desk()?.0.quarantined().await.map_err(ServerFnError::new)
+    let viewer = signed_in()?;
+    desk()?.0.quarantined(&viewer).await.map_err(ServerFnError::new)
 }

@@ -352,6 +352,11 @@ impl ReportDoc {
         snapshot::report(&self.doc).map(|(report, _)| report)
     }
 
+    /// The fields writes are checked against (reporter, status), read without the rest.
+    pub fn guarded(&self) -> Result<crate::domain::access::Guarded, DocError> {
+        snapshot::guarded(&self.doc)
+    }
+
     /// The report and every field holding several concurrent values, in one pass over
     /// the document.
     pub fn snapshot(&self) -> Result<Snapshot, DocError> {

@@ -78,6 +78,11 @@ pub struct FieldState {
     pub outbox: RwSignal<Vec<OutboxEntry>>,
     /// Whether local storage has been read (false during server rendering and hydration).
     pub loaded: RwSignal<bool>,
+    /// Who this device is signed in as (kept on the device, so it works offline).
+    pub me: RwSignal<Option<crate::protocol::Me>>,
+    /// The server refused the session (ended, revoked, deactivated): sync stops until the
+    /// person signs in again; nothing on the device is lost.
+    pub signed_out: RwSignal<bool>,
 }
 
 impl FieldState {
@@ -91,6 +96,8 @@ impl FieldState {
             last_synced_at: RwSignal::new(None),
             outbox: RwSignal::new(Vec::new()),
             loaded: RwSignal::new(false),
+            me: RwSignal::new(None),
+            signed_out: RwSignal::new(false),
         }
     }
 
@@ -133,6 +140,10 @@ pub trait Device: Send + Sync + 'static {
     fn save_report(&self, base: Option<&Report>, report: &Report) -> Result<(), SaveError>;
     /// Starts a sync now, if one is not already running.
     fn sync_now(&self);
+    /// Signs out (online only: the session cookie can only be ended by the server), then
+    /// wipes this device's reports, cached pages and keys and opens the sign-in page.
+    /// `done` gets the reason if it could not.
+    fn sign_out(&self, done: Box<dyn FnOnce(Result<(), String>)>);
     /// Asks the device for its position; `done` is called once with the fix or a reason.
     fn locate(&self, done: Box<dyn FnOnce(Result<GpsFix, String>)>);
     /// `<input type="datetime-local">` text for a time, in the device's time zone.

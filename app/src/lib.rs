@@ -13,6 +13,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod admin;
 pub mod desk;
 pub mod document;
 pub mod domain;
@@ -27,7 +28,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::pages::{
-    IncidentListPage, IncidentPage, NotFound, OutboxPage, QuarantinePage, ReportFormPage, SyncBar,
+    IncidentListPage, IncidentPage, NotFound, OutboxPage, PeoplePage, QuarantinePage, ReportFormPage,
+    SignInPage, SyncBar,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -68,6 +70,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/incidents") view=IncidentListPage />
                     <Route path=path!("/incidents/:id") view=IncidentPage />
                     <Route path=path!("/admin/quarantine") view=QuarantinePage />
+                    <Route path=path!("/admin/people") view=PeoplePage />
+                    <Route path=path!("/login") view=SignInPage />
                 </Routes>
             </main>
         </Router>

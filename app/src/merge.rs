@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use automerge::ActorId;
 
 use crate::document::{DocError, FieldConflict, ReportDoc, Snapshot, hash_hex, parse_hash};
+use crate::domain::access::Guarded;
 use crate::domain::{Report, Timestamp};
 use crate::protocol::{Bytes, MAX_CHANGES_PER_REPORT, ReportAck, ReportPush};
 
@@ -81,6 +82,21 @@ fn merge_actor() -> ActorId {
 /// is caught; if the stored document alone still loads and reads, the upload is refused,
 /// otherwise the stored document is reported [`MergeError::Poisoned`].
 pub fn merge_push(stored: Option<&[u8]>, push: &ReportPush, now: Timestamp) -> Result<Merged, MergeError> {
+    merge_push_checked(stored, push, now, &|_, _| Ok(()))
+}
+
+/// The rules a merged report must meet on top of being valid: given the stored report's
+/// guarded fields (`None` for a new report) and the merged report, a reason to refuse.
+pub type FieldRules<'a> = dyn Fn(Option<&Guarded>, &Report) -> Result<(), String> + 'a;
+
+/// [`merge_push`], and the merged report must also pass `rules` (who may change what),
+/// checked against the stored document the changes were merged into.
+pub fn merge_push_checked(
+    stored: Option<&[u8]>,
+    push: &ReportPush,
+    now: Timestamp,
+    rules: &FieldRules<'_>,
+) -> Result<Merged, MergeError> {
     if push.changes.len() > MAX_CHANGES_PER_REPORT {
         return Err(MergeError::Refused(format!(
             "too many changes in one request ({}, at most {MAX_CHANGES_PER_REPORT}); send them in parts",
@@ -98,10 +114,12 @@ pub fn merge_push(stored: Option<&[u8]>, push: &ReportPush, now: Timestamp) -> R
         None => ReportDoc::empty(merge_actor()),
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        merge_into(&mut doc, push, &device_heads, now)
+        merge_into(&mut doc, push, &device_heads, now, rules)
     }));
     match outcome {
-        Ok(Ok(merged)) => Ok(merged),
+        Ok(Ok(Ok(merged))) => Ok(merged),
+        // A rule the person broke: the stored document is fine.
+        Ok(Ok(Err(reason))) => Err(MergeError::Refused(reason)),
         // Reading the stored document is only checked when a merge fails, so the common
         // path hydrates the report once: if the stored copy alone no longer reads, the
         // fault is the server's, not the upload's.
@@ -144,15 +162,28 @@ fn merge_into(
     push: &ReportPush,
     device_heads: &[automerge::ChangeHash],
     now: Timestamp,
-) -> Result<Merged, DocError> {
+    rules: &FieldRules<'_>,
+) -> Result<Result<Merged, String>, DocError> {
+    // The stored report's guarded fields, before anything is merged in (a new document
+    // is still empty).
+    let before = if doc.change_count() == 0 {
+        None
+    } else {
+        Some(doc.guarded()?)
+    };
     let mut new = match &push.document {
         Some(document) => doc.merge_document(&document.0, device_heads)?,
         None => 0,
     };
     new += doc.apply_changes(&push.changes)?;
     let snapshot = doc.snapshot_valid(push.id, now)?;
+    if new > 0
+        && let Err(reason) = rules(before.as_ref(), &snapshot.report)
+    {
+        return Ok(Err(reason));
+    }
     let changes = doc.changes_since(device_heads).into_iter().map(Bytes).collect();
-    Ok(Merged::of(doc, snapshot, new > 0, changes))
+    Ok(Ok(Merged::of(doc, snapshot, new > 0, changes)))
 }
 
 /// The changes a peer at `heads` lacks from a stored document, with the document's heads.

@@ -145,6 +145,9 @@ pub enum ErrorCode {
     Unavailable,
     /// The request was refused for where it came from (another site).
     Forbidden,
+    /// No valid session: signed out, expired, revoked or deactivated. Sign in again; the
+    /// device keeps everything it has not synced.
+    SignedOut,
 }
 
 /// Why a request failed: always JSON, always with a sentence for people.
@@ -247,4 +250,13 @@ mod tests {
         assert_eq!(serde_json::from_str::<ReportPush>(&json).unwrap(), push);
         assert!(serde_json::from_str::<ReportPush>(&json.replace("AAH/", "%%%")).is_err());
     }
+}
+
+/// Who is signed in, as `GET /api/me` tells the device (which keeps it, to work offline).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    /// The person.
+    pub viewer: crate::domain::access::Viewer,
+    /// When the session ends, even offline.
+    pub expires_at: crate::domain::Timestamp,
 }

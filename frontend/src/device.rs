@@ -102,6 +102,9 @@ impl Device for BrowserDevice {
     }
 
     fn reporter_name(&self) -> String {
+        if let Some(me) = store::me() {
+            return me.viewer.name;
+        }
         store::device().map(|d| d.reporter_name).unwrap_or_default()
     }
 
@@ -139,6 +142,12 @@ impl Device for BrowserDevice {
 
     fn sync_now(&self) {
         crate::sync::request(self.state);
+    }
+
+    fn sign_out(&self, done: Box<dyn FnOnce(Result<(), String>)>) {
+        leptos::task::spawn_local(async move {
+            done(sign_out().await);
+        });
     }
 
     fn locate(&self, done: Box<dyn FnOnce(Result<GpsFix, String>)>) {
@@ -236,4 +245,39 @@ pub fn mark_hydrated() {
     {
         let _ = body.dataset().set("hydrated", "true");
     }
+}
+
+/// Ends the session on the server (which also asks the browser to clear this site's
+/// storage and caches), then wipes local storage and every cache itself, and opens the
+/// sign-in page.
+async fn sign_out() -> Result<(), String> {
+    let offline = "Connect to the network to sign out: only the server can end the session.";
+    if !web_sys::window().is_none_or(|w| w.navigator().on_line()) {
+        return Err(offline.to_owned());
+    }
+    let response = gloo_net::http::Request::post("/logout")
+        .send()
+        .await
+        .map_err(|_| offline.to_owned())?;
+    // The server answers with a redirect to the sign-in page, which fetch follows.
+    if !response.ok() {
+        return Err(format!(
+            "the server could not sign you out ({})",
+            response.status()
+        ));
+    }
+    crate::store::wipe();
+    if let Some(window) = web_sys::window() {
+        if let Ok(caches) = window.caches()
+            && let Ok(keys) = wasm_bindgen_futures::JsFuture::from(caches.keys()).await
+        {
+            for key in js_sys::Array::from(&keys).iter() {
+                if let Some(name) = key.as_string() {
+                    let _ = wasm_bindgen_futures::JsFuture::from(caches.delete(&name)).await;
+                }
+            }
+        }
+        let _ = window.location().set_href("/login?signed_out=1");
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 const DEVICE_KEY: &str = "muster.v1.device";
 const INDEX_KEY: &str = "muster.v1.index";
+const ME_KEY: &str = "muster.v1.me";
 
 fn report_key(id: ReportId) -> String {
     format!("muster.v1.report.{id}")
@@ -186,4 +187,22 @@ pub fn outbox() -> Vec<OutboxEntry> {
         .collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.id));
     entries
+}
+
+/// Who this device is signed in as, if it knows.
+#[must_use]
+pub fn me() -> Option<app::protocol::Me> {
+    LocalStorage::get(ME_KEY).ok()
+}
+
+/// Remembers who this device is signed in as.
+pub fn set_me(me: &app::protocol::Me) -> Result<(), StoreError> {
+    LocalStorage::set(ME_KEY, me)?;
+    Ok(())
+}
+
+/// Removes everything this app keeps in this browser's local storage: reports, the
+/// device record (id, cursor), who is signed in.
+pub fn wipe() {
+    LocalStorage::clear();
 }

@@ -44,10 +44,13 @@ fn is_online() -> bool {
 pub fn start(state: FieldState) {
     state.online.set(is_online());
     state.outbox.set(store::outbox());
+    state.me.set(store::me());
     state.loaded.set(true);
+    refresh_me(state);
     if let Some(window) = web_sys::window() {
         EventListener::new(&window, "online", move |_| {
             state.online.set(true);
+            refresh_me(state);
             request(state);
         })
         .forget();
@@ -57,6 +60,35 @@ pub fn start(state: FieldState) {
     }
     Interval::new(INTERVAL_MS, move || request(state)).forget();
     request(state);
+}
+
+/// Asks the server who this device is signed in as, when online, and keeps the answer
+/// for offline use. A refusal marks the device signed out (its reports stay).
+pub fn refresh_me(state: FieldState) {
+    if !is_online() {
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        let Ok(response) = gloo_net::http::Request::get("/api/me").send().await else {
+            return;
+        };
+        match response.status() {
+            200 => {
+                if let Ok(me) = response.json::<app::protocol::Me>().await {
+                    let first = state.me.get_untracked().is_none();
+                    let _ = store::set_me(&me);
+                    state.me.set(Some(me));
+                    state.signed_out.set(false);
+                    if first {
+                        request(state);
+                    }
+                }
+            }
+            // Only a device that believed it was signed in has been signed out.
+            401 if state.me.get_untracked().is_some() => state.signed_out.set(true),
+            _ => {}
+        }
+    });
 }
 
 /// Starts a sync, or queues one if a sync is running.
@@ -69,7 +101,9 @@ pub fn request(state: FieldState) {
     leptos::task::spawn_local(async move {
         loop {
             AGAIN.with(|a| a.set(false));
-            if is_online() {
+            // Nobody signed in on this device (or the session ended): nothing to sync as.
+            let signed_in = state.me.get_untracked().is_some() && !state.signed_out.get_untracked();
+            if is_online() && signed_in {
                 state.syncing.set(true);
                 let outcome = run(state).await;
                 state.syncing.set(false);
@@ -180,6 +214,9 @@ async fn run(state: FieldState) -> Result<(), String> {
                 }
                 state.outbox.set(store::outbox());
                 continue; // send the others again, without the refused ones
+            }
+            if error.error == ErrorCode::SignedOut {
+                state.signed_out.set(true);
             }
             return Err(error.message);
         }

@@ -8,11 +8,17 @@ use tracing_subscriber::EnvFilter;
 use crate::Config;
 
 const USAGE: &str = "usage: muster [serve] [--demo]
+       muster create-admin LOGIN NAME
 
-  serve    run the server (the default)
-  --demo   seed a dozen sample incidents (same as MUSTER_DEMO=1)
+  serve         run the server (the default)
+  --demo        seed sample people (one of each role) and a dozen sample incidents
+                (same as MUSTER_DEMO=1)
+  create-admin  create an administrator account in the database; the password is read
+                from MUSTER_ADMIN_PASSWORD if set, otherwise from the first line of
+                standard input (at least 12 characters)
 
-Environment: MUSTER_ADDR, DATABASE_URL, MUSTER_SITE_ROOT, MUSTER_DEMO, RUST_LOG.";
+Environment: MUSTER_ADDR, DATABASE_URL, MUSTER_SITE_ROOT, MUSTER_DEMO, MUSTER_PUBLIC_URL,
+MUSTER_SESSION_DAYS, RUST_LOG.";
 
 /// Reads configuration and arguments, then serves until SIGTERM or Ctrl-C.
 pub async fn main() -> anyhow::Result<()> {
@@ -22,7 +28,14 @@ pub async fn main() -> anyhow::Result<()> {
         )
         .init();
     let mut config = Config::from_env(|k| std::env::var(k).ok())?;
-    for arg in std::env::args().skip(1) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("create-admin") {
+        let [_, login, name] = args.as_slice() else {
+            bail!("create-admin needs a login and a name\n{USAGE}");
+        };
+        return create_admin(&config, login, name).await;
+    }
+    for arg in args {
         match arg.as_str() {
             "serve" => {}
             "--demo" => config.demo = true,
@@ -44,5 +57,40 @@ pub async fn main() -> anyhow::Result<()> {
     crate::serve(listener, muster.router).await.context("serving")?;
     muster.store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `muster create-admin LOGIN NAME`: the first administrator (or another one).
+async fn create_admin(config: &Config, login: &str, name: &str) -> anyhow::Result<()> {
+    let password = match std::env::var("MUSTER_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            eprintln!(
+                "password for {login} (at least {} characters):",
+                crate::accounts::MIN_PASSWORD_CHARS
+            );
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let store = crate::db::Store::open(&config.database_url)
+        .await
+        .context("opening the database")?;
+    let user = crate::accounts::NewUser {
+        login: login.to_owned(),
+        name: name.to_owned(),
+        role: app::domain::access::Role::Admin,
+        password,
+        teams: Vec::new(),
+    };
+    let id = store
+        .create_user(user, crate::http::now())
+        .await
+        .context("creating the administrator")?;
+    store.close().await;
+    println!("created administrator {login} ({id})");
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! | `DATABASE_URL` | `sqlite://./data/muster.db` | the database: `sqlite://…` or `postgres://…` |
 //! | `MUSTER_SITE_ROOT` | `target/site` | built assets (`pkg/`, service worker, icons) |
 //! | `MUSTER_DEMO` | unset | `1` seeds sample incidents (also `--demo`) |
+//! | `MUSTER_SESSION_DAYS` | `30` | how long a sign-in lasts, also offline, before signing in again |
 //! | `MUSTER_PUBLIC_URL` | unset | the address people use, e.g. `https://muster.example.org`: `https` turns on HSTS, and its origin is accepted behind a proxy that rewrites `Host` |
 
 use std::fmt;
@@ -25,6 +26,8 @@ pub struct Config {
     pub demo: bool,
     /// The address people use (behind a TLS-terminating proxy, its `https://` URL).
     pub public_url: Option<String>,
+    /// How long a sign-in lasts (also offline) before the person signs in again.
+    pub session_ttl: std::time::Duration,
 }
 
 impl fmt::Debug for Config {
@@ -36,6 +39,7 @@ impl fmt::Debug for Config {
             .field("site_root", &self.site_root)
             .field("demo", &self.demo)
             .field("public_url", &self.public_url)
+            .field("session_ttl", &self.session_ttl)
             .finish()
     }
 }
@@ -48,6 +52,7 @@ impl Default for Config {
             site_root: PathBuf::from("target/site"),
             demo: false,
             public_url: None,
+            session_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -94,6 +99,17 @@ impl Config {
             }
             config.public_url = Some(url);
         }
+        if let Some(days) = var("MUSTER_SESSION_DAYS").filter(|d| !d.is_empty()) {
+            let days: u64 = days
+                .parse()
+                .ok()
+                .filter(|d| (1..=365).contains(d))
+                .ok_or_else(|| ConfigError {
+                    name: "MUSTER_SESSION_DAYS",
+                    reason: "a whole number of days from 1 to 365".to_owned(),
+                })?;
+            config.session_ttl = std::time::Duration::from_secs(days * 24 * 3600);
+        }
         Ok(config)
     }
 }
@@ -115,6 +131,9 @@ mod tests {
         assert!(config.demo);
         assert!(!format!("{config:?}").contains("secret-name"));
         assert!(Config::from_env(|k| (k == "MUSTER_ADDR").then(|| "nope".to_owned())).is_err());
+        let week = Config::from_env(|k| (k == "MUSTER_SESSION_DAYS").then(|| "7".to_owned())).unwrap();
+        assert_eq!(week.session_ttl.as_secs(), 7 * 24 * 3600);
+        assert!(Config::from_env(|k| (k == "MUSTER_SESSION_DAYS").then(|| "0".to_owned())).is_err());
         let pg = |k: &str| (k == "DATABASE_URL").then(|| "postgres://muster:hunter2@db/muster".to_owned());
         let config = Config::from_env(pg).unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));

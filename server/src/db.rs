@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::desk::{IncidentRow, QuarantinedDoc};
+use app::domain::access::{Ownership, Role, Viewer};
 use app::domain::{Report, ReportId, Severity, Status, Timestamp};
 use app::merge::{MergeError, Merged};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -42,7 +43,7 @@ pub struct DbError {
     source: Arc<sqlx::Error>,
 }
 
-trait Context<T> {
+pub(crate) trait Context<T> {
     fn context(self, action: &'static str) -> Result<T, DbError>;
 }
 
@@ -102,9 +103,27 @@ struct Group {
 /// One request's merges, made against `stored`.
 #[derive(Debug)]
 struct Commit {
-    device: Option<uuid::Uuid>,
+    writer: Writer,
     stored: Arc<HashMap<ReportId, StoredDoc>>,
     merged: Vec<Merged>,
+}
+
+/// Who a write is for: the device that will hold the result (it follows the reports), and
+/// who reports it creates belong to. Server-side writers (desk edits of existing reports,
+/// tests) may leave either out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Writer {
+    /// The device's key in `following` (see [`following_key`]).
+    pub device: Option<uuid::Uuid>,
+    /// Owner and team of reports this write creates; never changed afterwards.
+    pub owner: Ownership,
+}
+
+/// A device's key in `following`: its id within its user's namespace, so a person who
+/// learns someone else's device id cannot read or reset what that device follows.
+#[must_use]
+pub fn following_key(user: uuid::Uuid, device: uuid::Uuid) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&user, device.as_bytes())
 }
 
 /// A [`Commit`] waiting for its group, and where to send its outcome.
@@ -244,8 +263,22 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// The connection pool, for the other modules' statements.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// On SQLite, the process's writer lock (one writer at a time, without busy-waiting
+    /// on SQLite's own lock); PostgreSQL needs none.
+    pub(crate) async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
     /// The statement in this backend's placeholder syntax.
-    fn sql(&self, text: &str) -> String {
+    pub(crate) fn sql(&self, text: &str) -> String {
         match self.backend {
             Backend::Postgres => text.to_owned(),
             Backend::Sqlite => text.replace('$', "?"),
@@ -344,13 +377,14 @@ impl Store {
             .collect())
     }
 
-    /// Merges and durably stores every job, all or nothing; `device` (if any) follows
-    /// every report and is known to hold the merged heads. See the module docs for how
+    /// Merges and durably stores every job, all or nothing; the writer's device (if any)
+    /// follows every report and is known to hold the merged heads; reports it creates
+    /// belong to the writer's owner and team. See the module docs for how
     /// concurrent writers (tasks or instances) are kept from losing each other's changes.
     #[tracing::instrument(name = "db.apply", skip_all, fields(n = jobs.len(), attempts))]
     pub async fn apply(
         &self,
-        device: Option<uuid::Uuid>,
+        writer: Writer,
         jobs: Vec<Job>,
         now: Timestamp,
     ) -> Result<Vec<Applied>, ApplyError> {
@@ -399,7 +433,7 @@ impl Store {
             if !refused.is_empty() {
                 return Err(ApplyError::Refused(refused));
             }
-            if let Some(applied) = self.commit(device, Arc::clone(&stored), merged, now).await? {
+            if let Some(applied) = self.commit(writer, Arc::clone(&stored), merged, now).await? {
                 return Ok(applied);
             }
         }
@@ -414,7 +448,7 @@ impl Store {
     /// one durable flush). Each request still succeeds or fails on its own.
     async fn commit(
         &self,
-        device: Option<uuid::Uuid>,
+        writer: Writer,
         stored: Arc<HashMap<ReportId, StoredDoc>>,
         merged: Vec<Merged>,
         now: Timestamp,
@@ -426,7 +460,7 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(Waiting {
                 commit: Commit {
-                    device,
+                    writer,
                     stored,
                     merged,
                 },
@@ -546,7 +580,7 @@ impl Store {
             let last: i64 = row.get("seq");
             next_seq = last - i64::try_from(changed).unwrap_or(0) + 1;
         }
-        let results: Vec<Option<(Option<uuid::Uuid>, Vec<Applied>)>> = commits
+        let results: Vec<Option<(Writer, Vec<Applied>)>> = commits
             .into_iter()
             .map(|c| {
                 let c = c?;
@@ -564,7 +598,7 @@ impl Store {
                         Applied { merged: m, seq }
                     })
                     .collect::<Vec<_>>();
-                Some((c.device, applied))
+                Some((c.writer, applied))
             })
             .collect();
         // A few multi-row statements instead of three per report: each statement is a
@@ -583,14 +617,19 @@ impl Store {
                 return Ok(results.iter().map(|_| None).collect());
             }
         }
-        let changed: Vec<&Applied> = all().filter(|a| a.merged.changed).collect();
+        let changed: Vec<(&Applied, Ownership)> = results
+            .iter()
+            .flatten()
+            .flat_map(|(writer, applied)| applied.iter().map(|a| (a, writer.owner)))
+            .filter(|(a, _)| a.merged.changed)
+            .collect();
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             self.project(&mut tx, chunk, now).await?;
         }
         let following: Vec<(uuid::Uuid, &Applied)> = results
             .iter()
             .flatten()
-            .filter_map(|(device, applied)| Some((device.as_ref()?, applied)))
+            .filter_map(|(writer, applied)| Some((writer.device.as_ref()?, applied)))
             .flat_map(|(device, applied)| applied.iter().map(|a| (*device, a)))
             .collect();
         for chunk in following.chunks(ROWS_PER_STATEMENT) {
@@ -639,25 +678,34 @@ impl Store {
     #[tracing::instrument(name = "db.feed", skip_all, fields(since, until, n))]
     pub async fn feed(
         &self,
+        viewer: &Viewer,
         device: uuid::Uuid,
         since: i64,
         until: i64,
         limit: usize,
     ) -> Result<Vec<FeedRow>, DbError> {
-        let rows = sqlx::query(&self.sql(
+        let (readable, teams) = read_filter(viewer, "r", 6);
+        let sql = self.sql(&format!(
             "SELECT d.report_id, d.seq, d.doc, f.known_heads
              FROM following f JOIN documents d ON d.report_id = f.report_id
+               JOIN reports r ON r.id = d.report_id
              WHERE f.device_id = $1 AND d.seq > $2 AND d.seq <= $3 AND d.heads <> f.known_heads
                AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
+               AND {readable}
              ORDER BY d.seq LIMIT $4",
-        ))
-        .bind(device.to_string())
-        .bind(since)
-        .bind(until)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .context("reading the feed")?;
+        ));
+        let query = sqlx::query(&sql)
+            .bind(device.to_string())
+            .bind(since)
+            .bind(until)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(viewer.user_id.to_string());
+        let rows = teams
+            .into_iter()
+            .fold(query, sqlx::query::Query::bind)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the feed")?;
         tracing::Span::current().record("n", rows.len());
         Ok(rows
             .iter()
@@ -670,6 +718,33 @@ impl Store {
                 })
             })
             .collect())
+    }
+
+    /// Who each of these stored reports belongs to (reports not stored yet are absent).
+    pub async fn ownership(&self, ids: &[ReportId]) -> Result<HashMap<ReportId, Ownership>, DbError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = self.sql_for_ids(
+                "SELECT id, owner_id, team_id FROM reports WHERE id IN ({ids})",
+                chunk.len(),
+            );
+            let rows = bind_ids(&sql, chunk)
+                .fetch_all(&self.pool)
+                .await
+                .context("reading who reports belong to")?;
+            out.extend(rows.iter().filter_map(|r| {
+                let id: ReportId = r.get::<String, _>("id").parse().ok()?;
+                let uuid = |col: &str| r.get::<Option<String>, _>(col).and_then(|t| t.parse().ok());
+                Some((
+                    id,
+                    Ownership {
+                        owner: uuid("owner_id"),
+                        team: uuid("team_id"),
+                    },
+                ))
+            }));
+        }
+        Ok(out)
     }
 
     /// Records the heads `device` now holds (or will, once it stores the answer) for
@@ -709,15 +784,20 @@ impl Store {
         Ok(())
     }
 
-    /// The projection, newest report first.
-    pub async fn list(&self) -> Result<Vec<IncidentRow>, DbError> {
-        let rows = sqlx::query(
+    /// The projection of the reports `viewer` may read, newest first.
+    pub async fn list(&self, viewer: &Viewer) -> Result<Vec<IncidentRow>, DbError> {
+        let (readable, teams) = read_filter(viewer, "reports", 2);
+        let sql = self.sql(&format!(
             "SELECT id, title, category, severity, status, reporter, occurred_at, place, latitude, longitude
-             FROM reports ORDER BY reported_at DESC, id DESC",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .context("listing incidents")?;
+             FROM reports WHERE {readable} ORDER BY reported_at DESC, id DESC",
+        ));
+        let query = sqlx::query(&sql).bind(viewer.user_id.to_string());
+        let rows = teams
+            .into_iter()
+            .fold(query, sqlx::query::Query::bind)
+            .fetch_all(&self.pool)
+            .await
+            .context("listing incidents")?;
         Ok(rows.iter().filter_map(row_to_incident).collect())
     }
 
@@ -826,13 +906,14 @@ impl Store {
     async fn project(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        chunk: &[&Applied],
+        chunk: &[(&Applied, Ownership)],
         now: Timestamp,
     ) -> Result<(), DbError> {
+        // Owner and team are set when a report is first stored and never updated.
         let sql = self.sql(&format!(
             "INSERT INTO reports (id, title, what_happened, category, severity, severity_rank, status,
                occurred_at, reported_at, place, latitude, longitude, accuracy_m, reporter, people_involved,
-               immediate_actions, conflict_count, updated_at)
+               immediate_actions, conflict_count, updated_at, owner_id, team_id)
              VALUES {}
              ON CONFLICT (id) DO UPDATE SET title = excluded.title, what_happened = excluded.what_happened,
                category = excluded.category, severity = excluded.severity,
@@ -842,11 +923,11 @@ impl Store {
                accuracy_m = excluded.accuracy_m, reporter = excluded.reporter,
                people_involved = excluded.people_involved, immediate_actions = excluded.immediate_actions,
                conflict_count = excluded.conflict_count, updated_at = excluded.updated_at",
-            values_list(chunk.len(), 18)
+            typed_values_list(chunk.len(), &PROJECTION_COLUMNS)
         ));
         chunk
             .iter()
-            .fold(sqlx::query(&sql), |q, a| {
+            .fold(sqlx::query(&sql), |q, (a, owner)| {
                 let report = &a.merged.report;
                 let p = Projection::of(report, a.merged.conflicts.len());
                 let gps = report.location.gps;
@@ -860,14 +941,17 @@ impl Store {
                     .bind(p.occurred_at)
                     .bind(report.reported_at.0)
                     .bind(p.place)
-                    .bind(gps.map(|g| g.latitude))
-                    .bind(gps.map(|g| g.longitude))
-                    .bind(gps.map(|g| g.accuracy_m))
+                    // As text, cast in SQL: see `PROJECTION_COLUMNS`.
+                    .bind(gps.map(|g| g.latitude.to_string()))
+                    .bind(gps.map(|g| g.longitude.to_string()))
+                    .bind(gps.map(|g| g.accuracy_m.to_string()))
                     .bind(p.reporter)
                     .bind(p.people_involved)
                     .bind(p.immediate_actions)
                     .bind(p.conflict_count)
                     .bind(now.0)
+                    .bind(owner.owner.map(|u| u.to_string()))
+                    .bind(owner.team.map(|t| t.to_string()))
             })
             .execute(&mut **tx)
             .await
@@ -875,6 +959,39 @@ impl Store {
         Ok(())
     }
 }
+
+/// The SQL condition for "`viewer` may read this row of `reports`" (aliased `table`), the
+/// mirror of [`Viewer::can_read`]: the viewer's user id is bound as parameter
+/// `$(first - 1)`, and the returned team ids are to be bound from `$first` on.
+fn read_filter(viewer: &Viewer, table: &str, first: usize) -> (String, Vec<String>) {
+    let owner = format!("{table}.owner_id = ${}", first - 1);
+    if viewer.role == Role::Admin {
+        return (format!("({owner} OR 1 = 1)"), Vec::new());
+    }
+    if viewer.teams.is_empty() {
+        return (owner, Vec::new());
+    }
+    let placeholders: Vec<String> = (0..viewer.teams.len())
+        .map(|i| format!("${}", first + i))
+        .collect();
+    (
+        format!("({owner} OR {table}.team_id IN ({}))", placeholders.join(", ")),
+        viewer.teams.iter().map(ToString::to_string).collect(),
+    )
+}
+
+/// The projection's columns in `INSERT` order, with a cast for those that may be NULL.
+const PROJECTION_COLUMNS: [Option<&str>; 20] = {
+    let mut columns = [None; 20];
+    // latitude, longitude, accuracy_m: bound as text
+    columns[10] = Some("DOUBLE PRECISION");
+    columns[11] = Some("DOUBLE PRECISION");
+    columns[12] = Some("DOUBLE PRECISION");
+    // owner_id, team_id
+    columns[18] = Some("TEXT");
+    columns[19] = Some("TEXT");
+    columns
+};
 
 /// The first bytes of a zstd frame.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -910,10 +1027,32 @@ const ROWS_PER_STATEMENT: usize = 100;
 
 /// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `columns` placeholders.
 fn values_list(rows: usize, columns: usize) -> String {
+    typed_values_list(rows, &vec![None; columns])
+}
+
+/// [`values_list`] with the given columns cast to a type (`Some("TEXT")`), for columns
+/// that may be bound as NULL.
+///
+/// sqlx 0.8.6's `Any` driver sends a NULL `f64` to PostgreSQL as a NULL `float4` (its
+/// NULL mapping swaps `Real` and `Double`), and PostgreSQL keeps the parameter types a
+/// statement was first prepared with: a later 8-byte `float8` on that connection then
+/// fails with "incorrect binary data format in bind parameter". So nullable numbers are
+/// bound as text (Rust prints the shortest text that reads back as the same `f64`) and
+/// cast here; nullable text is cast too, so its type never depends on the first binding.
+fn typed_values_list(rows: usize, columns: &[Option<&str>]) -> String {
+    let n = columns.len();
     (0..rows)
         .map(|r| {
-            let row = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
+            let row = columns
+                .iter()
+                .enumerate()
+                .map(|(c, cast)| {
+                    let param = format!("${}", r * n + c + 1);
+                    match cast {
+                        Some(ty) => format!("CAST({param} AS {ty})"),
+                        None => param,
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             format!("({row})")
@@ -1073,7 +1212,7 @@ mod tests {
             id: report.id,
             merge: Arc::new(move |stored| merge_push(stored, &push, NOW)),
         };
-        store.apply(None, vec![job], NOW).await.unwrap();
+        store.apply(Writer::default(), vec![job], NOW).await.unwrap();
         doc
     }
 
@@ -1104,7 +1243,10 @@ mod tests {
             .collect();
         let (reply, answer) = oneshot::channel();
         let commit = Commit {
-            device: Some(uuid::Uuid::from_u128(7)),
+            writer: Writer {
+                device: Some(uuid::Uuid::from_u128(7)),
+                ..Writer::default()
+            },
             stored: Arc::clone(stored),
             merged,
         };
@@ -1209,7 +1351,7 @@ mod tests {
             id: x_id,
             merge: Arc::new(move |stored| merge_push(stored, &b, NOW)),
         };
-        store.apply(None, vec![job], NOW).await.unwrap();
+        store.apply(Writer::default(), vec![job], NOW).await.unwrap();
         let both = titles(&store.load_docs(&[x_id]).await.unwrap()[&x_id].doc);
         assert_eq!(both, ["A's title", "B's title"]);
     }

@@ -8,11 +8,13 @@
 use std::sync::Arc;
 
 use app::document::ReportDoc;
+use app::domain::access::{Ownership, Role};
 use app::domain::{Category, GpsFix, Location, Report, ReportId, Severity, Status, TimelineEntry, Timestamp};
 use app::merge::{MergeError, Merged};
 use automerge::ActorId;
 
-use crate::db::{ApplyError, Job, Store};
+use crate::accounts::{AccountError, NewUser};
+use crate::db::{ApplyError, Job, Store, Writer};
 
 const HOUR: i64 = 3_600_000;
 /// The time encoded in the demo reports' fixed ids (2025-11-20 08:00 UTC).
@@ -222,9 +224,95 @@ fn actor(n: u8) -> ActorId {
     ActorId::from([0xde, 0xe0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0].as_slice())
 }
 
-/// Seeds the sample incidents that are not stored yet. Returns how many were added.
-pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, ApplyError> {
-    let mut jobs = Vec::new();
+/// The demo's teams (sites).
+pub const DEMO_TEAMS: [&str; 2] = ["Warehouse North", "Depot South"];
+
+/// The demo's people, one of each role: (login, password, name, role, teams). Their
+/// passwords are public (README): demo mode is for trying Muster out, never for real data.
+pub const DEMO_USERS: [(&str, &str, &str, Role, &[&str]); 4] = [
+    (
+        "dana",
+        "dana-field-demo",
+        "Dana Okafor",
+        Role::Field,
+        &["Warehouse North"],
+    ),
+    (
+        "sam",
+        "sam-supervisor-demo",
+        "Sam Okafor",
+        Role::Supervisor,
+        &["Warehouse North"],
+    ),
+    (
+        "kelly",
+        "kelly-supervisor-demo",
+        "Kelly Grant",
+        Role::Supervisor,
+        &["Depot South"],
+    ),
+    ("admin", "admin-muster-demo", "Alex Admin", Role::Admin, &[]),
+];
+
+/// The demo accounts as the sign-in page lists them.
+#[must_use]
+pub fn accounts() -> app::pages::DemoMode {
+    app::pages::DemoMode(
+        DEMO_USERS
+            .iter()
+            .map(|(login, password, _, role, teams)| app::pages::DemoAccount {
+                login: (*login).to_owned(),
+                password: (*password).to_owned(),
+                role: role.label().to_owned(),
+                teams: if teams.is_empty() {
+                    "all".to_owned()
+                } else {
+                    teams.join(", ")
+                },
+            })
+            .collect(),
+    )
+}
+
+/// Creates the demo people that do not exist yet; returns how many were added.
+pub async fn seed_users(store: &Store, now: Timestamp) -> Result<usize, AccountError> {
+    let existing: Vec<String> = store.users().await?.into_iter().map(|u| u.login).collect();
+    let mut added = 0;
+    for (login, password, name, role, teams) in DEMO_USERS {
+        if existing.iter().any(|e| e == login) {
+            continue;
+        }
+        store
+            .create_user(
+                NewUser {
+                    login: login.to_owned(),
+                    name: name.to_owned(),
+                    role,
+                    password: password.to_owned(),
+                    teams: teams.iter().map(|t| (*t).to_owned()).collect(),
+                },
+                now,
+            )
+            .await?;
+        added += 1;
+    }
+    Ok(added)
+}
+
+/// Seeds the sample incidents that are not stored yet (the demo people first, so they
+/// can own them). Returns how many incidents were added.
+pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DemoError> {
+    seed_users(store, now).await?;
+    let north = store.ensure_team(DEMO_TEAMS[0], now).await?;
+    let south = store.ensure_team(DEMO_TEAMS[1], now).await?;
+    let dana = store
+        .users()
+        .await?
+        .into_iter()
+        .find(|u| u.login == "dana")
+        .map(|u| u.id);
+    // Every third sample happened at the other site; Dana's own reports are hers.
+    let mut jobs: Vec<(Ownership, Job)> = Vec::new();
     for (index, sample) in SAMPLES.iter().enumerate() {
         let mut report = report_of(index, sample, now);
         let Ok(mut doc) = ReportDoc::create(&report, actor(1), report.reported_at) else {
@@ -275,20 +363,46 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, ApplyError> {
         }
         let id = report.id;
         let doc = doc.save();
-        jobs.push(Job {
-            id,
-            // Only stored if not there yet: seeding again changes nothing.
-            merge: Arc::new(move |stored: Option<&[u8]>| {
-                let fresh = stored.is_none();
-                let mut doc = ReportDoc::load(stored.unwrap_or(&doc), actor(0))
-                    .map_err(|e| MergeError::Poisoned(e.to_string()))?;
-                let snapshot = doc.snapshot().map_err(|e| MergeError::Poisoned(e.to_string()))?;
-                Ok(Merged::of(&mut doc, snapshot, fresh, Vec::new()))
-            }),
-        });
+        let owner = Ownership {
+            owner: dana.filter(|_| sample.reporter == "Dana Okafor"),
+            team: Some(if index % 3 == 2 { south } else { north }),
+        };
+        jobs.push((
+            owner,
+            Job {
+                id,
+                // Only stored if not there yet: seeding again changes nothing.
+                merge: Arc::new(move |stored: Option<&[u8]>| {
+                    let fresh = stored.is_none();
+                    let mut doc = ReportDoc::load(stored.unwrap_or(&doc), actor(0))
+                        .map_err(|e| MergeError::Poisoned(e.to_string()))?;
+                    let snapshot = doc.snapshot().map_err(|e| MergeError::Poisoned(e.to_string()))?;
+                    Ok(Merged::of(&mut doc, snapshot, fresh, Vec::new()))
+                }),
+            },
+        ));
     }
-    let applied = store.apply(None, jobs, now).await?;
-    Ok(applied.iter().filter(|a| a.merged.changed).count())
+    let mut added = 0;
+    for (owner, job) in jobs {
+        let writer = Writer { device: None, owner };
+        let applied = store.apply(writer, vec![job], now).await?;
+        added += applied.iter().filter(|a| a.merged.changed).count();
+    }
+    Ok(added)
+}
+
+/// Why the demo could not be seeded.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The demo people could not be created.
+    #[error("demo accounts: {0}")]
+    Accounts(#[from] AccountError),
+    /// A database read failed.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    /// The demo incidents could not be stored.
+    #[error("demo incidents: {0}")]
+    Apply(#[from] ApplyError),
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use app::desk::{IncidentDesk, IncidentDetail, IncidentRow, QuarantinedDoc};
 use app::document::{ReportDoc, actor_from_uuid};
+use app::domain::access::{Guarded, Ownership, Role, Viewer};
 use app::domain::{Report, ReportId, TimelineEntry, Timestamp};
 use app::merge::{MergeError, Merged};
 use automerge::ActorId;
 
-use crate::db::{ApplyError, Job, Store};
+use crate::db::{ApplyError, Job, Store, Writer};
 use crate::http::now;
 
 /// The desk, over the store.
@@ -34,14 +35,18 @@ impl Desk {
 
 #[async_trait::async_trait]
 impl IncidentDesk for Desk {
-    async fn list(&self) -> Result<Vec<IncidentRow>, String> {
-        self.store.list().await.map_err(|e| {
+    async fn list(&self, viewer: &Viewer) -> Result<Vec<IncidentRow>, String> {
+        self.store.list(viewer).await.map_err(|e| {
             tracing::error!(error = %e, "listing incidents");
             "the incident list is unavailable right now".to_owned()
         })
     }
 
-    async fn detail(&self, id: ReportId) -> Result<Option<IncidentDetail>, String> {
+    async fn detail(&self, viewer: &Viewer, id: ReportId) -> Result<Option<IncidentDetail>, String> {
+        // A report they may not read is, to them, a report that does not exist.
+        if !self.may(viewer, id, Viewer::can_read).await? {
+            return Ok(None);
+        }
         let stored = self.store.load_doc(id).await.map_err(|e| e.to_string())?;
         let Some(stored) = stored else { return Ok(None) };
         let doc = ReportDoc::load(&stored.doc, self.actor.clone()).map_err(|e| e.to_string())?;
@@ -53,7 +58,10 @@ impl IncidentDesk for Desk {
         }))
     }
 
-    async fn edit(&self, base: Report, edited: Report) -> Result<(), String> {
+    async fn edit(&self, viewer: &Viewer, base: Report, edited: Report) -> Result<(), String> {
+        if !self.may(viewer, base.id, Viewer::can_write).await? {
+            return Err(NOT_YOURS.to_owned());
+        }
         if !base.status.can_move_to(edited.status) {
             return Err(format!(
                 "an incident cannot move from {} to {}",
@@ -62,19 +70,23 @@ impl IncidentDesk for Desk {
             ));
         }
         let id = base.id;
-        self.record(id, move |_| Ok((base.clone(), edited.clone())), now())
+        self.record(viewer, id, move |_| Ok((base.clone(), edited.clone())), now())
             .await
     }
 
-    async fn add_update(&self, id: ReportId, author: String, text: String) -> Result<(), String> {
+    async fn add_update(&self, viewer: &Viewer, id: ReportId, text: String) -> Result<(), String> {
+        if !self.may(viewer, id, Viewer::can_write).await? {
+            return Err(NOT_YOURS.to_owned());
+        }
         let at = now();
         let entry = TimelineEntry {
             id: uuid::Uuid::now_v7(),
             at,
-            author: author.trim().to_owned(),
+            author: viewer.name.clone(),
             text: text.trim().to_owned(),
         };
         self.record(
+            viewer,
             id,
             move |current| {
                 let mut next = current.clone();
@@ -86,7 +98,10 @@ impl IncidentDesk for Desk {
         .await
     }
 
-    async fn quarantined(&self) -> Result<Vec<QuarantinedDoc>, String> {
+    async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, String> {
+        if viewer.role != Role::Admin {
+            return Err("only administrators see held-back documents".to_owned());
+        }
         self.store.quarantined().await.map_err(|e| {
             tracing::error!(error = %e, "listing quarantined documents");
             "the quarantine list is unavailable right now".to_owned()
@@ -94,22 +109,42 @@ impl IncidentDesk for Desk {
     }
 }
 
+/// The answer to an edit of a report the person may not change.
+const NOT_YOURS: &str = "you may not change this report";
+
 impl Desk {
+    /// Whether `viewer` may act on report `id` as `rule` says (false if it does not exist).
+    async fn may(
+        &self,
+        viewer: &Viewer,
+        id: ReportId,
+        rule: fn(&Viewer, Ownership) -> bool,
+    ) -> Result<bool, String> {
+        let owners = self.store.ownership(&[id]).await.map_err(|e| {
+            tracing::error!(error = %e, "reading who a report belongs to");
+            "the incident is unavailable right now".to_owned()
+        })?;
+        Ok(owners.get(&id).is_some_and(|of| rule(viewer, *of)))
+    }
+
     /// Records an edit as a change by this desk's actor, through the same merge-and-commit
     /// path as device syncs. `change` gives, from the current report, the report the editor
     /// started from and the edited one; only fields that differ between those are written.
     async fn record(
         &self,
+        viewer: &Viewer,
         id: ReportId,
         change: impl Fn(&Report) -> Result<(Report, Report), String> + Send + Sync + 'static,
         now: Timestamp,
     ) -> Result<(), String> {
         let actor = self.actor.clone();
+        let rules = viewer.clone();
         let merge = move |stored: Option<&[u8]>| -> Result<Merged, MergeError> {
             let stored = stored.ok_or_else(|| MergeError::Refused("that incident does not exist".into()))?;
             let mut doc =
                 ReportDoc::load(stored, actor.clone()).map_err(|e| MergeError::Poisoned(e.to_string()))?;
             let current = doc.read().map_err(|e| MergeError::Poisoned(e.to_string()))?;
+            let before = Guarded::of(&current);
             let (base, edited) = change(&current).map_err(MergeError::Refused)?;
             let changed = doc
                 .edit(&base, &edited, now)
@@ -118,13 +153,16 @@ impl Desk {
             let snapshot = doc
                 .snapshot_valid(id, now)
                 .map_err(|e| MergeError::Refused(e.to_string()))?;
+            rules
+                .check_fields(Some(&before), &snapshot.report)
+                .map_err(MergeError::Refused)?;
             Ok(Merged::of(&mut doc, snapshot, changed, Vec::new()))
         };
         let job = Job {
             id,
             merge: Arc::new(merge),
         };
-        match self.store.apply(None, vec![job], now).await {
+        match self.store.apply(Writer::default(), vec![job], now).await {
             Ok(_) => Ok(()),
             Err(ApplyError::Refused(list)) => Err(list
                 .into_iter()

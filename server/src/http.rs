@@ -4,21 +4,23 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use app::domain::access::{Ownership, Viewer};
 use app::domain::{ReportId, Timestamp};
-use app::merge::{changes_for, merge_push};
+use app::merge::{changes_for, merge_push_checked};
 use app::protocol::{
     DecodeError, ErrorCode, MAX_FEED_PER_RESPONSE, PROTOCOL_VERSION, Rejection, ReportAck, SyncError,
     SyncResponse, decode_request,
 };
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 
 use crate::AppState;
-use crate::db::{ApplyError, Job, Store};
+use crate::accounts::Session;
+use crate::db::{ApplyError, Job, Store, Writer, following_key};
 
 /// A failed request: status and JSON body.
 #[derive(Debug)]
@@ -72,8 +74,12 @@ impl From<DecodeError> for ApiError {
 #[tracing::instrument(name = "sync", skip_all, fields(device, reports, stored, feed))]
 pub async fn sync(
     State(state): State<AppState>,
+    session: Option<Extension<Session>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let Some(Extension(Session { viewer, .. })) = session else {
+        return Err(signed_out());
+    };
     let body = body.map_err(|e| {
         let status = e.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -88,31 +94,68 @@ pub async fn sync(
     span.record("device", tracing::field::display(request.device_id));
     span.record("reports", request.reports.len());
     let now = now();
-    let device = request.device_id;
+    // What this device follows is kept under its user, so a device id alone opens nothing.
+    let device = following_key(viewer.user_id, request.device_id);
     let order: Vec<ReportId> = request.reports.iter().map(|p| p.id).collect();
+    let owners = if order.is_empty() {
+        HashMap::new()
+    } else {
+        state.store.ownership(&order).await.map_err(unavailable)?
+    };
+    let forbidden: Vec<(ReportId, String)> = request
+        .reports
+        .iter()
+        .filter_map(|push| {
+            let of = *owners.get(&push.id)?;
+            let writes = !push.changes.is_empty() || push.document.is_some();
+            if !viewer.can_read(of) {
+                Some((push.id, "you may not read or change this report".to_owned()))
+            } else if writes && !viewer.can_write(of) {
+                Some((
+                    push.id,
+                    "you may read this report but not change it; your changes are kept on this device"
+                        .to_owned(),
+                ))
+            } else {
+                None
+            }
+        })
+        .collect();
+    if !forbidden.is_empty() {
+        return Err(apply_error(ApplyError::Refused(forbidden)));
+    }
+    let viewer = Arc::new(viewer);
     let jobs: Vec<Job> = request
         .reports
         .into_iter()
         .map(|push| {
             let push = Arc::new(push);
+            let viewer = Arc::clone(&viewer);
             Job {
                 id: push.id,
-                merge: Arc::new(move |stored| merge_push(stored, &push, now)),
+                merge: Arc::new(move |stored| {
+                    merge_push_checked(stored, &push, now, &|before, after| {
+                        viewer.check_fields(before, after)
+                    })
+                }),
             }
         })
         .collect();
+    let writer = Writer {
+        device: Some(device),
+        owner: Ownership {
+            owner: Some(viewer.user_id),
+            team: viewer.home_team(),
+        },
+    };
     let applied = if jobs.is_empty() {
         Vec::new()
     } else {
-        state
-            .store
-            .apply(Some(device), jobs, now)
-            .await
-            .map_err(apply_error)?
+        state.store.apply(writer, jobs, now).await.map_err(apply_error)?
     };
     span.record("stored", applied.iter().filter(|a| a.merged.changed).count());
 
-    let (feed, cursor, more) = feed(&state.store, device, request.since, now).await?;
+    let (feed, cursor, more) = feed(&state.store, &viewer, device, request.since, now).await?;
     span.record("feed", feed.len());
     let mut acks: HashMap<ReportId, ReportAck> = applied
         .into_iter()
@@ -133,6 +176,7 @@ pub async fn sync(
 /// cursor.
 async fn feed(
     store: &Store,
+    viewer: &Viewer,
     device: uuid::Uuid,
     since: Option<u64>,
     now: Timestamp,
@@ -142,7 +186,7 @@ async fn feed(
     // A cursor from the future means the database was restored from a backup: start over.
     let since = if since > until { 0 } else { since };
     let rows = store
-        .feed(device, since, until, MAX_FEED_PER_RESPONSE)
+        .feed(viewer, device, since, until, MAX_FEED_PER_RESPONSE)
         .await
         .map_err(unavailable)?;
     let more = rows.len() == MAX_FEED_PER_RESPONSE;
@@ -202,6 +246,15 @@ fn apply_error(e: ApplyError) -> ApiError {
         ApplyError::Db(e) => unavailable(e),
         ApplyError::Contended | ApplyError::Internal => internal(),
     }
+}
+
+/// The answer to a sync without a valid session.
+pub(crate) fn signed_out() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::SignedOut,
+        "you are signed out (the session ended or was revoked); sign in again — your reports stay on this device",
+    )
 }
 
 fn internal() -> ApiError {

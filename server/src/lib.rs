@@ -10,6 +10,8 @@
 //! `main.rs` only calls [`cli::main`], which reads configuration and calls [`build`] and
 //! [`serve`]; tests do the same with a temporary database and port 0.
 
+pub mod accounts;
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -17,6 +19,7 @@ pub mod demo;
 pub mod desk;
 pub mod http;
 pub mod security;
+pub mod signin;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -51,6 +54,10 @@ pub struct AppState {
     pub store: db::Store,
     /// How the server is reached (TLS, public origin), for security headers and checks.
     pub policy: Arc<security::Policy>,
+    /// Session lifetime and the sign-in throttle.
+    pub sign_in: Arc<signin::SignIn>,
+    /// In demo mode, the demo accounts (shown on the sign-in page).
+    pub demo: Option<app::pages::DemoMode>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -65,9 +72,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Database(#[from] db::DbError),
-    /// The demo incidents could not be seeded.
-    #[error("seeding demo incidents: {0}")]
-    Demo(#[from] db::ApplyError),
+    /// The demo could not be seeded.
+    #[error("seeding the demo: {0}")]
+    Demo(#[from] demo::DemoError),
 }
 
 /// A ready-to-serve server.
@@ -97,15 +104,15 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
         .public_url
         .as_ref()
         .map(|url| url.trim_end_matches('/').to_owned());
+    let tls = public_origin
+        .as_deref()
+        .is_some_and(|o| o.starts_with("https://"));
     let state = AppState {
         leptos_options,
         store: store.clone(),
-        policy: Arc::new(security::Policy {
-            tls: public_origin
-                .as_deref()
-                .is_some_and(|o| o.starts_with("https://")),
-            public_origin,
-        }),
+        policy: Arc::new(security::Policy { tls, public_origin }),
+        sign_in: signin::sign_in(config.session_ttl, tls),
+        demo: config.demo.then(demo::accounts),
     };
     Ok(Muster {
         router: router(state),
@@ -119,21 +126,20 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let desk = DeskHandle(Arc::new(desk::Desk::new(state.store.clone())));
+    let people = app::admin::AdminHandle(Arc::new(admin::Admin::new(state.store.clone())));
     let options = state.leptos_options.clone();
+    let demo_mode = state.demo.clone();
     let context = move || {
         provide_context(desk.clone());
+        provide_context(people.clone());
+        if let Some(demo) = &demo_mode {
+            provide_context(demo.clone());
+        }
         security::provide_nonce();
     };
-    let api = Router::new()
-        .route(
-            "/api/sync",
-            post(http::sync)
-                // Enforced by the handler's body extractor, which answers 413 in JSON.
-                .layer::<_, Infallible>(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-                .layer::<_, Infallible>(GlobalConcurrencyLimitLayer::new(syncs_at_once())),
-        )
-        .route("/healthz", get(http::healthz))
-        .route("/readyz", get(http::readyz));
+    let api = api_routes()
+        .into_iter()
+        .fold(Router::new(), |router, r| router.route(r.path, r.handler));
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
@@ -142,11 +148,53 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(security::FORM_BODY_LIMIT));
     api.merge(pages)
         .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            signin::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state.policy),
             security::guard,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// One route outside Leptos (the sync API, sign-in, health), with the method it answers.
+#[derive(Debug)]
+pub struct ApiRoute {
+    /// The path.
+    pub path: &'static str,
+    /// The one method it answers.
+    pub method: axum::http::Method,
+    /// Its handler, with its own layers.
+    pub handler: axum::routing::MethodRouter<AppState>,
+}
+
+/// Every route outside Leptos. The router is built from this list, and the access-control
+/// test checks each of them against its matrix, so a new route cannot skip the matrix.
+#[must_use]
+pub fn api_routes() -> Vec<ApiRoute> {
+    use axum::http::Method;
+    let route = |path, method, handler| ApiRoute {
+        path,
+        method,
+        handler,
+    };
+    vec![
+        route(
+            "/api/sync",
+            Method::POST,
+            post(http::sync)
+                // Enforced by the handler's body extractor, which answers 413 in JSON.
+                .layer::<_, Infallible>(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+                .layer::<_, Infallible>(GlobalConcurrencyLimitLayer::new(syncs_at_once())),
+        ),
+        route("/api/me", Method::GET, get(signin::me)),
+        route("/login", Method::POST, post(signin::login)),
+        route("/logout", Method::POST, post(signin::logout)),
+        route("/healthz", Method::GET, get(http::healthz)),
+        route("/readyz", Method::GET, get(http::readyz)),
+    ]
 }
 
 /// How many syncs are read, decoded and merged at once: eight per core, so merges (CPU)
@@ -161,9 +209,12 @@ fn syncs_at_once() -> usize {
 
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
 pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
 }
 
 async fn shutdown_signal() {

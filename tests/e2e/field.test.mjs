@@ -38,6 +38,22 @@ function watchErrors(page, errors) {
   });
 }
 
+// The demo accounts (server started with --demo; see README).
+const DANA = { login: 'dana', password: 'dana-field-demo', name: 'Dana Okafor' };
+const SAM = { login: 'sam', password: 'sam-supervisor-demo', name: 'Sam Okafor' };
+
+// Signs `page` in through the sign-in form; waits until the app knows who it is.
+async function signIn(page, who) {
+  await page.goto(`${BASE}/login`);
+  await hydrated(page);
+  await page.getByLabel('Login').fill(who.login);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${BASE}/`);
+  await hydrated(page);
+  await page.getByTestId('signed-in-as').filter({ hasText: who.name }).waitFor({ timeout: 15_000 });
+}
+
 function syncBadge(page, title) {
   return page.locator('.outbox-item', { hasText: title }).locator('[data-testid=report-sync]');
 }
@@ -53,9 +69,8 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   const consoleErrors = [];
   watchErrors(page, consoleErrors);
 
-  // (a) Online: the app loads, hydrates and installs its service worker.
-  await page.goto(`${BASE}/`);
-  await hydrated(page);
+  // (a) Online: sign in; the app loads, hydrates and installs its service worker.
+  await signIn(page, DANA);
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
   await page.getByText('Online', { exact: true }).waitFor();
 
@@ -80,7 +95,7 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   await page.getByLabel('Place (as people call it)').fill('Lab 3, north wing');
   await page.getByLabel('What happened?').fill('Sharp solvent smell near the fume cupboard after the extractor stopped.');
   await page.getByLabel('People involved (one per line)').fill('Rita Gomez\nSam Lee');
-  await page.getByLabel('Your name').fill('Ana Field');
+  await assertValue(page, '#reporter', DANA.name); // filed in the signed-in person's name
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: `${ARTIFACTS}/report-form-360x640.png` });
   await page.screenshot({ path: `${ARTIFACTS}/report-form-full.png`, fullPage: true });
@@ -104,6 +119,7 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   const desk = await browser.newContext();
   const deskPage = await desk.newPage();
   watchErrors(deskPage, consoleErrors);
+  await signIn(deskPage, SAM);
   await deskPage.goto(`${BASE}/incidents`);
   await deskPage.getByRole('link', { name: title }).waitFor();
 
@@ -156,7 +172,6 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   await deskPage.getByLabel('Status').selectOption('resolved');
   await deskPage.getByRole('button', { name: 'Save changes' }).click();
   await deskPage.getByText('Saved.').waitFor();
-  await deskPage.getByLabel('Your name', { exact: true }).fill('Sam Lee');
   await deskPage.getByLabel('Update', { exact: true }).fill('Extractor fan serviced; lab reopened.');
   await deskPage.getByRole('button', { name: 'Add update' }).click();
   await deskPage.getByTestId('timeline').getByText('Extractor fan serviced; lab reopened.').waitFor();
@@ -196,6 +211,7 @@ test('script injected into a page does not run, and the page says why', { timeou
   const page = await context.newPage();
   const violations = [];
   watchErrors(page, violations);
+  await signIn(page, SAM);
   await page.goto(`${BASE}/incidents`);
   await hydrated(page);
   assert.deepEqual(violations, [], 'the app itself runs within its policy');
@@ -230,6 +246,8 @@ test('hostile text in every field is shown as plain text on every page', { timeo
     assert.equal(await p.locator('img[src="x"]').count(), 0, `no injected element on ${where}`);
   };
 
+  // A supervisor may file a report on someone else's behalf, so every field is free text.
+  await signIn(page, SAM);
   await page.goto(`${BASE}/report`);
   await hydrated(page);
   await page.getByLabel('Title').fill(title);
@@ -255,6 +273,7 @@ test('hostile text in every field is shown as plain text on every page', { timeo
   const deskLive = await browser.newContext({ bypassCSP: true });
   const deskPage = await deskLive.newPage();
   deskPage.on('pageerror', (e) => errors.push(String(e)));
+  await signIn(deskPage, SAM);
   await deskPage.goto(`${BASE}/incidents`);
   await hydrated(deskPage);
   await deskPage.getByRole('link', { name: title }).click();
@@ -265,7 +284,6 @@ test('hostile text in every field is shown as plain text on every page', { timeo
     await fields.getByText(hostile(name)).first().waitFor();
   }
   await fields.getByText(hostile('person')).first().waitFor();
-  await deskPage.getByLabel('Your name', { exact: true }).fill(hostile('lead'));
   await deskPage.getByLabel('Update', { exact: true }).fill(hostile('update'));
   await deskPage.getByRole('button', { name: 'Add update' }).click();
   await deskPage.getByTestId('timeline').getByText(hostile('update')).first().waitFor();
@@ -279,6 +297,93 @@ test('hostile text in every field is shown as plain text on every page', { timeo
   assert.deepEqual(errors, [], 'no uncaught errors');
   await field.close();
   await deskLive.close();
+});
+
+test('signed in once, a field employee works offline, syncs as themselves, and signing out wipes the device', { timeout: 180_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 640 } });
+  const page = await context.newPage();
+  const errors = [];
+  watchErrors(page, errors);
+  await signIn(page, DANA);
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+
+  // Offline, a reload: still signed in, and a report can be filed.
+  await context.setOffline(true);
+  await page.reload();
+  await hydrated(page);
+  await page.getByTestId('signed-in-as').filter({ hasText: DANA.name }).waitFor();
+  const fileReport = async (title) => {
+    await page.getByRole('link', { name: 'Report an incident' }).click();
+    await page.waitForURL(`${BASE}/report`);
+    await hydrated(page);
+    await page.getByLabel('Title').fill(title);
+    await page.getByLabel('Place (as people call it)').fill('Loading dock');
+    await page.getByLabel('What happened?').fill('Cable run across the walkway.');
+    await page.getByRole('button', { name: 'Save report' }).click();
+    await page.waitForURL(`${BASE}/`);
+    await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
+  };
+  const synced = `Trip hazard ${Date.now() % 1000}`;
+  await fileReport(synced);
+
+  // Online: it syncs by itself, filed under Dana on the server.
+  await context.setOffline(false);
+  await syncBadge(page, synced).filter({ hasText: /^Synced$/ }).waitFor({ timeout: 30_000 });
+  const list = await (await page.request.get(`${BASE}/incidents`)).text();
+  assert.ok(list.includes(synced), 'her report is on the server');
+  assert.ok(list.includes(DANA.name), 'filed under her name');
+
+  // A report that cannot reach the server yet; then sign out: asked first.
+  await page.route('**/api/sync', (route) => route.abort());
+  const unsynced = `Unsynced note ${Date.now() % 1000}`;
+  await fileReport(unsynced);
+  await page.getByTestId('sign-out').click();
+  const confirm = page.getByTestId('sign-out-confirm');
+  await confirm.waitFor();
+  await confirm.getByText('1 report(s) on this device have not reached the server').waitFor();
+  assert.ok(await page.getByTestId('sign-out-discard').isDisabled(), 'not without typing DELETE');
+  await page.getByLabel('To sign out anyway and delete them, type DELETE').fill('DELETE');
+  await page.getByTestId('sign-out-discard').click();
+  await page.waitForURL(`${BASE}/login?signed_out=1`);
+  await page.getByTestId('signed-out').waitFor();
+
+  // Nothing of hers is left: no local storage, no cached page holding report text, no session.
+  assert.equal(await page.evaluate(() => localStorage.length), 0, 'local storage is empty');
+  const cachedHits = await page.evaluate(async (titles) => {
+    const hits = [];
+    for (const key of await caches.keys()) {
+      const cache = await caches.open(key);
+      for (const request of await cache.keys()) {
+        const text = await (await cache.match(request)).text();
+        if (titles.some((t) => text.includes(t))) hits.push(request.url);
+      }
+    }
+    return hits;
+  }, [synced, unsynced]);
+  assert.deepEqual(cachedHits, [], 'no cached page holds report text');
+  const me = await page.request.get(`${BASE}/api/me`);
+  assert.equal(me.status(), 401, 'the session is over');
+  const incidents = await page.request.get(`${BASE}/incidents`, { maxRedirects: 0 });
+  assert.equal(incidents.status(), 303, 'desk pages send her to sign in');
+  assert.deepEqual(errors, [], 'no uncaught errors or CSP violations');
+  await context.close();
+});
+
+test('wrong passwords are refused with a reason, then throttled', { timeout: 60_000 }, async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const who = { ...SAM, password: 'not-the-password' };
+  await page.goto(`${BASE}/login`);
+  await hydrated(page);
+  for (let attempt = 0; attempt < 6; attempt += 1) {
+    await page.getByLabel('Login').fill('kelly');
+    await page.getByLabel('Password').fill(who.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/login\?/);
+    await hydrated(page);
+  }
+  await page.getByTestId('signin-error').filter({ hasText: 'Too many failed attempts' }).waitFor();
+  await context.close();
 });
 
 async function assertValue(page, selector, expected) {

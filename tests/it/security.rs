@@ -42,7 +42,7 @@ fn checked_nonce(response: &reqwest::Response) -> String {
 #[tokio::test]
 async fn every_page_has_a_strict_policy_and_every_inline_script_its_nonce() {
     let server = TestServer::start().await;
-    let http = reqwest::Client::new();
+    let http = muster_tests::signed_in_client();
     let mut nonces = Vec::new();
     for path in ["/", "/report", "/incidents", "/admin/quarantine", "/no-such-page"] {
         let response = http.get(format!("{}{path}", server.base)).send().await.unwrap();
@@ -81,7 +81,7 @@ async fn behind_tls_pages_ask_for_https_and_the_public_origin_is_accepted() {
     let server = TestServer::start_public(Db::Sqlite, Some("https://muster.example.org/"))
         .await
         .unwrap();
-    let http = reqwest::Client::new();
+    let http = muster_tests::signed_in_client();
     let response = http.get(format!("{}/", server.base)).send().await.unwrap();
     assert_eq!(
         response.headers()["strict-transport-security"],
@@ -101,7 +101,7 @@ async fn behind_tls_pages_ask_for_https_and_the_public_origin_is_accepted() {
 #[tokio::test]
 async fn cross_site_requests_that_change_state_are_refused_and_change_nothing() {
     let server = TestServer::start().await;
-    let http = reqwest::Client::new();
+    let http = muster_tests::signed_in_client();
     let mut device = Device::new(1);
     let id = device.create("Blocked fire exit", "Loading bay");
     let body = serde_json::to_vec(&device.request()).unwrap();
@@ -123,7 +123,7 @@ async fn cross_site_requests_that_change_state_are_refused_and_change_nothing() 
         let mut update = http
             .post(&add_update)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("id={id}&author=Mallory&text=forged"));
+            .body(format!("id={id}&text=forged"));
         for (name, value) in headers {
             sync = sync.header(*name, *value);
             update = update.header(*name, *value);
@@ -151,13 +151,13 @@ async fn cross_site_requests_that_change_state_are_refused_and_change_nothing() 
 #[tokio::test]
 async fn every_route_limits_its_body() {
     let server = TestServer::start().await;
-    let http = reqwest::Client::new();
+    let http = muster_tests::signed_in_client();
     let big = "x".repeat(server::security::FORM_BODY_LIMIT + 1);
     let add_update = format!("{}{}", server.base, app::desk::AddUpdate::PATH);
     let response = http
         .post(&add_update)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("id=0&author=a&text={big}"))
+        .body(format!("id=0&text={big}"))
         .send()
         .await
         .unwrap();
@@ -196,7 +196,7 @@ async fn even_at_trace_level_the_log_holds_no_report_text() {
     device.add_update(id, "Canary update 7f3a");
     device.sync(&server.base).await.unwrap();
     // A refused request and a supervisor's update through a server function, too.
-    let http = reqwest::Client::new();
+    let http = muster_tests::signed_in_client();
     let mut broken = serde_json::to_vec(&device.request()).unwrap();
     broken.extend_from_slice(b"Canary trailing 7f3a");
     let refused = muster_tests::post_raw(&http, &server.base, broken).await.unwrap();
@@ -204,9 +204,7 @@ async fn even_at_trace_level_the_log_holds_no_report_text() {
     let update = http
         .post(format!("{}{}", server.base, app::desk::AddUpdate::PATH))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "id={id}&author=Canary%20Lead%207f3a&text=Canary%20supervisor%207f3a"
-        ))
+        .body(format!("id={id}&text=Canary%20supervisor%207f3a"))
         .send()
         .await
         .unwrap();

@@ -6,26 +6,8 @@
 use app::desk::IncidentDesk;
 use app::domain::{Severity, Status};
 use app::protocol::{Bytes, ErrorCode, PROTOCOL_VERSION, ReportPush, SyncRequest};
-use muster_tests::{Db, Device, TestServer};
+use muster_tests::{Db, Device, TESTER_LOGIN, TestServer, on_both_databases, viewer_of};
 use server::db::Projection;
-
-/// Runs each named `async fn(Db)` as one test per database.
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(muster_tests::Db::Sqlite).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(muster_tests::Db::Postgres).await;
-            })*
-        }
-    };
-}
 
 on_both_databases!(
     two_offline_devices_converge_and_the_projection_matches,
@@ -36,6 +18,7 @@ on_both_databases!(
     a_report_that_breaks_the_rules_is_refused_with_the_rule,
     health_and_pages_answer,
     demo_mode_seeds_a_dozen_incidents_once,
+    reports_with_and_without_a_position_are_stored_in_any_order,
 );
 
 async fn two_offline_devices_converge_and_the_projection_matches(db: Db) {
@@ -88,13 +71,14 @@ async fn two_offline_devices_converge_and_the_projection_matches(db: Db) {
 
     // The server's document and its projection say the same.
     let desk = server::desk::Desk::new(server.store.clone());
+    let tester = viewer_of(&server.store, TESTER_LOGIN).await;
     for id in [r1, r2] {
-        let detail = desk.detail(id).await.unwrap().unwrap();
+        let detail = desk.detail(&tester, id).await.unwrap().unwrap();
         assert_eq!(detail.report, a.read(id));
         let row = server.store.projection(id).await.unwrap().unwrap();
         assert_eq!(row, Projection::of(&detail.report, detail.conflicts.len()));
     }
-    let list = desk.list().await.unwrap();
+    let list = desk.list(&tester).await.unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0].id, r2, "newest first");
 }
@@ -167,13 +151,14 @@ async fn a_supervisor_edit_flows_back_to_the_device(db: Db) {
     edited.status = Status::Triaged;
     edited.severity = Severity::Moderate;
     let desk = server::desk::Desk::new(server.store.clone());
-    desk.edit(base.clone(), edited).await.unwrap();
+    let tester = viewer_of(&server.store, TESTER_LOGIN).await;
+    desk.edit(&tester, base.clone(), edited).await.unwrap();
 
     // A forbidden transition is refused and changes nothing.
     let snapshot = server.snapshot().await;
     let mut skip = base.clone();
     skip.status = Status::Closed;
-    assert!(desk.edit(base, skip).await.is_err());
+    assert!(desk.edit(&tester, base, skip).await.is_err());
     assert_eq!(server.snapshot().await, snapshot);
 
     a.sync(&server.base).await.unwrap();
@@ -400,6 +385,35 @@ async fn health_and_pages_answer(db: Db) {
     assert_eq!(mode, "wal");
 }
 
+/// A NULL bound by sqlx's `Any` driver used to fix a parameter's type in PostgreSQL's
+/// prepared statement, so the next report on that connection with a position failed
+/// ("incorrect binary data format").
+async fn reports_with_and_without_a_position_are_stored_in_any_order(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
+    let mut device = Device::new(3);
+    for k in 0..24 {
+        let id = device.create(&format!("Report {k}"), "Gate");
+        if k % 2 == 1 {
+            device.edit(id, |r| {
+                r.location.gps = Some(app::domain::GpsFix {
+                    latitude: 51.5,
+                    longitude: -0.1,
+                    accuracy_m: 8.0,
+                });
+            });
+        }
+        device.sync(&server.base).await.unwrap();
+    }
+    let rows = server
+        .store
+        .list(&viewer_of(&server.store, TESTER_LOGIN).await)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 24);
+}
+
 async fn demo_mode_seeds_a_dozen_incidents_once(db: Db) {
     let Some(server) = TestServer::start_on(db).await else {
         return;
@@ -408,10 +422,31 @@ async fn demo_mode_seeds_a_dozen_incidents_once(db: Db) {
     assert_eq!(server::demo::seed(&server.store, now).await.unwrap(), 12);
     assert_eq!(server::demo::seed(&server.store, now).await.unwrap(), 0);
     let desk = server::desk::Desk::new(server.store.clone());
-    let list = desk.list().await.unwrap();
+    let admin = viewer_of(&server.store, "admin").await;
+    let list = desk.list(&admin).await.unwrap();
     assert_eq!(list.len(), 12);
+    // One of each role, with the documented passwords.
+    for (login, password, ..) in server::demo::DEMO_USERS {
+        assert!(
+            server
+                .store
+                .check_credentials(login, password)
+                .await
+                .unwrap()
+                .is_some(),
+            "{login}"
+        );
+    }
+    let north = desk.list(&viewer_of(&server.store, "sam").await).await.unwrap();
+    let south = desk.list(&viewer_of(&server.store, "kelly").await).await.unwrap();
+    assert_eq!(
+        north.len() + south.len(),
+        12,
+        "each site's supervisor sees that site's"
+    );
+    assert!(!north.is_empty() && !south.is_empty());
     let with_conflict = list.iter().find(|r| r.title.starts_with("Near miss")).unwrap();
-    let detail = desk.detail(with_conflict.id).await.unwrap().unwrap();
+    let detail = desk.detail(&admin, with_conflict.id).await.unwrap().unwrap();
     assert_eq!(detail.conflicts.len(), 1, "the demo shows a concurrent edit");
 }
 
@@ -438,7 +473,8 @@ mod more {
             .collect();
         a.sync(&server.base).await.unwrap();
         let desk = server::desk::Desk::new(server.store.clone());
-        desk.add_update(ids[1], "Sam Lead".into(), "Called the contractor".into())
+        let tester = viewer_of(&server.store, TESTER_LOGIN).await;
+        desk.add_update(&tester, ids[1], "Called the contractor".into())
             .await
             .unwrap();
 
@@ -450,7 +486,7 @@ mod more {
         assert_eq!(a.read(ids[1]).timeline[0].text, "Called the contractor");
 
         // The server remembers what it sent: the next change travels alone.
-        desk.add_update(ids[1], "Sam Lead".into(), "Contractor on site".into())
+        desk.add_update(&tester, ids[1], "Contractor on site".into())
             .await
             .unwrap();
         let answer = a.sync(&server.base).await.unwrap();
@@ -644,8 +680,15 @@ mod more {
         let listed = server.store.quarantined().await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].id, damaged);
-        let (status, html) = server.get("/admin/quarantine").await;
-        assert_eq!(status, 200);
+        let (_, admin) =
+            muster_tests::add_user(&server.store, "admin", app::domain::access::Role::Admin, &[]).await;
+        let page = muster_tests::client_with_session(&admin)
+            .get(format!("{}/admin/quarantine", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
         assert!(html.contains(&damaged.to_string()), "the admin page lists it");
         let snapshot = server.snapshot().await;
         a.forget_ack(damaged);

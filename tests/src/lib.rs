@@ -24,6 +24,25 @@ use sqlx::Row;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// Runs each named `async fn(Db)` as one test per database.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(muster_tests::Db::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(muster_tests::Db::Postgres).await;
+            })*
+        }
+    };
+}
+
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -66,6 +85,7 @@ impl TestDb {
                 format!("{base}/{name}")
             }
         };
+        seed_tester(&url).await;
         Some(Self { url, kind, dir })
     }
 
@@ -127,6 +147,112 @@ impl TestDb {
     }
 }
 
+/// The session every simulated [`Device`] syncs with unless told otherwise: the
+/// tester's, seeded into every test database.
+pub const TEST_TOKEN: &str = "harness-session-token-0000000000000000000000";
+/// The tester: a supervisor of [`TEST_TEAM`], so that test devices may file and edit
+/// each other's reports.
+pub const TESTER_LOGIN: &str = "tester";
+pub const TESTER_PASSWORD: &str = "tester-password-for-tests";
+pub const TESTER_NAME: &str = "Tess Tester";
+pub const TEST_TEAM: &str = "Test site";
+
+/// The tester's password hash, made once per test process (hashing takes ~50 ms).
+fn tester_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| server::accounts::hash_password(TESTER_PASSWORD).unwrap())
+}
+
+/// Migrates a fresh database and adds the tester, their team and the [`TEST_TOKEN`]
+/// session (directly, so hundreds of test databases do not each pay for hashing).
+async fn seed_tester(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    let team = store.ensure_team(TEST_TEAM, T0).await.unwrap();
+    store.close().await;
+    let user = uuid::Uuid::from_u128(0x7e57);
+    let mut conn = sqlx::AnyConnection::connect_any(url).await;
+    let far = i64::MAX / 2;
+    for sql in [
+        format!(
+            "INSERT INTO users (id, login, name, role, password_hash, active, created_at)
+             VALUES ('{user}', '{TESTER_LOGIN}', '{TESTER_NAME}', 'supervisor', '{}', 1, 0)",
+            tester_hash()
+        ),
+        format!("INSERT INTO memberships (user_id, team_id, position) VALUES ('{user}', '{team}', 0)"),
+        format!(
+            "INSERT INTO sessions (id, token_hash, user_id, user_agent, created_at, last_seen_at, expires_at)
+             VALUES ('{}', '{}', '{user}', 'harness', 0, {far}, {far})",
+            uuid::Uuid::from_u128(0x5e55),
+            server::accounts::token_hash(TEST_TOKEN)
+        ),
+    ] {
+        sqlx::query(&sql).execute(&mut conn).await.unwrap();
+    }
+}
+
+/// An HTTP client that sends the tester's session cookie ([`TEST_TOKEN`]) with every
+/// request and does not follow redirects.
+pub fn signed_in_client() -> reqwest::Client {
+    client_with_session(TEST_TOKEN)
+}
+
+/// An HTTP client that sends session `token` with every request and does not follow
+/// redirects.
+pub fn client_with_session(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        format!("{}={token}", server::accounts::SESSION_COOKIE)
+            .parse()
+            .unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Creates an account (`login`, named after it, password `login` + "-password-1") in
+/// `teams`, and a session for it; returns the user id and the session token.
+pub async fn add_user(
+    store: &Store,
+    login: &str,
+    role: app::domain::access::Role,
+    teams: &[&str],
+) -> (uuid::Uuid, String) {
+    let user = store
+        .create_user(
+            server::accounts::NewUser {
+                login: login.to_owned(),
+                name: format!("{login} (test)"),
+                role,
+                password: format!("{login}-password-1"),
+                teams: teams.iter().map(|t| (*t).to_owned()).collect(),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    let (_, token) = store
+        .create_session(user, "harness", T0, Duration::from_secs(3600 * 24 * 365 * 50))
+        .await
+        .unwrap();
+    (user, token)
+}
+
+/// The person signed in as `login`, as requests act for them.
+pub async fn viewer_of(store: &Store, login: &str) -> app::domain::access::Viewer {
+    let user = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.login == login)
+        .unwrap_or_else(|| panic!("no account {login}"));
+    store.viewer(user.id).await.unwrap().unwrap()
+}
+
 trait ConnectAny {
     async fn connect_any(url: &str) -> Self;
 }
@@ -175,6 +301,7 @@ impl TestServer {
             site_root: db.dir().join("site"),
             demo: false,
             public_url: public_url.map(str::to_owned),
+            ..Config::default()
         };
         let muster = server::build(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -186,7 +313,7 @@ impl TestServer {
             base,
             store: muster.store,
             db,
-            http: reqwest::Client::new(),
+            http: signed_in_client(),
             task,
         })
     }
@@ -221,8 +348,21 @@ impl TestServer {
 
 /// Posts raw bytes to `{base}/api/sync`.
 pub async fn post_raw(http: &reqwest::Client, base: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
-    let response = http
-        .post(format!("{base}/api/sync"))
+    post_as(http, base, Some(TEST_TOKEN), body).await
+}
+
+/// Posts a sync request with the session `token` (none: signed out).
+pub async fn post_as(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> Result<(u16, Vec<u8>), String> {
+    let mut request = http.post(format!("{base}/api/sync"));
+    if let Some(token) = token {
+        request = request.header("cookie", format!("{}={token}", server::accounts::SESSION_COOKIE));
+    }
+    let response = request
         .header("content-type", "application/json")
         .body(body)
         .send()
@@ -370,6 +510,8 @@ pub struct Device {
     /// Like the app, send a report the server has never acknowledged as its whole
     /// document; tests of change handling turn this off to send changes only.
     pub send_documents: bool,
+    /// The session token it syncs with ([`TEST_TOKEN`] unless signed in as someone else).
+    pub session: Option<String>,
     http: reqwest::Client,
     clock: i64,
     serial: u64,
@@ -390,6 +532,7 @@ impl Device {
             cursor: None,
             made: Vec::new(),
             send_documents: true,
+            session: Some(TEST_TOKEN.to_owned()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -570,7 +713,7 @@ impl Device {
     pub async fn try_sync(&mut self, base: &str) -> Result<SyncResponse, SyncFailure> {
         let request = self.request();
         let body = serde_json::to_vec(&request).unwrap();
-        let (status, bytes) = post_raw(&self.http, base, body)
+        let (status, bytes) = post_as(&self.http, base, self.session.as_deref(), body)
             .await
             .map_err(SyncFailure::Network)?;
         if status != 200 {

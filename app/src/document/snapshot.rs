@@ -195,3 +195,14 @@ fn timeline(doc: &AutoCommit, list: &ObjId) -> Result<Vec<TimelineEntry>, DocErr
         })
         .collect()
 }
+
+/// The report's guarded fields (reporter, status) alone: two map reads, for checking
+/// writes against the stored report without reading all of it.
+pub(super) fn guarded(doc: &AutoCommit) -> Result<crate::domain::access::Guarded, DocError> {
+    let root = Map::read(doc, &ROOT);
+    let report = Map::read(doc, &object(&root, REPORT_KEY, ObjType::Map, "")?);
+    Ok(crate::domain::access::Guarded {
+        reporter: string(&report, "reporter", "")?,
+        status: keyed(&report, "status", Status::from_key)?,
+    })
+}

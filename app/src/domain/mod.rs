@@ -2,6 +2,7 @@
 //!
 //! No IO, no clock, no randomness: time and ids are passed in.
 
+pub mod access;
 pub mod report;
 pub mod workflow;
 

@@ -66,9 +66,9 @@ pub fn IncidentPage() -> impl IntoView {
         let (base, edited) = (base.clone(), edited.clone());
         async move { edit_incident(base, edited).await }
     });
-    let post = Action::new(|(id, author, text): &(String, String, String)| {
-        let (id, author, text) = (id.clone(), author.clone(), text.clone());
-        async move { add_update(id, author, text).await }
+    let post = Action::new(|(id, text): &(String, String)| {
+        let (id, text) = (id.clone(), text.clone());
+        async move { add_update(id, text).await }
     });
     let detail = Resource::new(
         move || (id(), save.version().get(), post.version().get()),
@@ -115,7 +115,7 @@ fn field_row(label: &'static str, value: String, conflict: Option<&FieldConflict
 fn IncidentView(
     detail: IncidentDetail,
     save: Action<(Report, Report), Result<(), ServerFnError>>,
-    post: Action<(String, String, String), Result<(), ServerFnError>>,
+    post: Action<(String, String), Result<(), ServerFnError>>,
 ) -> impl IntoView {
     let IncidentDetail {
         report,
@@ -173,13 +173,12 @@ fn IncidentView(
 fn Timeline(
     entries: Vec<crate::domain::TimelineEntry>,
     id: String,
-    post: Action<(String, String, String), Result<(), ServerFnError>>,
+    post: Action<(String, String), Result<(), ServerFnError>>,
 ) -> impl IntoView {
-    let author = RwSignal::new(String::new());
     let text = RwSignal::new(String::new());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        post.dispatch((id.clone(), author.get_untracked(), text.get_untracked()));
+        post.dispatch((id.clone(), text.get_untracked()));
         text.set(String::new());
     };
     let outcome = move || match post.value().get() {
@@ -206,10 +205,6 @@ fn Timeline(
             <h2 id="timeline-heading">"Timeline"</h2>
             {list}
             <form on:submit=submit class="desk-edit">
-                <div class="field">
-                    <label for="update-author">"Your name"</label>
-                    <input id="update-author" type="text" maxlength="200" required bind:value=author />
-                </div>
                 <div class="field">
                     <label for="update-text">"Update"</label>
                     <textarea id="update-text" rows="3" required bind:value=text></textarea>

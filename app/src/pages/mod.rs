@@ -4,11 +4,15 @@
 
 mod incidents;
 mod outbox;
+mod people;
 mod report_form;
+mod signin;
 
 pub use incidents::{IncidentListPage, IncidentPage, QuarantinePage};
 pub use outbox::OutboxPage;
+pub use people::PeoplePage;
 pub use report_form::ReportFormPage;
+pub use signin::{DemoAccount, DemoAccounts, DemoMode, SignInPage};
 
 use leptos::prelude::*;
 
@@ -56,6 +60,14 @@ pub fn SyncBar() -> impl IntoView {
                 <a href="/">"Outbox"</a>
                 <a href="/report">"New report"</a>
                 <a href="/incidents">"Incidents"</a>
+                {move || {
+                    let admin = state.loaded.get()
+                        && state.me.with(|m| m.as_ref().is_some_and(|m| m.viewer.role == crate::domain::access::Role::Admin));
+                    admin.then(|| view! {
+                        <a href="/admin/people">"People"</a>
+                        <a href="/admin/quarantine">"Held back"</a>
+                    })
+                }}
             </nav>
         </header>
         <div class="syncbar">
@@ -82,6 +94,99 @@ pub fn SyncBar() -> impl IntoView {
             <p data-testid="sync-activity" class="activity" aria-live="polite">
                 {activity}
             </p>
+            <Account />
+        </div>
+    }
+}
+
+/// Who the device is signed in as, and signing out: asked first when reports are
+/// unsynced (sync them, or type DELETE to drop them with everything else on the device).
+#[component]
+fn Account() -> impl IntoView {
+    let state = use_field_state();
+    let device = StoredValue::new(use_device());
+    let asking = RwSignal::new(false);
+    let typed = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<String>);
+    let sign_out = move || {
+        device.with_value(|device| {
+            if let Some(device) = device {
+                problem.set(None);
+                device.0.sign_out(Box::new(move |result| {
+                    if let Err(reason) = result {
+                        problem.set(Some(reason));
+                    }
+                }));
+            }
+        });
+    };
+    let start = move |_| {
+        if state.unsynced() == 0 {
+            sign_out();
+        } else {
+            typed.set(String::new());
+            asking.set(true);
+        }
+    };
+    let sync_now = move |_| {
+        device.with_value(|device| {
+            if let Some(device) = device {
+                device.0.sync_now();
+            }
+        });
+    };
+    let confirmed = move || typed.with(|t| t.trim() == "DELETE");
+    view! {
+        <div class="account">
+            {move || match (state.loaded.get(), state.me.get()) {
+                (true, Some(me)) => view! {
+                    <span data-testid="signed-in-as">
+                        {format!("Signed in as {} ({})", me.viewer.name, me.viewer.role.label())}
+                    </span>
+                    <button type="button" class="button link" data-testid="sign-out" on:click=start>
+                        "Sign out"
+                    </button>
+                }.into_any(),
+                (true, None) => view! {
+                    <a class="button" href="/login" data-testid="sign-in-link">"Sign in"</a>
+                }.into_any(),
+                _ => ().into_any(),
+            }}
+            {move || state.signed_out.get().then(|| view! {
+                <p class="notice" role="alert" data-testid="session-ended">
+                    "Your session has ended, so syncing has stopped. Your reports stay on this device. "
+                    <a href="/login">"Sign in again"</a>
+                </p>
+            })}
+            {move || problem.get().map(|p| view! { <p class="notice" role="alert">{p}</p> })}
+            <Show when=move || asking.get()>
+                <section class="confirm" role="dialog" aria-labelledby="signout-heading" data-testid="sign-out-confirm">
+                    <h2 id="signout-heading">"Unsynced reports"</h2>
+                    <p>
+                        {move || format!(
+                            "{} report(s) on this device have not reached the server. Signing out deletes them from this device.",
+                            state.unsynced(),
+                        )}
+                    </p>
+                    <button type="button" class="button primary" on:click=sync_now disabled=move || !state.online.get()>
+                        "Sync now"
+                    </button>
+                    <div class="field">
+                        <label for="confirm-discard">"To sign out anyway and delete them, type DELETE"</label>
+                        <input id="confirm-discard" type="text" autocomplete="off" bind:value=typed />
+                    </div>
+                    <button
+                        type="button"
+                        class="button"
+                        data-testid="sign-out-discard"
+                        disabled=move || !confirmed()
+                        on:click=move |_| sign_out()
+                    >
+                        "Sign out and delete"
+                    </button>
+                    <button type="button" class="button link" on:click=move |_| asking.set(false)>"Cancel"</button>
+                </section>
+            </Show>
         </div>
     }
 }

@@ -1,0 +1,171 @@
+//! Managing people: server functions for administrators, and the port the server
+//! implements to answer them. Every function refuses anyone but an administrator.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::Timestamp;
+use crate::domain::access::Role;
+
+/// One person, as the administration page lists them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    /// Their id.
+    pub id: Uuid,
+    /// What they sign in with.
+    pub login: String,
+    /// Their name.
+    pub name: String,
+    /// What they may do.
+    pub role: Role,
+    /// Their teams, home team first.
+    pub teams: Vec<String>,
+    /// Whether they may sign in and sync.
+    pub active: bool,
+    /// Their sessions that still work, newest first.
+    pub sessions: Vec<SessionRow>,
+}
+
+/// One live session (a signed-in browser or phone).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionRow {
+    /// Its id (not its token).
+    pub id: Uuid,
+    /// The browser, as it described itself.
+    pub device: String,
+    /// When it was signed in.
+    pub created_at: Timestamp,
+    /// When it was last used online.
+    pub last_seen_at: Timestamp,
+    /// When it ends.
+    pub expires_at: Timestamp,
+}
+
+/// What a new account was given: the one-time display of its first password.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invited {
+    /// Their login.
+    pub login: String,
+    /// The first password to hand over (shown once, never stored in the clear).
+    pub password: String,
+}
+
+/// The port the server implements to manage people.
+#[cfg(feature = "ssr")]
+#[async_trait::async_trait]
+pub trait PeopleAdmin: Send + Sync + 'static {
+    /// Everyone, with their live sessions.
+    async fn people(&self) -> Result<Vec<Person>, String>;
+    /// Creates an account; a blank password gets a random one. Returns what to hand over.
+    async fn invite(
+        &self,
+        login: String,
+        name: String,
+        role: Role,
+        teams: Vec<String>,
+        password: String,
+    ) -> Result<Invited, String>;
+    /// Sets a person's role and teams.
+    async fn set_role(&self, id: Uuid, role: Role, teams: Vec<String>) -> Result<(), String>;
+    /// Deactivates (ending every session) or reactivates a person.
+    async fn set_active(&self, id: Uuid, active: bool) -> Result<(), String>;
+    /// Ends one session (a lost phone): its next request is refused.
+    async fn revoke(&self, session: Uuid) -> Result<(), String>;
+}
+
+/// The people port, as provided through context by the server.
+#[cfg(feature = "ssr")]
+#[derive(Clone)]
+pub struct AdminHandle(pub std::sync::Arc<dyn PeopleAdmin>);
+
+#[cfg(feature = "ssr")]
+impl std::fmt::Debug for AdminHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminHandle")
+    }
+}
+
+/// The port, if the signed-in person is an administrator.
+#[cfg(feature = "ssr")]
+fn admin() -> Result<AdminHandle, ServerFnError> {
+    let viewer = crate::desk::signed_in()?;
+    if viewer.role != Role::Admin {
+        return Err(ServerFnError::new("only administrators manage people"));
+    }
+    use_context::<AdminHandle>().ok_or_else(|| ServerFnError::new("people management is not available"))
+}
+
+#[cfg(feature = "ssr")]
+fn parse_id(id: &str) -> Result<Uuid, ServerFnError> {
+    id.parse().map_err(|_| ServerFnError::new("that is not an id"))
+}
+
+#[cfg(feature = "ssr")]
+fn parse_role(role: &str) -> Result<Role, ServerFnError> {
+    role.parse().map_err(ServerFnError::new)
+}
+
+/// Team names from a comma-separated list, in order, without blanks.
+#[must_use]
+pub fn team_list(teams: &str) -> Vec<String> {
+    teams
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Everyone, with their live sessions.
+#[server]
+pub async fn list_people() -> Result<Vec<Person>, ServerFnError> {
+    admin()?.0.people().await.map_err(ServerFnError::new)
+}
+
+/// Creates an account (teams comma-separated, home team first; a blank password gets a
+/// random one).
+#[server]
+pub async fn invite_person(
+    login: String,
+    name: String,
+    role: String,
+    teams: String,
+    password: String,
+) -> Result<Invited, ServerFnError> {
+    let role = parse_role(&role)?;
+    admin()?
+        .0
+        .invite(login, name, role, team_list(&teams), password)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Sets a person's role and teams (comma-separated, home team first).
+#[server]
+pub async fn set_person_role(id: String, role: String, teams: String) -> Result<(), ServerFnError> {
+    let (id, role) = (parse_id(&id)?, parse_role(&role)?);
+    admin()?
+        .0
+        .set_role(id, role, team_list(&teams))
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Deactivates or reactivates a person.
+#[server]
+pub async fn set_person_active(id: String, active: bool) -> Result<(), ServerFnError> {
+    let id = parse_id(&id)?;
+    admin()?
+        .0
+        .set_active(id, active)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Ends one session.
+#[server]
+pub async fn revoke_session(id: String) -> Result<(), ServerFnError> {
+    let id = parse_id(&id)?;
+    admin()?.0.revoke(id).await.map_err(ServerFnError::new)
+}

@@ -1,0 +1,302 @@
+//! Who may do what: roles, the signed-in person ([`Viewer`]), and the rules for reading
+//! and writing a report. One definition, used by the sync endpoint, the desk's server
+//! functions and the pages; pure, so every cell of the rules is tested here.
+//!
+//! * Field employees read their own reports and their teams' reports, and change only
+//!   their own.
+//! * Supervisors read and change their own reports and their teams' reports.
+//! * Admins read and change everything.
+//!
+//! On top of that, field rules hold on the merged result whoever writes: nobody changes a
+//! report's reporter (or its id: the merge checks that), only supervisors and admins move
+//! the status, and a field employee files reports in their own name.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Report, Status};
+
+/// What a person may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reports incidents and follows their own and their team's.
+    Field,
+    /// Reviews and acts on their teams' reports.
+    Supervisor,
+    /// Manages people, teams and everything else.
+    Admin,
+}
+
+impl Role {
+    /// Every role, least powerful first.
+    pub const ALL: [Role; 3] = [Self::Field, Self::Supervisor, Self::Admin];
+
+    /// The stored key.
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Field => "field",
+            Self::Supervisor => "supervisor",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// The name people read.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Field => "Field employee",
+            Self::Supervisor => "Supervisor",
+            Self::Admin => "Administrator",
+        }
+    }
+
+    /// Supervisors and admins act on reports (triage, status, updates on others' reports).
+    #[must_use]
+    pub fn acts_on_reports(self) -> bool {
+        matches!(self, Self::Supervisor | Self::Admin)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.key() == s)
+            .ok_or_else(|| format!("{s:?} is not a role (field, supervisor or admin)"))
+    }
+}
+
+/// The signed-in person a request acts for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    /// Their user id.
+    pub user_id: Uuid,
+    /// The name shown on reports and timelines.
+    pub name: String,
+    /// What they sign in with.
+    pub login: String,
+    /// What they may do.
+    pub role: Role,
+    /// The teams (sites) they belong to; a field employee's reports go to the first.
+    pub teams: Vec<Uuid>,
+}
+
+/// Who a stored report belongs to (from the server's records, never from the document).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ownership {
+    /// The user whose device first stored it (`None`: stored before accounts existed).
+    pub owner: Option<Uuid>,
+    /// The team it was filed for.
+    pub team: Option<Uuid>,
+}
+
+/// The fields of a stored report that writes are checked against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guarded {
+    /// Who filed it.
+    pub reporter: String,
+    /// Where it is in the workflow.
+    pub status: Status,
+}
+
+impl Guarded {
+    /// The guarded fields of `report`.
+    #[must_use]
+    pub fn of(report: &Report) -> Self {
+        Self {
+            reporter: report.reporter.clone(),
+            status: report.status,
+        }
+    }
+}
+
+impl Viewer {
+    /// The team a new report of theirs is filed for.
+    #[must_use]
+    pub fn home_team(&self) -> Option<Uuid> {
+        self.teams.first().copied()
+    }
+
+    fn in_team(&self, team: Option<Uuid>) -> bool {
+        team.is_some_and(|t| self.teams.contains(&t))
+    }
+
+    /// Whether they may read a report with this ownership.
+    #[must_use]
+    pub fn can_read(&self, of: Ownership) -> bool {
+        self.role == Role::Admin || of.owner == Some(self.user_id) || self.in_team(of.team)
+    }
+
+    /// Whether they may change a report with this ownership.
+    #[must_use]
+    pub fn can_write(&self, of: Ownership) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::Supervisor => of.owner == Some(self.user_id) || self.in_team(of.team),
+            Role::Field => of.owner == Some(self.user_id),
+        }
+    }
+
+    /// Checks the field rules on a merged report: `before` is the stored report's
+    /// guarded fields (`None` for a new report). The reason is shown to the person.
+    pub fn check_fields(&self, before: Option<&Guarded>, after: &Report) -> Result<(), String> {
+        match before {
+            None if self.role == Role::Field && after.status != Status::Reported => Err(format!(
+                "a new report starts as \"{}\"; a supervisor moves it on",
+                Status::Reported.label()
+            )),
+            None if self.role == Role::Field && after.reporter.trim() != self.name.trim() => Err(format!(
+                "you can only file reports in your own name ({})",
+                self.name
+            )),
+            None => Ok(()),
+            Some(before) if before.reporter != after.reporter => {
+                Err("nobody can change who filed a report".to_owned())
+            }
+            Some(before) if before.status != after.status && !self.role.acts_on_reports() => {
+                Err("only a supervisor can change a report's status".to_owned())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ReportId, Timestamp};
+
+    const NOW: Timestamp = Timestamp(1_764_000_000_000);
+
+    fn viewer(role: Role) -> Viewer {
+        Viewer {
+            user_id: Uuid::from_u128(1),
+            name: "Ana Field".into(),
+            login: "ana".into(),
+            role,
+            teams: vec![Uuid::from_u128(10)],
+        }
+    }
+
+    const OWN: Ownership = Ownership {
+        owner: Some(Uuid::from_u128(1)),
+        team: Some(Uuid::from_u128(10)),
+    };
+    const SAME_TEAM: Ownership = Ownership {
+        owner: Some(Uuid::from_u128(2)),
+        team: Some(Uuid::from_u128(10)),
+    };
+    const OTHER_TEAM: Ownership = Ownership {
+        owner: Some(Uuid::from_u128(3)),
+        team: Some(Uuid::from_u128(20)),
+    };
+    const UNOWNED: Ownership = Ownership {
+        owner: None,
+        team: None,
+    };
+
+    #[test]
+    fn every_role_against_every_ownership() {
+        // (role, ownership, read, write)
+        let table = [
+            (Role::Field, OWN, true, true),
+            (Role::Field, SAME_TEAM, true, false),
+            (Role::Field, OTHER_TEAM, false, false),
+            (Role::Field, UNOWNED, false, false),
+            (Role::Supervisor, OWN, true, true),
+            (Role::Supervisor, SAME_TEAM, true, true),
+            (Role::Supervisor, OTHER_TEAM, false, false),
+            (Role::Supervisor, UNOWNED, false, false),
+            (Role::Admin, OWN, true, true),
+            (Role::Admin, SAME_TEAM, true, true),
+            (Role::Admin, OTHER_TEAM, true, true),
+            (Role::Admin, UNOWNED, true, true),
+        ];
+        for (role, of, read, write) in table {
+            let v = viewer(role);
+            assert_eq!(v.can_read(of), read, "{role} read {of:?}");
+            assert_eq!(v.can_write(of), write, "{role} write {of:?}");
+            assert!(!write || read, "whoever writes also reads");
+        }
+    }
+
+    fn report(reporter: &str, status: Status) -> Report {
+        let mut r = Report::blank(ReportId::new_v7(NOW, [1; 10]), NOW, reporter);
+        r.status = status;
+        r
+    }
+
+    #[test]
+    fn field_rules() {
+        let field = viewer(Role::Field);
+        let supervisor = viewer(Role::Supervisor);
+        let filed = Guarded {
+            reporter: "Ana Field".into(),
+            status: Status::Reported,
+        };
+        // New reports.
+        assert!(
+            field
+                .check_fields(None, &report("Ana Field", Status::Reported))
+                .is_ok()
+        );
+        assert!(
+            field
+                .check_fields(None, &report("Ana Field", Status::Triaged))
+                .is_err()
+        );
+        assert!(
+            field
+                .check_fields(None, &report("Someone Else", Status::Reported))
+                .is_err()
+        );
+        assert!(
+            supervisor
+                .check_fields(None, &report("Someone Else", Status::Triaged))
+                .is_ok()
+        );
+        // Existing reports.
+        assert!(
+            field
+                .check_fields(Some(&filed), &report("Ana Field", Status::Reported))
+                .is_ok()
+        );
+        let moved = report("Ana Field", Status::Triaged);
+        assert!(
+            field
+                .check_fields(Some(&filed), &moved)
+                .unwrap_err()
+                .contains("supervisor")
+        );
+        assert!(supervisor.check_fields(Some(&filed), &moved).is_ok());
+        assert!(viewer(Role::Admin).check_fields(Some(&filed), &moved).is_ok());
+        for role in Role::ALL {
+            let renamed = report("Bo Other", Status::Reported);
+            assert!(
+                viewer(role).check_fields(Some(&filed), &renamed).is_err(),
+                "{role}"
+            );
+        }
+    }
+
+    #[test]
+    fn roles_read_back_from_their_keys() {
+        for role in Role::ALL {
+            assert_eq!(role.key().parse::<Role>(), Ok(role));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}

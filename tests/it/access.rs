@@ -1,0 +1,838 @@
+//! Access control over real HTTP: every role × every page, server function and sync
+//! operation × own / same-team / other-team report, on both databases; what a field
+//! employee's device receives from a database holding another team's reports; revoked
+//! sessions; sign-in throttling.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeSet, HashMap};
+
+use app::document::{ReportDoc, actor_from_uuid, hash_hex};
+use app::domain::access::Role;
+use app::domain::{Report, ReportId, Timestamp};
+use app::protocol::{Bytes, ErrorCode, PROTOCOL_VERSION, ReportPush, SyncError, SyncRequest};
+use leptos::server_fn::ServerFn;
+use muster_tests::{Db, Device, T0, TestServer, add_user, client_with_session, on_both_databases, post_as};
+
+on_both_databases!(
+    every_role_on_every_route_and_report_is_allowed_or_denied_as_the_matrix_says,
+    a_field_employee_receives_nothing_of_another_team,
+    a_revoked_session_is_refused_at_once_even_after_days_offline,
+);
+
+/// Who acts: nobody signed in, or a person of a role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Actor {
+    Nobody,
+    Field,
+    Supervisor,
+    Admin,
+}
+
+/// Which report an operation is about, seen from the actor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Whose {
+    /// Filed by the actor.
+    Own,
+    /// Filed by someone else of the actor's team.
+    Team,
+    /// Filed in another team.
+    Other,
+}
+
+/// What each actor may do with each report, written out by hand (not computed by the
+/// code under test): (read, write).
+fn expected(actor: Actor, whose: Whose) -> (bool, bool) {
+    match (actor, whose) {
+        (Actor::Nobody, _) | (Actor::Field | Actor::Supervisor, Whose::Other) => (false, false),
+        (Actor::Field, Whose::Own) | (Actor::Supervisor | Actor::Admin, _) => (true, true),
+        (Actor::Field, Whose::Team) => (true, false),
+    }
+}
+
+struct World {
+    server: TestServer,
+    tokens: HashMap<Actor, String>,
+    names: HashMap<Actor, String>,
+    users: HashMap<Actor, uuid::Uuid>,
+    /// (filed by, id, title)
+    reports: Vec<(&'static str, ReportId, String)>,
+}
+
+const TEAM_A: &str = "North site";
+const TEAM_B: &str = "South site";
+
+/// Files a report as `token`'s person over the sync API; returns its id and title.
+async fn file(server: &TestServer, token: &str, name: &str, n: u8, title: &str) -> ReportId {
+    let mut device = Device::new(n);
+    device.session = Some(token.to_owned());
+    let mut report = Report::blank(ReportId::new_v7(T0, [n; 10]), T0, name);
+    report.title = title.to_owned();
+    report.location.place = "Yard".into();
+    let id = device.create_report(&report);
+    device.sync(&server.base).await.unwrap();
+    id
+}
+
+async fn world(db: Db) -> Option<World> {
+    let server = TestServer::start_on(db).await?;
+    let store = &server.store;
+    let mut tokens = HashMap::new();
+    let mut names = HashMap::new();
+    let mut users = HashMap::new();
+    for (actor, login, role, teams) in [
+        (Actor::Field, "fa", Role::Field, &[TEAM_A][..]),
+        (Actor::Supervisor, "sa", Role::Supervisor, &[TEAM_A][..]),
+        (Actor::Admin, "ad", Role::Admin, &[][..]),
+    ] {
+        let (user, token) = add_user(store, login, role, teams).await;
+        tokens.insert(actor, token);
+        names.insert(actor, format!("{login} (test)"));
+        users.insert(actor, user);
+    }
+    let (_, teammate) = add_user(store, "fa2", Role::Field, &[TEAM_A]).await;
+    let (_, stranger) = add_user(store, "fb", Role::Field, &[TEAM_B]).await;
+    let mut reports = Vec::new();
+    for (who, token, name, n) in [
+        (
+            "fa",
+            tokens[&Actor::Field].clone(),
+            names[&Actor::Field].clone(),
+            1,
+        ),
+        (
+            "sa",
+            tokens[&Actor::Supervisor].clone(),
+            names[&Actor::Supervisor].clone(),
+            2,
+        ),
+        (
+            "ad",
+            tokens[&Actor::Admin].clone(),
+            names[&Actor::Admin].clone(),
+            3,
+        ),
+        ("fa2", teammate, "fa2 (test)".to_owned(), 4),
+        ("fb", stranger, "fb (test)".to_owned(), 5),
+    ] {
+        let title = format!("Report filed by {who} q9z");
+        let id = file(&server, &token, &name, n, &title).await;
+        reports.push((who, id, title));
+    }
+    Some(World {
+        server,
+        tokens,
+        names,
+        users,
+        reports,
+    })
+}
+
+impl World {
+    fn client(&self, actor: Actor) -> reqwest::Client {
+        match self.tokens.get(&actor) {
+            Some(token) => client_with_session(token),
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// The report `whose` is, from `actor`'s side.
+    fn report(&self, actor: Actor, whose: Whose) -> (ReportId, String) {
+        let by = match (actor, whose) {
+            (Actor::Field, Whose::Own) | (Actor::Nobody, Whose::Own) => "fa",
+            (Actor::Supervisor, Whose::Own) => "sa",
+            (Actor::Admin, Whose::Own) => "ad",
+            (_, Whose::Team) => "fa2",
+            (_, Whose::Other) => "fb",
+        };
+        let (_, id, title) = self.reports.iter().find(|(who, ..)| *who == by).unwrap();
+        (*id, title.clone())
+    }
+
+    async fn text(&self, actor: Actor, path: &str) -> (u16, String) {
+        let response = self
+            .client(actor)
+            .get(format!("{}{path}", self.server.base))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn server_fn(&self, actor: Actor, path: &str, form: &str) -> (u16, String) {
+        let response = self
+            .client(actor)
+            .post(format!("{}{path}", self.server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned())
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// The report as stored now (read as an administrator would).
+    async fn current(&self, id: ReportId) -> (Report, Vec<u8>) {
+        let stored = self.server.store.load_doc(id).await.unwrap().unwrap();
+        let doc = ReportDoc::load(&stored.doc, actor_from_uuid(uuid::Uuid::nil())).unwrap();
+        (doc.read().unwrap(), stored.doc)
+    }
+
+    async fn sync(&self, actor: Actor, reports: Vec<ReportPush>) -> (u16, Vec<u8>) {
+        let request = SyncRequest {
+            protocol_version: PROTOCOL_VERSION,
+            device_id: uuid::Uuid::from_u128(0xd0),
+            since: None,
+            reports,
+        };
+        post_as(
+            &reqwest::Client::new(),
+            &self.server.base,
+            self.tokens.get(&actor).map(String::as_str),
+            serde_json::to_vec(&request).unwrap(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Every report operation, as `actor` on the report `whose`: (operation, allowed?).
+    async fn report_operations(&self, actor: Actor, whose: Whose, n: &mut u32) -> Vec<(&'static str, bool)> {
+        let (id, title) = self.report(actor, whose);
+        let mut out = Vec::new();
+        let (_, page) = self.text(actor, &format!("/incidents/{id}")).await;
+        out.push(("GET /incidents/:id", page.contains(&title)));
+        let (_, list) = self.text(actor, "/incidents").await;
+        out.push(("GET /incidents", list.contains(&title)));
+        let (_, listed) = self.server_fn(actor, app::desk::ListIncidents::PATH, "").await;
+        out.push((app::desk::ListIncidents::PATH, listed.contains(&title)));
+        let (_, got) = self
+            .server_fn(actor, app::desk::GetIncident::PATH, &format!("id={id}"))
+            .await;
+        out.push((app::desk::GetIncident::PATH, got.contains(&title)));
+
+        *n += 1;
+        let (base, _) = self.current(id).await;
+        let mut edited = base.clone();
+        edited.what_happened = format!("Edited through the desk {n}");
+        let body = serde_json::json!({ "base": base, "edited": edited }).to_string();
+        let response = self
+            .client(actor)
+            .post(format!("{}{}", self.server.base, app::desk::EditIncident::PATH))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let edit_ok = response.status().is_success();
+        out.push((app::desk::EditIncident::PATH, edit_ok));
+        let stored_edit = self.current(id).await.0.what_happened == edited.what_happened;
+        assert_eq!(
+            stored_edit, edit_ok,
+            "{actor:?} edit of {whose:?}: stored iff allowed"
+        );
+
+        let before = self.current(id).await.0.timeline.len();
+        let (status, _) = self
+            .server_fn(
+                actor,
+                app::desk::AddUpdate::PATH,
+                &format!("id={id}&text=Update%20{n}"),
+            )
+            .await;
+        let after = self.current(id).await.0.timeline.len();
+        assert_eq!(
+            after > before,
+            status == 200,
+            "{actor:?} update of {whose:?}: stored iff allowed"
+        );
+        out.push((app::desk::AddUpdate::PATH, status == 200));
+
+        let pull = ReportPush {
+            id,
+            heads: Vec::new(),
+            changes: Vec::new(),
+            document: None,
+        };
+        let (status, bytes) = self.sync(actor, vec![pull]).await;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        out.push((
+            "POST /api/sync (pull)",
+            status == 200 && text.contains("\"changes\":[\""),
+        ));
+
+        *n += 1;
+        let (report, doc) = self.current(id).await;
+        let mut device_doc =
+            ReportDoc::load(&doc, actor_from_uuid(uuid::Uuid::from_u128(u128::from(*n)))).unwrap();
+        let old_heads = device_doc.heads();
+        let mut pushed = report.clone();
+        pushed.immediate_actions = format!("Pushed by a device {n}");
+        device_doc.edit(&report, &pushed, T0).unwrap();
+        let push = ReportPush {
+            id,
+            heads: device_doc.heads().iter().map(hash_hex).collect(),
+            changes: device_doc
+                .changes_since(&old_heads)
+                .into_iter()
+                .map(Bytes)
+                .collect(),
+            document: None,
+        };
+        let (status, _) = self.sync(actor, vec![push]).await;
+        let stored_push = self.current(id).await.0.immediate_actions == pushed.immediate_actions;
+        assert_eq!(
+            stored_push,
+            status == 200,
+            "{actor:?} push to {whose:?}: stored iff allowed"
+        );
+        out.push(("POST /api/sync (push)", status == 200));
+        out
+    }
+
+    /// Operations on no report: (operation, allowed?).
+    async fn other_operations(&self, actor: Actor) -> Vec<(&'static str, bool)> {
+        let mut out = Vec::new();
+        for path in ["/", "/report", "/login"] {
+            let (status, _) = self.text(actor, path).await;
+            out.push((path, status == 200));
+        }
+        let (status, page) = self.text(actor, "/admin/quarantine").await;
+        out.push((
+            "GET /admin/quarantine",
+            status == 200 && page.contains("Nothing is quarantined."),
+        ));
+        let (status, _) = self.server_fn(actor, app::desk::ListQuarantined::PATH, "").await;
+        out.push((app::desk::ListQuarantined::PATH, status == 200));
+        let (status, _) = self.server_fn(actor, app::pages::DemoAccounts::PATH, "").await;
+        out.push((app::pages::DemoAccounts::PATH, status == 200));
+        let (status, _) = self.text(actor, "/api/me").await;
+        out.push(("GET /api/me", status == 200));
+        let (status, page) = self.text(actor, "/admin/people").await;
+        out.push((
+            "GET /admin/people",
+            status == 200 && page.contains("data-testid=\"people\"") && page.contains("(fa)"),
+        ));
+        let (status, _) = self.server_fn(actor, app::admin::ListPeople::PATH, "").await;
+        out.push((app::admin::ListPeople::PATH, status == 200));
+        let login = format!("invited{}", index(actor));
+        let (status, _) = self
+            .server_fn(
+                actor,
+                app::admin::InvitePerson::PATH,
+                &format!("login={login}&name=Invited&role=field&teams=North%20site&password="),
+            )
+            .await;
+        let created = self
+            .server
+            .store
+            .users()
+            .await
+            .unwrap()
+            .iter()
+            .any(|u| u.login == login);
+        assert_eq!(
+            created,
+            status == 200,
+            "{actor:?}: an account exists iff the invitation was allowed"
+        );
+        out.push((app::admin::InvitePerson::PATH, status == 200));
+        let victim = self.users[&Actor::Field];
+        let (status, _) = self
+            .server_fn(
+                actor,
+                app::admin::SetPersonRole::PATH,
+                &format!("id={victim}&role=field&teams=North%20site"),
+            )
+            .await;
+        out.push((app::admin::SetPersonRole::PATH, status == 200));
+        let (status, _) = self
+            .server_fn(
+                actor,
+                app::admin::SetPersonActive::PATH,
+                &format!("id={victim}&active=true"),
+            )
+            .await;
+        out.push((app::admin::SetPersonActive::PATH, status == 200));
+        let (status, _) = self
+            .server_fn(
+                actor,
+                app::admin::RevokeSession::PATH,
+                &format!("id={}", uuid::Uuid::from_u128(0xdead)),
+            )
+            .await;
+        out.push((app::admin::RevokeSession::PATH, status == 200));
+        let (status, _) = self.sync(actor, Vec::new()).await;
+        out.push(("POST /api/sync", status == 200));
+        for path in ["/healthz", "/readyz"] {
+            let (status, _) = self.text(actor, path).await;
+            out.push((path, status == 200));
+        }
+        out
+    }
+}
+
+/// What each actor may do apart from reports: (operation, [nobody, field, supervisor, admin]).
+fn other_matrix() -> [(&'static str, [bool; 4]); 17] {
+    [
+        ("/", [true, true, true, true]),
+        ("/report", [true, true, true, true]),
+        ("/login", [true, true, true, true]),
+        ("GET /admin/quarantine", [false, false, false, true]),
+        (app::desk::ListQuarantined::PATH, [false, false, false, true]),
+        (app::pages::DemoAccounts::PATH, [true, true, true, true]),
+        ("GET /api/me", [false, true, true, true]),
+        ("GET /admin/people", [false, false, false, true]),
+        (app::admin::ListPeople::PATH, [false, false, false, true]),
+        (app::admin::InvitePerson::PATH, [false, false, false, true]),
+        (app::admin::SetPersonRole::PATH, [false, false, false, true]),
+        (app::admin::SetPersonActive::PATH, [false, false, false, true]),
+        (app::admin::RevokeSession::PATH, [false, false, false, true]),
+        ("POST /api/sync", [false, true, true, true]),
+        ("/healthz", [true, true, true, true]),
+        ("/readyz", [true, true, true, true]),
+        // Signing in and out are tried in the throttling and revocation tests.
+        ("POST /login, POST /logout", [true, true, true, true]),
+    ]
+}
+
+/// Which report operation each route is (the matrix's rows), read or write.
+fn report_operations() -> [(&'static str, bool); 8] {
+    [
+        ("GET /incidents/:id", false),
+        ("GET /incidents", false),
+        (app::desk::ListIncidents::PATH, false),
+        (app::desk::GetIncident::PATH, false),
+        (app::desk::EditIncident::PATH, true),
+        (app::desk::AddUpdate::PATH, true),
+        ("POST /api/sync (pull)", false),
+        ("POST /api/sync (push)", true),
+    ]
+}
+
+fn index(actor: Actor) -> usize {
+    match actor {
+        Actor::Nobody => 0,
+        Actor::Field => 1,
+        Actor::Supervisor => 2,
+        Actor::Admin => 3,
+    }
+}
+
+async fn every_role_on_every_route_and_report_is_allowed_or_denied_as_the_matrix_says(db: Db) {
+    // Every route the server has must be in the matrix.
+    let mut routes: BTreeSet<String> = leptos_axum::generate_route_list(app::App)
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    routes.extend(leptos::server_fn::axum::server_fn_paths().map(|(p, _)| p.to_owned()));
+    routes.extend(server::api_routes().iter().map(|r| r.path.to_owned()));
+    let covered: BTreeSet<String> = report_operations()
+        .iter()
+        .map(|(op, _)| *op)
+        .chain(other_matrix().iter().map(|(op, _)| *op))
+        .flat_map(|op| op.split(", "))
+        .map(|op| {
+            let path = op.split_once(' ').map_or(op, |(_, p)| p);
+            path.split(" (").next().unwrap().replace(":id", "{id}")
+        })
+        .collect();
+    let missing: Vec<&String> = routes
+        .iter()
+        .filter(|r| !covered.contains(&r.replace(":id", "{id}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from the access matrix: {missing:?}"
+    );
+
+    let Some(world) = world(db).await else { return };
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for actor in [Actor::Nobody, Actor::Field, Actor::Supervisor, Actor::Admin] {
+        for whose in [Whose::Own, Whose::Team, Whose::Other] {
+            if actor == Actor::Nobody && whose == Whose::Own {
+                continue;
+            }
+            let (read, write) = expected(actor, whose);
+            for (op, allowed) in world.report_operations(actor, whose, &mut n).await {
+                let is_write = report_operations().iter().find(|(o, _)| *o == op).unwrap().1;
+                let want = if is_write { write } else { read };
+                if allowed != want {
+                    failures.push(format!(
+                        "{actor:?} {whose:?} {op}: allowed={allowed}, expected {want}"
+                    ));
+                }
+            }
+        }
+        for (op, allowed) in world.other_operations(actor).await {
+            let want = other_matrix().iter().find(|(o, _)| *o == op).unwrap().1[index(actor)];
+            if allowed != want {
+                failures.push(format!("{actor:?} {op}: allowed={allowed}, expected {want}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "access matrix broken:\n{}",
+        failures.join("\n")
+    );
+
+    // Field rules hold whoever writes: a field employee cannot move the status of their
+    // own report or change who filed it; nobody can change the reporter.
+    let (id, _) = world.report(Actor::Field, Whose::Own);
+    for (actor, change) in [
+        (Actor::Field, "status"),
+        (Actor::Field, "reporter"),
+        (Actor::Supervisor, "reporter"),
+        (Actor::Admin, "reporter"),
+    ] {
+        let (report, doc) = world.current(id).await;
+        let mut device_doc = ReportDoc::load(&doc, actor_from_uuid(uuid::Uuid::from_u128(0xf1e1d))).unwrap();
+        let old = device_doc.heads();
+        let mut edited = report.clone();
+        if change == "status" {
+            edited.status = app::domain::Status::Triaged;
+        } else {
+            edited.reporter = "Someone Else".into();
+        }
+        device_doc.edit(&report, &edited, T0).unwrap();
+        let push = ReportPush {
+            id,
+            heads: device_doc.heads().iter().map(hash_hex).collect(),
+            changes: device_doc.changes_since(&old).into_iter().map(Bytes).collect(),
+            document: None,
+        };
+        let snapshot = world.server.snapshot().await;
+        let (status, bytes) = world.sync(actor, vec![push]).await;
+        assert_eq!(status, 422, "{actor:?} changing {change}");
+        let error: SyncError = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(error.rejected[0].id, id);
+        assert!(!error.rejected[0].reason.is_empty());
+        assert_eq!(world.server.snapshot().await, snapshot, "nothing stored");
+    }
+    // A supervisor may move the status.
+    let (report, _) = world.current(id).await;
+    let mut triaged = report.clone();
+    triaged.status = app::domain::Status::Triaged;
+    let body = serde_json::json!({ "base": report, "edited": triaged }).to_string();
+    let response = world
+        .client(Actor::Supervisor)
+        .post(format!("{}{}", world.server.base, app::desk::EditIncident::PATH))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let _ = &world.names;
+}
+
+async fn a_field_employee_receives_nothing_of_another_team(db: Db) {
+    let Some(world) = world(db).await else { return };
+    let (other, other_title) = world.report(Actor::Field, Whose::Other);
+    let (team, team_title) = world.report(Actor::Field, Whose::Team);
+    // The other team's report changes, over and over, on the server.
+    let (stranger_report, _) = world.current(other).await;
+    let desk = server::desk::Desk::new(world.server.store.clone());
+    let admin = world
+        .server
+        .store
+        .viewer(world.users[&Actor::Admin])
+        .await
+        .unwrap()
+        .unwrap();
+    for k in 0..3 {
+        let mut edited = stranger_report.clone();
+        edited.what_happened = format!("Another team's business {k}");
+        let base = world.current(other).await.0;
+        app::desk::IncidentDesk::edit(&desk, &admin, base, edited)
+            .await
+            .unwrap();
+    }
+    // A field employee of the first team: a fresh device, a device that asks for the
+    // other team's report by id, and a device that follows both.
+    let token = world.tokens[&Actor::Field].clone();
+    let mut device = Device::new(9);
+    device.session = Some(token.clone());
+    device.follow(other);
+    device.follow(team);
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let request = serde_json::to_vec(&device.request()).unwrap();
+        let (status, bytes) = post_as(&reqwest::Client::new(), &world.server.base, Some(&token), request)
+            .await
+            .unwrap();
+        bodies.push((status, bytes));
+    }
+    for (status, bytes) in &bodies {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(!text.contains(&other_title), "the other team's title leaked");
+        // Only the refusal may name the id; never a change or heads of it.
+        if *status == 200 {
+            assert!(
+                !text.contains(&other.to_string()),
+                "the other team's report was sent: {text}"
+            );
+        } else {
+            let error: SyncError = serde_json::from_slice(bytes).unwrap();
+            assert_eq!(error.error, ErrorCode::RejectedReports);
+            assert!(error.rejected.iter().all(|r| r.id == other));
+        }
+    }
+    // Without the forbidden pull, the device syncs and holds its team's report only.
+    let mut device = Device::new(10);
+    device.session = Some(token);
+    device.follow(team);
+    device.sync_all(&world.server.base).await.unwrap();
+    assert!(device.has(team));
+    assert_eq!(device.read(team).title, team_title);
+    assert!(!device.has(other));
+}
+
+async fn a_revoked_session_is_refused_at_once_even_after_days_offline(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
+    let store = &server.store;
+    let (user, token) = add_user(store, "fr", Role::Field, &["North"]).await;
+    let mut device = Device::new(1);
+    device.session = Some(token.clone());
+    let mut report = Report::blank(ReportId::new_v7(T0, [1; 10]), T0, "fr (test)");
+    report.title = "Filed before the revocation".into();
+    report.location.place = "Gate".into();
+    let id = device.create_report(&report);
+    device.sync(&server.base).await.unwrap();
+
+    // Offline for days: edits pile up; meanwhile an administrator revokes the session.
+    for k in 0..5 {
+        device.edit(id, |r| r.what_happened = format!("Offline note {k}"));
+    }
+    let sessions = store.sessions_of(user).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert!(
+        store
+            .revoke_session(sessions[0].id, Timestamp(T0.0 + 1))
+            .await
+            .unwrap()
+    );
+    let snapshot = server.snapshot().await;
+    match device.try_sync(&server.base).await {
+        Err(muster_tests::SyncFailure::Refused(401, error)) => {
+            assert_eq!(error.error, ErrorCode::SignedOut);
+            assert!(error.message.contains("sign in again"), "{}", error.message);
+        }
+        other => panic!("a revoked session must be refused, got {other:?}"),
+    }
+    assert_eq!(server.snapshot().await, snapshot, "nothing stored");
+    assert!(device.has_pending(), "the device keeps its changes");
+    let me = client_with_session(&token)
+        .get(format!("{}/api/me", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+
+    // Signing in again gives a new session that syncs what was kept.
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/login", server.base))
+        .form(&[("login", "fr"), ("password", "fr-password-1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let fresh = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    device.session = Some(fresh);
+    device.sync_all(&server.base).await.unwrap();
+    assert!(!device.has_pending());
+
+    // Deactivating the person ends every session of theirs too.
+    store.set_active(user, false, Timestamp(T0.0 + 2)).await.unwrap();
+    device.edit(id, |r| r.what_happened = "After deactivation".into());
+    assert!(matches!(
+        device.try_sync(&server.base).await,
+        Err(muster_tests::SyncFailure::Refused(401, _))
+    ));
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_throttled_and_nothing_says_which_part_was_wrong() {
+    let server = TestServer::start().await;
+    add_user(&server.store, "target", Role::Field, &["North"]).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let attempt = |login: &'static str, password: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/login", server.base);
+        async move {
+            let response = http
+                .post(url)
+                .form(&[("login", login), ("password", password)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 303);
+            let to = response.headers()["location"].to_str().unwrap().to_owned();
+            (to, response.headers().get("set-cookie").is_some())
+        }
+    };
+    // An unknown login and a wrong password read the same.
+    assert_eq!(
+        attempt("nobody-here", "whatever-password").await.0,
+        "/login?error=wrong"
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            attempt("target", "wrong-password-0").await,
+            ("/login?error=wrong".to_owned(), false)
+        );
+    }
+    // The fifth failure: from now on, waits; even the right password is held back.
+    assert_eq!(
+        attempt("target", "wrong-password-0").await.0,
+        "/login?error=wrong"
+    );
+    let (to, cookie) = attempt("target", "target-password-1").await;
+    assert!(to.starts_with("/login?wait="), "{to}");
+    assert!(!cookie);
+    // Once the wait is over, the right password works.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (to, cookie) = attempt("target", "target-password-1").await;
+    assert_eq!(to, "/");
+    assert!(cookie);
+}
+
+#[tokio::test]
+async fn an_administrator_invites_people_ends_a_lost_phones_session_and_deactivates_people() {
+    let server = TestServer::start().await;
+    let (_, admin) = add_user(&server.store, "boss", Role::Admin, &[]).await;
+    let admin = client_with_session(&admin);
+    let call = |path: &'static str, form: String| {
+        let admin = admin.clone();
+        let url = format!("{}{path}", server.base);
+        async move {
+            let response = admin
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    // Invited with a made-up first password, shown once.
+    let (status, body) = call(
+        app::admin::InvitePerson::PATH,
+        "login=Nia&name=Nia%20Field&role=field&teams=Dock%2C%20Yard&password=".into(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let invited: app::admin::Invited = serde_json::from_str(&body).unwrap();
+    assert_eq!(invited.login, "nia");
+    assert!(invited.password.len() >= 16);
+    let sign_in = || async {
+        let response = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("Nia's phone")
+            .build()
+            .unwrap()
+            .post(format!("{}/login", server.base))
+            .form(&[("login", "nia"), ("password", invited.password.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["location"], "/");
+        let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1
+            .to_owned()
+    };
+    let phone = sign_in().await;
+    let base = server.base.clone();
+    let me = |token: String| {
+        let url = format!("{base}/api/me");
+        async move { client_with_session(&token).get(url).send().await.unwrap() }
+    };
+    let answer: app::protocol::Me = me(phone.clone()).await.json().await.unwrap();
+    assert_eq!(answer.viewer.role, Role::Field);
+    assert_eq!(answer.viewer.teams.len(), 2, "Dock (home) and Yard");
+
+    // The people list shows the phone's session; ending it signs that phone out.
+    let (_, listed) = call(app::admin::ListPeople::PATH, String::new()).await;
+    let people: Vec<app::admin::Person> = serde_json::from_str(&listed).unwrap();
+    let nia = people.iter().find(|p| p.login == "nia").unwrap();
+    assert_eq!(nia.sessions.len(), 1);
+    assert_eq!(nia.sessions[0].device, "Nia's phone");
+    let laptop = sign_in().await;
+    let (status, _) = call(
+        app::admin::RevokeSession::PATH,
+        format!("id={}", nia.sessions[0].id),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(me(phone).await.status(), 401, "the lost phone is signed out");
+    assert_eq!(
+        me(laptop.clone()).await.status(),
+        200,
+        "her other session still works"
+    );
+
+    // A new role and team take effect on the next request.
+    let (status, _) = call(
+        app::admin::SetPersonRole::PATH,
+        format!("id={}&role=supervisor&teams=Yard", nia.id),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let answer: app::protocol::Me = me(laptop.clone()).await.json().await.unwrap();
+    assert_eq!(answer.viewer.role, Role::Supervisor);
+    assert_eq!(answer.viewer.teams.len(), 1);
+    let (status, body) = call(
+        app::admin::SetPersonRole::PATH,
+        format!("id={}&role=supervisor&teams=", nia.id),
+    )
+    .await;
+    assert_ne!(status, 200, "supervisors need a team: {body}");
+
+    // Deactivated: every session ends, and signing in is refused.
+    let (status, _) = call(
+        app::admin::SetPersonActive::PATH,
+        format!("id={}&active=false", nia.id),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(me(laptop).await.status(), 401);
+    assert!(
+        server
+            .store
+            .check_credentials("nia", &invited.password)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
