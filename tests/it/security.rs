@@ -187,6 +187,41 @@ async fn even_at_trace_level_the_log_holds_no_report_text() {
         "trace",
     )
     .await;
+    // Signing in: neither the password nor the session token may be logged.
+    let store = db.store().await;
+    store
+        .create_user(
+            server::accounts::NewUser {
+                login: "canary".into(),
+                name: "Canary Name".into(),
+                role: app::domain::access::Role::Field,
+                password: "Canary password 7f3a".into(),
+                teams: vec!["Canary site".into()],
+            },
+            muster_tests::T0,
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let signed_in = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/login", server.base))
+        .form(&[("login", "canary"), ("password", "Canary password 7f3a")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    assert!(token.len() > 30);
     let mut device = Device::new(1);
     let id = device.create("Canary title 7f3a", "Canary place 7f3a");
     device.edit(id, |r| {
@@ -219,6 +254,9 @@ async fn even_at_trace_level_the_log_holds_no_report_text() {
 
     let log = server.log();
     assert!(log.contains("sync"), "the log is on: {} bytes", log.len());
-    let leaks: Vec<&str> = log.lines().filter(|l| l.contains("7f3a")).collect();
+    let leaks: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("7f3a") || l.contains(&token) || l.contains(muster_tests::TEST_TOKEN))
+        .collect();
     assert!(leaks.is_empty(), "report text in the log:\n{}", leaks.join("\n"));
 }
