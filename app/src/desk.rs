@@ -39,6 +39,22 @@ pub struct IncidentDetail {
     pub conflicts: Vec<FieldConflict>,
     /// How many changes the document's history holds.
     pub change_count: usize,
+    /// Who changed what and when, oldest first (the latest 200 changes at most), from
+    /// the document's own history.
+    pub history: Vec<HistoryLine>,
+}
+
+/// One change in a report's history, with names put to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryLine {
+    /// When (the writer's clock, seconds precision).
+    pub at: Timestamp,
+    /// Who made it.
+    pub who: String,
+    /// On which device ("the desk" for edits made on these pages).
+    pub device: String,
+    /// The fields it set.
+    pub fields: Vec<String>,
 }
 
 /// A stored document the server will not merge or serve until an administrator looks at it.

@@ -155,10 +155,86 @@ pub struct FieldConflict {
     pub values: Vec<String>,
 }
 
+/// A field of a report, as text to compare.
+type FieldText = dyn Fn(&Report) -> String;
+
+/// The fields whose value differs between two readings of a report, in display order
+/// (every field when there is no earlier reading: the report was created).
+fn changed_fields(before: Option<&Report>, after: Option<&Report>) -> Vec<String> {
+    let Some(after) = after else {
+        return Vec::new();
+    };
+    let differs = |f: &FieldText| before.is_none_or(|b| f(b) != f(after));
+    let fields: [(&str, &FieldText); 12] = [
+        ("title", &|r| r.title.clone()),
+        ("category", &|r| r.category.0.clone()),
+        ("severity", &|r| r.severity.as_str().to_owned()),
+        ("status", &|r| r.status.as_str().to_owned()),
+        ("occurred_at", &|r| r.occurred_at.0.to_string()),
+        ("location", &|r| format!("{:?}", r.location)),
+        ("what_happened", &|r| r.what_happened.clone()),
+        ("people_involved", &|r| r.people_involved.join("\n")),
+        ("immediate_actions", &|r| r.immediate_actions.clone()),
+        ("reporter", &|r| r.reporter.clone()),
+        ("timeline", &|r| r.timeline.len().to_string()),
+        ("reported_at", &|r| r.reported_at.0.to_string()),
+    ];
+    if before.is_none() {
+        return vec!["created".to_owned()];
+    }
+    fields
+        .iter()
+        .filter(|(_, f)| differs(f))
+        .map(|(name, _)| (*name).to_owned())
+        .collect()
+}
+
 /// An actor id for a device or server, from a UUID.
 #[must_use]
 pub fn actor_from_uuid(id: uuid::Uuid) -> ActorId {
     ActorId::from(id.as_bytes().as_slice())
+}
+
+/// The actor a person writes as: their user id (16 bytes), then the last 8 bytes of the
+/// session they signed in with (which device), then 4 bytes of their own (a fresh value
+/// per page load or server process, so two writers never reuse an actor's sequence
+/// numbers). The server accepts new changes only under the signed-in person's user id, so
+/// every change in a document says who made it and on which device.
+#[must_use]
+pub fn actor_for(user: uuid::Uuid, session: uuid::Uuid, salt: [u8; 4]) -> ActorId {
+    let mut bytes = Vec::with_capacity(ACTOR_LEN);
+    bytes.extend_from_slice(user.as_bytes());
+    bytes.extend_from_slice(&session.as_bytes()[8..]);
+    bytes.extend_from_slice(&salt);
+    ActorId::from(bytes.as_slice())
+}
+
+/// Bytes in an actor made by [`actor_for`].
+pub const ACTOR_LEN: usize = 28;
+
+/// Whose an actor is: the user id and the session tag (last 8 bytes of the session id),
+/// if it was made by [`actor_for`].
+#[must_use]
+pub fn actor_owner(actor: &ActorId) -> Option<(uuid::Uuid, [u8; 8])> {
+    let bytes = actor.to_bytes();
+    if bytes.len() != ACTOR_LEN {
+        return None;
+    }
+    let user = uuid::Uuid::from_slice(&bytes[..16]).ok()?;
+    let mut tag = [0u8; 8];
+    tag.copy_from_slice(&bytes[16..24]);
+    Some((user, tag))
+}
+
+/// One change in a report's history, as its page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When the writer's clock said the change was made (seconds precision).
+    pub at: Timestamp,
+    /// The writer's actor, hex (resolved to a person and device by the server).
+    pub actor: String,
+    /// The fields whose value the change set, in display order (`timeline` for updates).
+    pub fields: Vec<String>,
 }
 
 /// A change hash as lowercase hex.
@@ -254,6 +330,51 @@ impl ReportDoc {
     #[must_use]
     pub fn change_count(&self) -> usize {
         changes_in(&self.doc)
+    }
+
+    /// The actors of the changes after `since` (the changes just merged in).
+    pub fn actors_since(&mut self, since: &[ChangeHash]) -> Vec<ActorId> {
+        let mut actors: Vec<ActorId> = self
+            .doc
+            .get_changes_meta(since)
+            .into_iter()
+            .map(|m| m.actor.into_owned())
+            .collect();
+        actors.sort_unstable();
+        actors.dedup();
+        actors
+    }
+
+    /// Who changed what, oldest first, at most the last `limit` changes: each change's
+    /// time, actor, and the fields whose value differs between the document as its
+    /// writer saw it and with the change applied.
+    pub fn history(&mut self, limit: usize) -> Vec<HistoryEntry> {
+        let metas: Vec<(ChangeHash, Vec<ChangeHash>, i64, ActorId)> = self
+            .doc
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|m| (m.hash, m.deps.clone(), m.timestamp, m.actor.into_owned()))
+            .collect();
+        let skip = metas.len().saturating_sub(limit);
+        let read_at = |doc: &mut AutoCommit, heads: &[ChangeHash]| -> Option<Report> {
+            if heads.is_empty() {
+                return None;
+            }
+            snapshot::report(&doc.fork_at(heads).ok()?).ok().map(|(r, _)| r)
+        };
+        metas
+            .into_iter()
+            .skip(skip)
+            .map(|(hash, deps, time, actor)| {
+                let before = read_at(&mut self.doc, &deps);
+                let after = read_at(&mut self.doc, &[hash]);
+                HistoryEntry {
+                    at: Timestamp(time.saturating_mul(1000)),
+                    actor: hex::encode(actor.to_bytes()),
+                    fields: changed_fields(before.as_ref(), after.as_ref()),
+                }
+            })
+            .collect()
     }
 
     /// Whether `hash` is in this document's history. (Automerge's `get_change_by_hash`
@@ -563,6 +684,70 @@ mod tests {
 
     fn actor(n: u8) -> ActorId {
         ActorId::from([n; 16].as_slice())
+    }
+
+    #[test]
+    fn an_actor_names_its_person_and_session() {
+        let (user, session) = (
+            uuid::Uuid::from_u128(7),
+            uuid::Uuid::from_u128(0xfeed_0000_0000_0000_00aa),
+        );
+        let a = actor_for(user, session, [1, 2, 3, 4]);
+        let (who, tag) = actor_owner(&a).unwrap();
+        assert_eq!(who, user);
+        assert_eq!(tag, session.as_bytes()[8..]);
+        assert_ne!(
+            a,
+            actor_for(user, session, [1, 2, 3, 5]),
+            "distinct per page load"
+        );
+        assert_eq!(actor_owner(&actor(1)), None, "a plain 16-byte actor names no one");
+    }
+
+    #[test]
+    fn history_lists_each_change_with_its_actor_and_the_fields_it_set() {
+        let mut report = Report::blank(ReportId::new_v7(NOW, [4; 10]), NOW, "Ana");
+        report.title = "Spill".into();
+        report.location.place = "Dock".into();
+        let mut doc = ReportDoc::create(&report, actor(1), NOW).unwrap();
+        let mut edited = report.clone();
+        edited.severity = Severity::Major;
+        edited.title = "Oil spill".into();
+        doc.set_actor(actor(2));
+        doc.edit(&report, &edited, Timestamp(NOW.0 + 60_000)).unwrap();
+        let mut updated = edited.clone();
+        updated.timeline.push(TimelineEntry {
+            id: uuid::Uuid::from_u128(1),
+            at: NOW,
+            author: "Sam".into(),
+            text: "Cleaned".into(),
+        });
+        doc.edit(&edited, &updated, Timestamp(NOW.0 + 120_000)).unwrap();
+        let history = doc.history(10);
+        let seen: Vec<(String, Vec<String>, i64)> = history
+            .iter()
+            .map(|h| (h.actor.clone(), h.fields.clone(), h.at.0))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (hex::encode([1u8; 16]), vec!["created".to_owned()], NOW.0),
+                (
+                    hex::encode([2u8; 16]),
+                    vec!["title".to_owned(), "severity".to_owned()],
+                    NOW.0 + 60_000
+                ),
+                (
+                    hex::encode([2u8; 16]),
+                    vec!["timeline".to_owned()],
+                    NOW.0 + 120_000
+                ),
+            ]
+        );
+        assert_eq!(doc.history(1).len(), 1, "only the latest");
+        let created = doc.heads();
+        assert!(doc.actors_since(&created).is_empty());
+        assert_eq!(doc.actors_since(&[]).len(), 2);
     }
 
     fn text(max: usize) -> impl Strategy<Value = String> {

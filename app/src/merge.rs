@@ -82,20 +82,28 @@ fn merge_actor() -> ActorId {
 /// is caught; if the stored document alone still loads and reads, the upload is refused,
 /// otherwise the stored document is reported [`MergeError::Poisoned`].
 pub fn merge_push(stored: Option<&[u8]>, push: &ReportPush, now: Timestamp) -> Result<Merged, MergeError> {
-    merge_push_checked(stored, push, now, &|_, _| Ok(()))
+    merge_push_checked(stored, push, now, &|_, _| Ok(()), &|_| true)
 }
+
+/// Whether new changes by this actor are accepted from the person pushing them.
+pub type ActorRule<'a> = dyn Fn(&ActorId) -> bool + 'a;
+
+/// What a device is told when it pushes changes under someone else's actor.
+pub const FOREIGN_ACTOR: &str = "these changes were not made under your sign-in (another person's, or from before signing in); they were not stored";
 
 /// The rules a merged report must meet on top of being valid: given the stored report's
 /// guarded fields (`None` for a new report) and the merged report, a reason to refuse.
 pub type FieldRules<'a> = dyn Fn(Option<&Guarded>, &Report) -> Result<(), String> + 'a;
 
 /// [`merge_push`], and the merged report must also pass `rules` (who may change what),
-/// checked against the stored document the changes were merged into.
+/// checked against the stored document the changes were merged into, and every change
+/// new to the stored document must be by an actor `actors` accepts (authorship).
 pub fn merge_push_checked(
     stored: Option<&[u8]>,
     push: &ReportPush,
     now: Timestamp,
     rules: &FieldRules<'_>,
+    actors: &ActorRule<'_>,
 ) -> Result<Merged, MergeError> {
     if push.changes.len() > MAX_CHANGES_PER_REPORT {
         return Err(MergeError::Refused(format!(
@@ -114,7 +122,7 @@ pub fn merge_push_checked(
         None => ReportDoc::empty(merge_actor()),
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        merge_into(&mut doc, push, &device_heads, now, rules)
+        merge_into(&mut doc, push, &device_heads, now, rules, actors)
     }));
     match outcome {
         Ok(Ok(Ok(merged))) => Ok(merged),
@@ -163,7 +171,9 @@ fn merge_into(
     device_heads: &[automerge::ChangeHash],
     now: Timestamp,
     rules: &FieldRules<'_>,
+    actors: &ActorRule<'_>,
 ) -> Result<Result<Merged, String>, DocError> {
+    let stored_heads = doc.heads();
     // The stored report's guarded fields, before anything is merged in (a new document
     // is still empty).
     let before = if doc.change_count() == 0 {
@@ -177,10 +187,13 @@ fn merge_into(
     };
     new += doc.apply_changes(&push.changes)?;
     let snapshot = doc.snapshot_valid(push.id, now)?;
-    if new > 0
-        && let Err(reason) = rules(before.as_ref(), &snapshot.report)
-    {
-        return Ok(Err(reason));
+    if new > 0 {
+        if let Err(reason) = rules(before.as_ref(), &snapshot.report) {
+            return Ok(Err(reason));
+        }
+        if !doc.actors_since(&stored_heads).iter().all(actors) {
+            return Ok(Err(FOREIGN_ACTOR.to_owned()));
+        }
     }
     let changes = doc.changes_since(device_heads).into_iter().map(Bytes).collect();
     Ok(Ok(Merged::of(doc, snapshot, new > 0, changes)))

@@ -259,4 +259,7 @@ pub struct Me {
     pub viewer: crate::domain::access::Viewer,
     /// When the session ends, even offline.
     pub expires_at: crate::domain::Timestamp,
+    /// The session's id: with the user id, it makes the actor this device writes as
+    /// ([`crate::document::actor_for`]).
+    pub session: uuid::Uuid,
 }

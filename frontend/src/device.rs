@@ -1,7 +1,7 @@
 //! The browser's implementation of the [`Device`] port: time, ids, geolocation, local
 //! time zone conversion, and saving report documents.
 
-use app::document::{ReportDoc, actor_from_uuid, hash_hex};
+use app::document::{ReportDoc, actor_for, hash_hex};
 use app::domain::{GpsFix, Report, ReportId, Timestamp};
 use app::field::{Device, FieldState, ReportSync, SaveError};
 use app::protocol::Bytes;
@@ -11,13 +11,24 @@ use wasm_bindgen::prelude::Closure;
 
 use crate::store::{self, StoredReport, Summary};
 
-/// The actor this page load writes as. Fresh per page load, so two tabs of one browser
-/// never write changes under the same actor and sequence number.
+/// The actor this page load writes as: the signed-in person and session (so the server
+/// accepts the changes and the report's history names them), plus 4 bytes fresh per page
+/// load, so two tabs of one browser never reuse an actor's sequence numbers.
 fn session_actor() -> automerge::ActorId {
     thread_local! {
-        static ACTOR: uuid::Uuid = uuid::Uuid::now_v7();
+        static SALT: [u8; 4] = {
+            let id = uuid::Uuid::now_v7();
+            let mut salt = [0u8; 4];
+            salt.copy_from_slice(&id.as_bytes()[12..]);
+            salt
+        };
     }
-    ACTOR.with(|id| actor_from_uuid(*id))
+    let salt = SALT.with(|s| *s);
+    match store::me() {
+        Some(me) => actor_for(me.viewer.user_id, me.session, salt),
+        // Not signed in: nothing written this way will be accepted by a server.
+        None => actor_for(uuid::Uuid::nil(), uuid::Uuid::nil(), salt),
+    }
 }
 
 /// The device, as the pages see it.
@@ -114,6 +125,12 @@ impl Device for BrowserDevice {
     }
 
     fn save_report(&self, base: Option<&Report>, report: &Report) -> Result<(), SaveError> {
+        if store::me().is_none() {
+            return Err(SaveError::Storage(
+                "sign in first: reports are filed under your name (once signed in, this device works offline)"
+                    .to_owned(),
+            ));
+        }
         let now = now();
         report.validate(now).map_err(SaveError::Invalid)?;
         let previous = store::load(report.id);

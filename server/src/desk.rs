@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use app::desk::{IncidentDesk, IncidentDetail, IncidentRow, QuarantinedDoc};
-use app::document::{ReportDoc, actor_from_uuid};
+use app::desk::{HistoryLine, IncidentDesk, IncidentDetail, IncidentRow, QuarantinedDoc};
+use std::collections::HashMap;
+
+use app::document::{HistoryEntry, ReportDoc, actor_for, actor_owner};
 use app::domain::access::{Guarded, Ownership, Role, Viewer};
 use app::domain::{Report, ReportId, TimelineEntry, Timestamp};
 use app::merge::{MergeError, Merged};
-use automerge::ActorId;
 
 use crate::db::{ApplyError, Job, Store, Writer};
 use crate::http::now;
@@ -17,9 +18,9 @@ use crate::http::now;
 #[derive(Debug, Clone)]
 pub struct Desk {
     store: Store,
-    /// The actor this server process writes supervisor edits as. One per process, so that
-    /// several processes never reuse an actor's sequence numbers.
-    actor: ActorId,
+    /// This process's part of the actors it writes desk edits as (with the person's user
+    /// id, see [`actor_for`]), so several processes never reuse an actor's sequence numbers.
+    salt: [u8; 4],
 }
 
 impl Desk {
@@ -28,7 +29,11 @@ impl Desk {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            actor: actor_from_uuid(uuid::Uuid::new_v4()),
+            salt: {
+                let mut salt = [0u8; 4];
+                salt.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..4]);
+                salt
+            },
         }
     }
 }
@@ -49,12 +54,26 @@ impl IncidentDesk for Desk {
         }
         let stored = self.store.load_doc(id).await.map_err(|e| e.to_string())?;
         let Some(stored) = stored else { return Ok(None) };
-        let doc = ReportDoc::load(&stored.doc, self.actor.clone()).map_err(|e| e.to_string())?;
-        let snapshot = doc.snapshot().map_err(|e| e.to_string())?;
+        let read = self
+            .store
+            .cpu(move || {
+                let mut doc = ReportDoc::load(
+                    &stored.doc,
+                    actor_for(uuid::Uuid::nil(), uuid::Uuid::nil(), [0; 4]),
+                )?;
+                let snapshot = doc.snapshot()?;
+                let history = doc.history(HISTORY_LIMIT);
+                Ok::<_, app::document::DocError>((snapshot, doc.change_count(), history))
+            })
+            .await
+            .ok_or_else(|| "the incident could not be read right now".to_owned())?;
+        let (snapshot, change_count, history) = read.map_err(|e| e.to_string())?;
+        let history = self.name_authors(history).await?;
         Ok(Some(IncidentDetail {
             report: snapshot.report,
             conflicts: snapshot.conflicts,
-            change_count: doc.change_count(),
+            change_count,
+            history,
         }))
     }
 
@@ -112,7 +131,71 @@ impl IncidentDesk for Desk {
 /// The answer to an edit of a report the person may not change.
 const NOT_YOURS: &str = "you may not change this report";
 
+/// The most changes a report page lists (the latest ones).
+const HISTORY_LIMIT: usize = 200;
+
 impl Desk {
+    /// Puts names to the actors of a report's history: the person (from the user id in
+    /// the actor) and the device (the browser of the session it names, or the desk).
+    async fn name_authors(&self, history: Vec<HistoryEntry>) -> Result<Vec<HistoryLine>, String> {
+        let unavailable = |e: crate::db::DbError| {
+            tracing::error!(error = %e, "reading who changed a report");
+            "the incident's history is unavailable right now".to_owned()
+        };
+        let people: HashMap<uuid::Uuid, String> = self
+            .store
+            .users()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|u| (u.id, u.name))
+            .collect();
+        let mut devices: HashMap<uuid::Uuid, Vec<([u8; 8], String)>> = HashMap::new();
+        let mut lines = Vec::with_capacity(history.len());
+        for entry in history {
+            let owner = hex::decode(&entry.actor)
+                .ok()
+                .and_then(|bytes| actor_owner(&automerge::ActorId::from(bytes.as_slice())));
+            let (who, device) = match owner {
+                Some((user, tag)) if people.contains_key(&user) => {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = devices.entry(user) {
+                        let sessions = self.store.sessions_of(user).await.map_err(unavailable)?;
+                        slot.insert(
+                            sessions
+                                .into_iter()
+                                .map(|s| {
+                                    let mut t = [0u8; 8];
+                                    t.copy_from_slice(&s.id.as_bytes()[8..]);
+                                    (t, s.user_agent)
+                                })
+                                .collect(),
+                        );
+                    }
+                    let device = if tag == [0; 8] {
+                        "the desk".to_owned()
+                    } else {
+                        devices[&user]
+                            .iter()
+                            .find(|(t, _)| *t == tag)
+                            .map_or_else(|| "a device".to_owned(), |(_, agent)| device_name(agent))
+                    };
+                    (people[&user].clone(), device)
+                }
+                _ => (
+                    "someone without an account".to_owned(),
+                    "before sign-in existed".to_owned(),
+                ),
+            };
+            lines.push(HistoryLine {
+                at: entry.at,
+                who,
+                device,
+                fields: entry.fields,
+            });
+        }
+        Ok(lines)
+    }
+
     /// Whether `viewer` may act on report `id` as `rule` says (false if it does not exist).
     async fn may(
         &self,
@@ -137,7 +220,8 @@ impl Desk {
         change: impl Fn(&Report) -> Result<(Report, Report), String> + Send + Sync + 'static,
         now: Timestamp,
     ) -> Result<(), String> {
-        let actor = self.actor.clone();
+        // A desk edit is the person's own change, made through the server (no session part).
+        let actor = actor_for(viewer.user_id, uuid::Uuid::nil(), self.salt);
         let rules = viewer.clone();
         let merge = move |stored: Option<&[u8]>| -> Result<Merged, MergeError> {
             let stored = stored.ok_or_else(|| MergeError::Refused("that incident does not exist".into()))?;
@@ -174,5 +258,25 @@ impl Desk {
                 Err("the change could not be saved right now; try again".to_owned())
             }
         }
+    }
+}
+
+/// A short name for a browser from its user agent: the platform and browser, not the
+/// whole string.
+fn device_name(agent: &str) -> String {
+    let platform = ["Android", "iPhone", "iPad", "Windows", "Mac OS", "Linux", "CrOS"]
+        .into_iter()
+        .find(|p| agent.contains(p));
+    let browser = ["Firefox", "Edg", "Chrome", "Safari"]
+        .into_iter()
+        .find(|b| agent.contains(b));
+    match (platform, browser) {
+        (Some(p), Some(b)) => format!("{b} on {p}")
+            .replace("Edg ", "Edge ")
+            .replace("Mac OS", "macOS"),
+        (Some(p), None) => p.to_owned(),
+        (None, Some(b)) => b.to_owned(),
+        (None, None) if agent.is_empty() => "a device".to_owned(),
+        (None, None) => agent.chars().take(40).collect(),
     }
 }

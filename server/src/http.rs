@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use app::document::actor_owner;
 use app::domain::access::{Ownership, Viewer};
 use app::domain::{ReportId, Timestamp};
 use app::merge::{changes_for, merge_push_checked};
@@ -134,9 +135,13 @@ pub async fn sync(
             Job {
                 id: push.id,
                 merge: Arc::new(move |stored| {
-                    merge_push_checked(stored, &push, now, &|before, after| {
-                        viewer.check_fields(before, after)
-                    })
+                    merge_push_checked(
+                        stored,
+                        &push,
+                        now,
+                        &|before, after| viewer.check_fields(before, after),
+                        &|actor| actor_owner(actor).is_some_and(|(user, _)| user == viewer.user_id),
+                    )
                 }),
             }
         })

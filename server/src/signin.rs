@@ -198,6 +198,7 @@ pub async fn me(State(state): State<AppState>, session: Option<Extension<Session
         Ok(Some(expires_at)) => Json(Me {
             viewer: session.viewer,
             expires_at,
+            session: session.id,
         })
         .into_response(),
         Ok(None) => crate::http::signed_out().into_response(),

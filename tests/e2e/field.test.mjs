@@ -332,6 +332,16 @@ test('signed in once, a field employee works offline, syncs as themselves, and s
   const list = await (await page.request.get(`${BASE}/incidents`)).text();
   assert.ok(list.includes(synced), 'her report is on the server');
   assert.ok(list.includes(DANA.name), 'filed under her name');
+  // The report's history names her and her phone, from the document's own changes.
+  await page.goto(`${BASE}/incidents`);
+  await page.getByRole('link', { name: synced }).click();
+  await page.waitForURL(/\/incidents\//);
+  await hydrated(page);
+  const history = page.getByTestId('history');
+  await history.getByText(new RegExp(`${DANA.name} · Chrom`)).waitFor();
+  await history.getByText('filed the report').waitFor();
+  await page.goto(`${BASE}/`);
+  await hydrated(page);
 
   // A report that cannot reach the server yet; then sign out: asked first.
   await page.route('**/api/sync', (route) => route.abort());

@@ -7,14 +7,18 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use app::document::{ReportDoc, actor_from_uuid, hash_hex};
+use app::document::{ReportDoc, actor_for, actor_from_uuid, hash_hex};
 use app::domain::access::Role;
 use app::domain::{Report, ReportId, Timestamp};
 use app::protocol::{Bytes, ErrorCode, PROTOCOL_VERSION, ReportPush, SyncError, SyncRequest};
 use leptos::server_fn::ServerFn;
-use muster_tests::{Db, Device, T0, TestServer, add_user, client_with_session, on_both_databases, post_as};
+use muster_tests::{
+    Db, Device, T0, TestServer, add_user, add_user_with_session, client_with_session, on_both_databases,
+    post_as,
+};
 
 on_both_databases!(
+    every_change_is_tied_to_its_author_and_the_report_page_says_who_changed_what,
     every_role_on_every_route_and_report_is_allowed_or_denied_as_the_matrix_says,
     a_field_employee_receives_nothing_of_another_team,
     a_revoked_session_is_refused_at_once_even_after_days_offline,
@@ -62,10 +66,16 @@ struct World {
 const TEAM_A: &str = "North site";
 const TEAM_B: &str = "South site";
 
-/// Files a report as `token`'s person over the sync API; returns its id and title.
-async fn file(server: &TestServer, token: &str, name: &str, n: u8, title: &str) -> ReportId {
+/// Files a report as `who` (user, token, session) over the sync API; returns its id.
+async fn file(
+    server: &TestServer,
+    who: &(uuid::Uuid, String, uuid::Uuid),
+    name: &str,
+    n: u8,
+    title: &str,
+) -> ReportId {
     let mut device = Device::new(n);
-    device.session = Some(token.to_owned());
+    device.sign_in_as(who.0, who.2, &who.1);
     let mut report = Report::blank(ReportId::new_v7(T0, [n; 10]), T0, name);
     report.title = title.to_owned();
     report.location.place = "Yard".into();
@@ -80,35 +90,37 @@ async fn world(db: Db) -> Option<World> {
     let mut tokens = HashMap::new();
     let mut names = HashMap::new();
     let mut users = HashMap::new();
+    let mut sessions = HashMap::new();
     for (actor, login, role, teams) in [
         (Actor::Field, "fa", Role::Field, &[TEAM_A][..]),
         (Actor::Supervisor, "sa", Role::Supervisor, &[TEAM_A][..]),
         (Actor::Admin, "ad", Role::Admin, &[][..]),
     ] {
-        let (user, token) = add_user(store, login, role, teams).await;
-        tokens.insert(actor, token);
+        let signed = add_user_with_session(store, login, role, teams).await;
+        tokens.insert(actor, signed.1.clone());
         names.insert(actor, format!("{login} (test)"));
-        users.insert(actor, user);
+        users.insert(actor, signed.0);
+        sessions.insert(actor, signed);
     }
-    let (_, teammate) = add_user(store, "fa2", Role::Field, &[TEAM_A]).await;
-    let (_, stranger) = add_user(store, "fb", Role::Field, &[TEAM_B]).await;
+    let teammate = add_user_with_session(store, "fa2", Role::Field, &[TEAM_A]).await;
+    let stranger = add_user_with_session(store, "fb", Role::Field, &[TEAM_B]).await;
     let mut reports = Vec::new();
-    for (who, token, name, n) in [
+    for (who, signed, name, n) in [
         (
             "fa",
-            tokens[&Actor::Field].clone(),
+            sessions[&Actor::Field].clone(),
             names[&Actor::Field].clone(),
             1,
         ),
         (
             "sa",
-            tokens[&Actor::Supervisor].clone(),
+            sessions[&Actor::Supervisor].clone(),
             names[&Actor::Supervisor].clone(),
             2,
         ),
         (
             "ad",
-            tokens[&Actor::Admin].clone(),
+            sessions[&Actor::Admin].clone(),
             names[&Actor::Admin].clone(),
             3,
         ),
@@ -116,7 +128,7 @@ async fn world(db: Db) -> Option<World> {
         ("fb", stranger, "fb (test)".to_owned(), 5),
     ] {
         let title = format!("Report filed by {who} q9z");
-        let id = file(&server, &token, &name, n, &title).await;
+        let id = file(&server, &signed, &name, n, &title).await;
         reports.push((who, id, title));
     }
     Some(World {
@@ -129,6 +141,12 @@ async fn world(db: Db) -> Option<World> {
 }
 
 impl World {
+    /// An actor of `actor`'s person (anyone's for nobody), made distinct by `n`.
+    fn actor_of(&self, actor: Actor, n: u32) -> automerge::ActorId {
+        let user = self.users.get(&actor).copied().unwrap_or_default();
+        actor_for(user, uuid::Uuid::nil(), n.to_be_bytes())
+    }
+
     fn client(&self, actor: Actor) -> reqwest::Client {
         match self.tokens.get(&actor) {
             Some(token) => client_with_session(token),
@@ -265,8 +283,7 @@ impl World {
 
         *n += 1;
         let (report, doc) = self.current(id).await;
-        let mut device_doc =
-            ReportDoc::load(&doc, actor_from_uuid(uuid::Uuid::from_u128(u128::from(*n)))).unwrap();
+        let mut device_doc = ReportDoc::load(&doc, self.actor_of(actor, *n)).unwrap();
         let old_heads = device_doc.heads();
         let mut pushed = report.clone();
         pushed.immediate_actions = format!("Pushed by a device {n}");
@@ -490,7 +507,7 @@ async fn every_role_on_every_route_and_report_is_allowed_or_denied_as_the_matrix
         (Actor::Admin, "reporter"),
     ] {
         let (report, doc) = world.current(id).await;
-        let mut device_doc = ReportDoc::load(&doc, actor_from_uuid(uuid::Uuid::from_u128(0xf1e1d))).unwrap();
+        let mut device_doc = ReportDoc::load(&doc, world.actor_of(actor, 0xf1e1d)).unwrap();
         let old = device_doc.heads();
         let mut edited = report.clone();
         if change == "status" {
@@ -510,7 +527,11 @@ async fn every_role_on_every_route_and_report_is_allowed_or_denied_as_the_matrix
         assert_eq!(status, 422, "{actor:?} changing {change}");
         let error: SyncError = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(error.rejected[0].id, id);
-        assert!(!error.rejected[0].reason.is_empty());
+        let reason = &error.rejected[0].reason;
+        assert!(
+            reason.contains(change) || reason.contains("who filed"),
+            "{actor:?}: {reason}"
+        );
         assert_eq!(world.server.snapshot().await, snapshot, "nothing stored");
     }
     // A supervisor may move the status.
@@ -555,8 +576,9 @@ async fn a_field_employee_receives_nothing_of_another_team(db: Db) {
     // A field employee of the first team: a fresh device, a device that asks for the
     // other team's report by id, and a device that follows both.
     let token = world.tokens[&Actor::Field].clone();
+    let field = world.users[&Actor::Field];
     let mut device = Device::new(9);
-    device.session = Some(token.clone());
+    device.sign_in_as(field, uuid::Uuid::nil(), &token);
     device.follow(other);
     device.follow(team);
     let mut bodies = Vec::new();
@@ -584,7 +606,7 @@ async fn a_field_employee_receives_nothing_of_another_team(db: Db) {
     }
     // Without the forbidden pull, the device syncs and holds its team's report only.
     let mut device = Device::new(10);
-    device.session = Some(token);
+    device.sign_in_as(field, uuid::Uuid::nil(), &token);
     device.follow(team);
     device.sync_all(&world.server.base).await.unwrap();
     assert!(device.has(team));
@@ -597,9 +619,9 @@ async fn a_revoked_session_is_refused_at_once_even_after_days_offline(db: Db) {
         return;
     };
     let store = &server.store;
-    let (user, token) = add_user(store, "fr", Role::Field, &["North"]).await;
+    let (user, token, session) = add_user_with_session(store, "fr", Role::Field, &["North"]).await;
     let mut device = Device::new(1);
-    device.session = Some(token.clone());
+    device.sign_in_as(user, session, &token);
     let mut report = Report::blank(ReportId::new_v7(T0, [1; 10]), T0, "fr (test)");
     report.title = "Filed before the revocation".into();
     report.location.place = "Gate".into();
@@ -834,5 +856,109 @@ async fn an_administrator_invites_people_ends_a_lost_phones_session_and_deactiva
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+async fn every_change_is_tied_to_its_author_and_the_report_page_says_who_changed_what(db: Db) {
+    let Some(world) = world(db).await else { return };
+    let (id, _) = world.report(Actor::Field, Whose::Own);
+    let push_as = |actor: automerge::ActorId| {
+        let world = &world;
+        async move {
+            let (report, doc) = world.current(id).await;
+            let mut device_doc = ReportDoc::load(&doc, actor).unwrap();
+            let old = device_doc.heads();
+            let mut edited = report.clone();
+            edited.what_happened = "Written under someone else's name".into();
+            device_doc.edit(&report, &edited, T0).unwrap();
+            ReportPush {
+                id,
+                heads: device_doc.heads().iter().map(hash_hex).collect(),
+                changes: device_doc.changes_since(&old).into_iter().map(Bytes).collect(),
+                document: None,
+            }
+        }
+    };
+    // The field employee pushes a change made under the supervisor's actor, and one under
+    // an actor of no one: both refused, nothing stored.
+    for foreign in [
+        world.actor_of(Actor::Supervisor, 1),
+        actor_from_uuid(uuid::Uuid::from_u128(0xabc)),
+    ] {
+        let snapshot = world.server.snapshot().await;
+        let (status, bytes) = world.sync(Actor::Field, vec![push_as(foreign).await]).await;
+        assert_eq!(status, 422);
+        let error: SyncError = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(error.rejected[0].reason, app::merge::FOREIGN_ACTOR);
+        assert_eq!(world.server.snapshot().await, snapshot);
+    }
+    // A new report written under someone else's actor is refused too.
+    let mut doc = ReportDoc::create(
+        &{
+            let mut r = Report::blank(ReportId::new_v7(T0, [77; 10]), T0, "fa (test)");
+            r.title = "Forged".into();
+            r.location.place = "Yard".into();
+            r
+        },
+        world.actor_of(Actor::Supervisor, 2),
+        T0,
+    )
+    .unwrap();
+    let forged = ReportPush {
+        id: ReportId::new_v7(T0, [77; 10]),
+        heads: doc.heads().iter().map(hash_hex).collect(),
+        changes: Vec::new(),
+        document: Some(Bytes(doc.save())),
+    };
+    assert_eq!(world.sync(Actor::Field, vec![forged]).await.0, 422);
+
+    // Their own change goes through; the supervisor adds an update on the desk.
+    let (status, _) = world
+        .sync(Actor::Field, vec![push_as(world.actor_of(Actor::Field, 3)).await])
+        .await;
+    assert_eq!(status, 200);
+    let (_, body) = world
+        .server_fn(
+            Actor::Supervisor,
+            app::desk::AddUpdate::PATH,
+            &format!("id={id}&text=Checked"),
+        )
+        .await;
+    assert_eq!(body, "null", "{body}");
+    let detail = app::desk::IncidentDesk::detail(
+        &server::desk::Desk::new(world.server.store.clone()),
+        &world
+            .server
+            .store
+            .viewer(world.users[&Actor::Admin])
+            .await
+            .unwrap()
+            .unwrap(),
+        id,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let lines: Vec<(String, String, Vec<String>)> = detail
+        .history
+        .iter()
+        .map(|l| (l.who.clone(), l.device.clone(), l.fields.clone()))
+        .collect();
+    assert_eq!(lines.len(), detail.change_count);
+    assert_eq!(lines[0].0, "fa (test)", "{lines:?}");
+    assert_eq!(lines[0].1, "harness", "the session's device: {lines:?}");
+    assert_eq!(lines[0].2, ["created"]);
+    let edit = lines.iter().find(|l| l.2 == ["what_happened"]).unwrap();
+    assert_eq!(edit.0, "fa (test)");
+    let update = lines.last().unwrap();
+    assert_eq!(update.0, "sa (test)");
+    assert_eq!(update.1, "the desk");
+    assert_eq!(update.2, ["timeline"]);
+    // The page shows it too.
+    let (_, page) = world.text(Actor::Supervisor, &format!("/incidents/{id}")).await;
+    assert!(page.contains("data-testid=\"history\""));
+    assert!(
+        page.contains("sa (test) · the desk"),
+        "the page names the desk update"
     );
 }

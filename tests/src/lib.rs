@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::document::{ReportDoc, actor_from_uuid, hash_hex, parse_hash};
+use app::document::{ReportDoc, actor_for, hash_hex, parse_hash};
 use app::domain::{Report, ReportId, Timestamp};
 use app::protocol::{
     Bytes, MAX_REPORTS_PER_REQUEST, PROTOCOL_VERSION, ReportAck, ReportPush, SyncError, SyncRequest,
@@ -156,6 +156,8 @@ pub const TESTER_LOGIN: &str = "tester";
 pub const TESTER_PASSWORD: &str = "tester-password-for-tests";
 pub const TESTER_NAME: &str = "Tess Tester";
 pub const TEST_TEAM: &str = "Test site";
+pub const TESTER_ID: uuid::Uuid = uuid::Uuid::from_u128(0x7e57);
+pub const TEST_SESSION_ID: uuid::Uuid = uuid::Uuid::from_u128(0x5e55_0000_0000_0000_0000_0000_0000_5e55);
 
 /// The tester's password hash, made once per test process (hashing takes ~50 ms).
 fn tester_hash() -> &'static str {
@@ -169,7 +171,7 @@ async fn seed_tester(url: &str) {
     let store = Store::open(url).await.unwrap();
     let team = store.ensure_team(TEST_TEAM, T0).await.unwrap();
     store.close().await;
-    let user = uuid::Uuid::from_u128(0x7e57);
+    let user = TESTER_ID;
     let mut conn = sqlx::AnyConnection::connect_any(url).await;
     let far = i64::MAX / 2;
     for sql in [
@@ -182,7 +184,7 @@ async fn seed_tester(url: &str) {
         format!(
             "INSERT INTO sessions (id, token_hash, user_id, user_agent, created_at, last_seen_at, expires_at)
              VALUES ('{}', '{}', '{user}', 'harness', 0, {far}, {far})",
-            uuid::Uuid::from_u128(0x5e55),
+            TEST_SESSION_ID,
             server::accounts::token_hash(TEST_TOKEN)
         ),
     ] {
@@ -221,6 +223,17 @@ pub async fn add_user(
     role: app::domain::access::Role,
     teams: &[&str],
 ) -> (uuid::Uuid, String) {
+    let (user, token, _) = add_user_with_session(store, login, role, teams).await;
+    (user, token)
+}
+
+/// [`add_user`], also returning the session's id.
+pub async fn add_user_with_session(
+    store: &Store,
+    login: &str,
+    role: app::domain::access::Role,
+    teams: &[&str],
+) -> (uuid::Uuid, String, uuid::Uuid) {
     let user = store
         .create_user(
             server::accounts::NewUser {
@@ -234,11 +247,11 @@ pub async fn add_user(
         )
         .await
         .unwrap();
-    let (_, token) = store
+    let (session, token) = store
         .create_session(user, "harness", T0, Duration::from_secs(3600 * 24 * 365 * 50))
         .await
         .unwrap();
-    (user, token)
+    (user, token, session)
 }
 
 /// The person signed in as `login`, as requests act for them.
@@ -512,6 +525,9 @@ pub struct Device {
     pub send_documents: bool,
     /// The session token it syncs with ([`TEST_TOKEN`] unless signed in as someone else).
     pub session: Option<String>,
+    /// Who it is signed in as, and the session's id: its changes are made under them.
+    pub user: uuid::Uuid,
+    pub session_id: uuid::Uuid,
     http: reqwest::Client,
     clock: i64,
     serial: u64,
@@ -533,6 +549,8 @@ impl Device {
             made: Vec::new(),
             send_documents: true,
             session: Some(TEST_TOKEN.to_owned()),
+            user: TESTER_ID,
+            session_id: TEST_SESSION_ID,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -540,6 +558,21 @@ impl Device {
             clock: T0.0,
             serial: 0,
         }
+    }
+
+    /// Signs the device in as `user` with `session` (its id and token).
+    pub fn sign_in_as(&mut self, user: uuid::Uuid, session_id: uuid::Uuid, token: &str) {
+        self.user = user;
+        self.session_id = session_id;
+        self.session = Some(token.to_owned());
+    }
+
+    /// The actor this device writes as: its person and session, and 4 bytes of its own.
+    pub fn actor(&self) -> automerge::ActorId {
+        let hash = self.id.as_bytes().iter().fold(2_166_136_261u32, |h, b| {
+            (h ^ u32::from(*b)).wrapping_mul(16_777_619)
+        });
+        actor_for(self.user, self.session_id, hash.to_be_bytes())
     }
 
     fn tick(&mut self) -> Timestamp {
@@ -575,7 +608,7 @@ impl Device {
     /// Files `report` offline.
     pub fn create_report(&mut self, report: &Report) -> ReportId {
         let at = self.tick();
-        let mut doc = ReportDoc::create(report, actor_from_uuid(self.id), at).unwrap();
+        let mut doc = ReportDoc::create(report, self.actor(), at).unwrap();
         for h in doc.heads() {
             self.made.push((report.id, h));
         }
@@ -649,7 +682,7 @@ impl Device {
 
     /// Starts following a report this device did not create (it arrives on next sync).
     pub fn follow(&mut self, id: ReportId) {
-        let doc = ReportDoc::empty(actor_from_uuid(self.id));
+        let doc = ReportDoc::empty(self.actor());
         self.reports.insert(
             id,
             Local {
@@ -784,7 +817,7 @@ impl Device {
     }
 
     fn apply_remote(&mut self, ack: &ReportAck) -> bool {
-        let actor = actor_from_uuid(self.id);
+        let actor = self.actor();
         let local = self.reports.entry(ack.id).or_insert_with(|| Local {
             doc: ReportDoc::empty(actor),
             acked: Vec::new(),

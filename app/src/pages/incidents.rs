@@ -121,6 +121,7 @@ fn IncidentView(
         report,
         conflicts,
         change_count,
+        history,
     } = detail;
     let c = |field: &str| conflict_for(&conflicts, field);
     let gps = report.location.gps.map_or_else(
@@ -162,9 +163,62 @@ fn IncidentView(
         <h1>{report.title.clone()}</h1>
         {summary}
         {rows}
-        <p class="hint">{format!("{change_count} changes in this report's history.")}</p>
         <Timeline entries=report.timeline.clone() id=report.id.to_string() post />
         <SupervisorEdit base=report save />
+        <History lines=history change_count />
+    }
+}
+
+/// Who changed what and when, from the document's own history, newest first.
+#[component]
+fn History(lines: Vec<crate::desk::HistoryLine>, change_count: usize) -> impl IntoView {
+    let shown = lines.len();
+    view! {
+        <section aria-labelledby="history-heading">
+            <h2 id="history-heading">"History"</h2>
+            <p class="hint">
+                {if shown < change_count {
+                    format!("The latest {shown} of {change_count} changes.")
+                } else {
+                    format!("{change_count} changes.")
+                }}
+            </p>
+            <ol class="history" data-testid="history" reversed>
+                {lines.into_iter().rev().map(|line| {
+                    let fields = if line.fields.is_empty() {
+                        "no visible field".to_owned()
+                    } else {
+                        line.fields.iter().map(|f| field_label(f)).collect::<Vec<_>>().join(", ")
+                    };
+                    view! {
+                        <li>
+                            <span class="sub">{format!("{} · {} · {}", line.at.display_utc(), line.who, line.device)}</span>
+                            <p>{fields}</p>
+                        </li>
+                    }
+                }).collect_view()}
+            </ol>
+        </section>
+    }
+}
+
+/// How a field of the history reads.
+fn field_label(field: &str) -> &str {
+    match field {
+        "created" => "filed the report",
+        "title" => "title",
+        "category" => "category",
+        "severity" => "severity",
+        "status" => "status",
+        "occurred_at" => "when it happened",
+        "location" => "location",
+        "what_happened" => "what happened",
+        "people_involved" => "people involved",
+        "immediate_actions" => "immediate actions",
+        "reporter" => "reporter",
+        "timeline" => "added an update",
+        "reported_at" => "reported at",
+        other => other,
     }
 }
 
