@@ -963,7 +963,7 @@ impl Store {
 /// The SQL condition for "`viewer` may read this row of `reports`" (aliased `table`), the
 /// mirror of [`Viewer::can_read`]: the viewer's user id is bound as parameter
 /// `$(first - 1)`, and the returned team ids are to be bound from `$first` on.
-fn read_filter(viewer: &Viewer, table: &str, first: usize) -> (String, Vec<String>) {
+pub(crate) fn read_filter(viewer: &Viewer, table: &str, first: usize) -> (String, Vec<String>) {
     let owner = format!("{table}.owner_id = ${}", first - 1);
     if viewer.role == Role::Admin {
         return (format!("({owner} OR 1 = 1)"), Vec::new());

@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod desk;
+pub mod export;
 pub mod http;
 pub mod security;
 pub mod signin;
@@ -190,6 +191,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
                 .layer::<_, Infallible>(GlobalConcurrencyLimitLayer::new(syncs_at_once())),
         ),
         route("/api/me", Method::GET, get(signin::me)),
+        route("/export/incidents.csv", Method::GET, get(export::incidents_csv)),
         route("/login", Method::POST, post(signin::login)),
         route("/logout", Method::POST, post(signin::logout)),
         route("/healthz", Method::GET, get(http::healthz)),

@@ -224,6 +224,8 @@ impl World {
         out.push(("GET /incidents/:id", page.contains(&title)));
         let (_, list) = self.text(actor, "/incidents").await;
         out.push(("GET /incidents", list.contains(&title)));
+        let (status, csv) = self.text(actor, "/export/incidents.csv").await;
+        out.push(("GET /export/incidents.csv", status == 200 && csv.contains(&title)));
         let (_, listed) = self.server_fn(actor, app::desk::ListIncidents::PATH, "").await;
         out.push((app::desk::ListIncidents::PATH, listed.contains(&title)));
         let (_, got) = self
@@ -416,10 +418,11 @@ fn other_matrix() -> [(&'static str, [bool; 4]); 17] {
 }
 
 /// Which report operation each route is (the matrix's rows), read or write.
-fn report_operations() -> [(&'static str, bool); 8] {
+fn report_operations() -> [(&'static str, bool); 9] {
     [
         ("GET /incidents/:id", false),
         ("GET /incidents", false),
+        ("GET /export/incidents.csv", false),
         (app::desk::ListIncidents::PATH, false),
         (app::desk::GetIncident::PATH, false),
         (app::desk::EditIncident::PATH, true),
@@ -960,5 +963,74 @@ async fn every_change_is_tied_to_its_author_and_the_report_page_says_who_changed
     assert!(
         page.contains("sa (test) · the desk"),
         "the page names the desk update"
+    );
+}
+
+#[tokio::test]
+async fn the_first_administrator_is_created_from_the_command_line() {
+    let db = muster_tests::TestDb::new(Db::Sqlite).await.unwrap();
+    let run = |args: &[&str], env_password: Option<&str>, stdin: &str| {
+        let mut command = std::process::Command::new(muster_tests::server_bin!());
+        command
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env_remove("MUSTER_ADMIN_PASSWORD")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(p) = env_password {
+            command.env("MUSTER_ADMIN_PASSWORD", p);
+        }
+        let mut child = command.spawn().unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let made = run(
+        &["create-admin", "root", "Root Admin"],
+        Some("a long admin passphrase"),
+        "",
+    );
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(String::from_utf8_lossy(&made.stdout).contains("created administrator root"));
+    let typed = run(
+        &["create-admin", "second", "Second Admin"],
+        None,
+        "typed on stdin 123\n",
+    );
+    assert!(
+        typed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&typed.stderr)
+    );
+    // A short password, a taken login, missing arguments: refused with a reason.
+    let short = run(&["create-admin", "third", "Third"], Some("short"), "");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("12 to 256"));
+    let taken = run(
+        &["create-admin", "root", "Again"],
+        Some("another long passphrase"),
+        "",
+    );
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("taken"));
+    assert!(
+        !run(&["create-admin", "lonely"], Some("a long admin passphrase"), "")
+            .status
+            .success()
+    );
+
+    let store = db.store().await;
+    let root = store
+        .check_credentials("root", "a long admin passphrase")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.viewer(root).await.unwrap().unwrap().role, Role::Admin);
+    assert!(
+        store
+            .check_credentials("second", "typed on stdin 123")
+            .await
+            .unwrap()
+            .is_some()
     );
 }

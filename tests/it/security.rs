@@ -260,3 +260,53 @@ async fn even_at_trace_level_the_log_holds_no_report_text() {
         .collect();
     assert!(leaks.is_empty(), "report text in the log:\n{}", leaks.join("\n"));
 }
+
+#[tokio::test]
+async fn the_csv_export_never_hands_a_spreadsheet_a_formula() {
+    let server = TestServer::start().await;
+    let mut device = Device::new(1);
+    let hostile = ["=cmd|' /C calc'!A0", "+SUM(1,1)", "-2+3", "@A1", "\t=1"];
+    let id = device.create(hostile[0], hostile[1]);
+    device.edit(id, |r| {
+        r.what_happened = hostile[2].into();
+        r.immediate_actions = hostile[3].into();
+        r.people_involved = vec![hostile[4].into(), "=HYPERLINK(\"http://evil.example\")".into()];
+    });
+    device.sync(&server.base).await.unwrap();
+    let response = muster_tests::signed_in_client()
+        .get(format!("{}/export/incidents.csv", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let body = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    assert_eq!(reader.headers().unwrap().len(), server::export::COLUMNS.len());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    for cell in &rows[0] {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "a cell a spreadsheet would evaluate: {cell:?}"
+        );
+    }
+    // The text itself is all there, behind the quote.
+    assert_eq!(&rows[0][1], "'=cmd|' /C calc'!A0");
+    assert_eq!(&rows[0][7], "'+SUM(1,1)");
+    // Signed out, there is no export.
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/export/incidents.csv", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 303);
+}

@@ -15,6 +15,11 @@ pub fn IncidentListPage() -> impl IntoView {
     let incidents = Resource::new(|| (), |()| list_incidents());
     view! {
         <h1>"Incidents"</h1>
+        <p>
+            <a class="button" href="/export/incidents.csv" download="incidents.csv" rel="external">
+                "Download as CSV"
+            </a>
+        </p>
         <Suspense fallback=|| view! { <p>"Loading incidents…"</p> }>
             {move || Suspend::new(async move {
                 match incidents.await {
