@@ -674,38 +674,32 @@ impl Store {
 
     /// Reports `device` follows that changed after `since` and up to `until`, oldest
     /// first, at most `limit`. Left out: quarantined documents, and documents whose heads
-    /// the device already holds (such as the ones it just pushed).
+    /// the device already holds (such as the ones it just pushed). Whether its person may
+    /// still read each one is for the caller to check (see `http::feed`): done in SQL, the
+    /// permission filter made PostgreSQL scan every report of the person's teams on each
+    /// sync (12 ms per quiet reconnect instead of 1.5 ms).
     #[tracing::instrument(name = "db.feed", skip_all, fields(since, until, n))]
     pub async fn feed(
         &self,
-        viewer: &Viewer,
         device: uuid::Uuid,
         since: i64,
         until: i64,
         limit: usize,
     ) -> Result<Vec<FeedRow>, DbError> {
-        let (readable, teams) = read_filter(viewer, "r", 6);
-        let sql = self.sql(&format!(
+        let rows = sqlx::query(&self.sql(
             "SELECT d.report_id, d.seq, d.doc, f.known_heads
              FROM following f JOIN documents d ON d.report_id = f.report_id
-               JOIN reports r ON r.id = d.report_id
              WHERE f.device_id = $1 AND d.seq > $2 AND d.seq <= $3 AND d.heads <> f.known_heads
                AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
-               AND {readable}
              ORDER BY d.seq LIMIT $4",
-        ));
-        let query = sqlx::query(&sql)
-            .bind(device.to_string())
-            .bind(since)
-            .bind(until)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(viewer.user_id.to_string());
-        let rows = teams
-            .into_iter()
-            .fold(query, sqlx::query::Query::bind)
-            .fetch_all(&self.pool)
-            .await
-            .context("reading the feed")?;
+        ))
+        .bind(device.to_string())
+        .bind(since)
+        .bind(until)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the feed")?;
         tracing::Span::current().record("n", rows.len());
         Ok(rows
             .iter()

@@ -190,8 +190,8 @@ async fn feed(
     let since = since.and_then(|s| i64::try_from(s).ok()).unwrap_or(0);
     // A cursor from the future means the database was restored from a backup: start over.
     let since = if since > until { 0 } else { since };
-    let rows = store
-        .feed(viewer, device, since, until, MAX_FEED_PER_RESPONSE)
+    let mut rows = store
+        .feed(device, since, until, MAX_FEED_PER_RESPONSE)
         .await
         .map_err(unavailable)?;
     let more = rows.len() == MAX_FEED_PER_RESPONSE;
@@ -200,6 +200,13 @@ async fn feed(
     } else {
         until
     };
+    // Followed once is not readable forever (a person can change teams or roles): what
+    // they may no longer read is left out, and the cursor moves past it.
+    if !rows.is_empty() {
+        let ids: Vec<ReportId> = rows.iter().map(|r| r.id).collect();
+        let owners = store.ownership(&ids).await.map_err(unavailable)?;
+        rows.retain(|r| owners.get(&r.id).is_some_and(|of| viewer.can_read(*of)));
+    }
     if rows.is_empty() {
         return Ok((Vec::new(), cursor, more));
     }

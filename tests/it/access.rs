@@ -1034,3 +1034,45 @@ async fn the_first_administrator_is_created_from_the_command_line() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_report_followed_once_stops_arriving_when_its_reader_changes_team() {
+    let server = TestServer::start().await;
+    let store = &server.store;
+    let (mover, token, session) = add_user_with_session(store, "mover", Role::Field, &["North"]).await;
+    let (mate, mate_token, mate_session) =
+        add_user_with_session(store, "mate", Role::Field, &["North"]).await;
+    let mut teammate = Device::new(1);
+    teammate.sign_in_as(mate, mate_session, &mate_token);
+    let mut report = Report::blank(ReportId::new_v7(T0, [5; 10]), T0, "mate (test)");
+    report.title = "Leaking valve".into();
+    report.location.place = "Boiler room".into();
+    let id = teammate.create_report(&report);
+    teammate.sync(&server.base).await.unwrap();
+
+    // Same team: the mover follows it and gets its updates.
+    let mut device = Device::new(2);
+    device.sign_in_as(mover, session, &token);
+    device.follow(id);
+    device.sync_all(&server.base).await.unwrap();
+    assert!(device.has(id));
+    teammate.edit(id, |r| r.what_happened = "Dripping since Monday".into());
+    teammate.sync(&server.base).await.unwrap();
+    device.sync_all(&server.base).await.unwrap();
+    assert_eq!(device.read(id).what_happened, "Dripping since Monday");
+
+    // Moved to another site: later changes no longer reach them.
+    store
+        .set_role_and_teams(mover, Role::Field, &["South".to_owned()], T0)
+        .await
+        .unwrap();
+    teammate.edit(id, |r| {
+        r.what_happened = "Valve replaced; confidential note".into()
+    });
+    teammate.sync(&server.base).await.unwrap();
+    let answer = device.sync(&server.base).await.unwrap();
+    assert!(answer.feed.is_empty(), "nothing of the old team's report");
+    assert_eq!(device.read(id).what_happened, "Dripping since Monday");
+    device.sync_all(&server.base).await.unwrap();
+    assert_ne!(device.read(id).what_happened, "Valve replaced; confidential note");
+}
