@@ -102,6 +102,16 @@ fn main() {
         let heads = full.heads();
         black_box(full.changes_since(&heads));
     });
+    time("actors_since(nothing): a new report's writers", &mut || {
+        black_box(full.actors_since(&[]));
+    });
+    time("actors_since(heads): nothing new", &mut || {
+        let heads = full.heads();
+        black_box(full.actors_since(&heads));
+    });
+    time("history(200)", &mut || {
+        black_box(full.history(200));
+    });
     time("save", &mut || {
         black_box(full.save());
     });
