@@ -82,6 +82,8 @@ pub struct Session {
     pub id: Uuid,
     /// Who.
     pub viewer: Viewer,
+    /// When it ends, online or offline.
+    pub expires_at: Timestamp,
 }
 
 /// Why an account could not be created or changed.
@@ -238,11 +240,7 @@ impl Store {
     pub async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<Uuid, AccountError> {
         check_new_user(&user)?;
         let login = normalise_login(&user.login);
-        let password = user.password.clone();
-        let hash = self
-            .cpu(move || hash_password(&password))
-            .await
-            .ok_or_else(|| AccountError::Invalid("the password could not be hashed".into()))??;
+        let hash = self.hash_on_pool(&user.password).await?;
         let mut team_ids = Vec::new();
         for team in &user.teams {
             team_ids.push(self.ensure_team(team, now).await?);
@@ -266,18 +264,7 @@ impl Store {
         if inserted.rows_affected() == 0 {
             return Err(AccountError::Invalid(format!("the login {login:?} is taken")));
         }
-        for (position, team) in team_ids.iter().enumerate() {
-            sqlx::query(&self.sql(
-                "INSERT INTO memberships (user_id, team_id, position) VALUES ($1, $2, $3)
-                 ON CONFLICT (user_id, team_id) DO NOTHING",
-            ))
-            .bind(id.to_string())
-            .bind(team.to_string())
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await
-            .context("adding a team member")?;
-        }
+        self.add_memberships(&mut tx, id, &team_ids).await?;
         tx.commit().await.context("committing")?;
         tracing::info!(user = %id, role = %user.role, "account created");
         Ok(id)
@@ -314,10 +301,15 @@ impl Store {
             .fetch_optional(self.pool())
             .await
             .context("reading an account")?;
-        let Some(row) = row else { return Ok(None) };
-        if row.get::<i64, _>("active") != 1 {
-            return Ok(None);
+        match row {
+            Some(row) if row.get::<i64, _>("active") == 1 => self.viewer_of(user, &row).await,
+            _ => Ok(None),
         }
+    }
+
+    /// The viewer for `user` from a row holding its `login`, `name` and `role`, with its
+    /// teams (home team first).
+    async fn viewer_of(&self, user: Uuid, row: &sqlx::any::AnyRow) -> Result<Option<Viewer>, DbError> {
         let Ok(role) = row.get::<String, _>("role").parse::<Role>() else {
             return Ok(None);
         };
@@ -371,10 +363,13 @@ impl Store {
     }
 
     /// The live session a token belongs to: not expired, not revoked, its person active.
+    /// One query for the session and its person, one for their teams: it runs on every
+    /// request.
     pub async fn session(&self, token: &str, now: Timestamp) -> Result<Option<Session>, DbError> {
         let row = sqlx::query(&self.sql(
-            "SELECT id, user_id, last_seen_at FROM sessions
-             WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+            "SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, u.login, u.name, u.role
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.active = 1",
         ))
         .bind(token_hash(token))
         .bind(now.0)
@@ -383,7 +378,10 @@ impl Store {
         .context("reading a session")?;
         let Some(row) = row else { return Ok(None) };
         let id = parse_uuid(&row.get::<String, _>("id"));
-        let Some(viewer) = self.viewer(parse_uuid(&row.get::<String, _>("user_id"))).await? else {
+        let Some(viewer) = self
+            .viewer_of(parse_uuid(&row.get::<String, _>("user_id")), &row)
+            .await?
+        else {
             return Ok(None);
         };
         // Recorded at most every ten minutes, so a sync does not write for it.
@@ -396,17 +394,11 @@ impl Store {
                 .await
                 .context("recording a session's use")?;
         }
-        Ok(Some(Session { id, viewer }))
-    }
-
-    /// When a session ends (`None` if it does not exist).
-    pub async fn session_expiry(&self, id: Uuid) -> Result<Option<Timestamp>, DbError> {
-        let row = sqlx::query(&self.sql("SELECT expires_at FROM sessions WHERE id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(self.pool())
-            .await
-            .context("reading a session")?;
-        Ok(row.map(|r| Timestamp(r.get("expires_at"))))
+        Ok(Some(Session {
+            id,
+            viewer,
+            expires_at: Timestamp(row.get("expires_at")),
+        }))
     }
 
     /// Revokes one session (sign-out, or an administrator revoking a device).
@@ -513,18 +505,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .context("changing teams")?;
-        for (position, team) in team_ids.iter().enumerate() {
-            sqlx::query(&self.sql(
-                "INSERT INTO memberships (user_id, team_id, position) VALUES ($1, $2, $3)
-                 ON CONFLICT (user_id, team_id) DO NOTHING",
-            ))
-            .bind(user.to_string())
-            .bind(team.to_string())
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await
-            .context("changing teams")?;
-        }
+        self.add_memberships(&mut tx, user, &team_ids).await?;
         tx.commit().await.context("committing")?;
         Ok(())
     }
@@ -556,11 +537,7 @@ impl Store {
     /// Sets a new password (hashed on the blocking pool).
     pub async fn set_password(&self, user: Uuid, password: &str) -> Result<(), AccountError> {
         check_password(password)?;
-        let password = password.to_owned();
-        let hash = self
-            .cpu(move || hash_password(&password))
-            .await
-            .ok_or_else(|| AccountError::Invalid("the password could not be hashed".into()))??;
+        let hash = self.hash_on_pool(password).await?;
         let _writer = self.writer().await;
         sqlx::query(&self.sql("UPDATE users SET password_hash = $1 WHERE id = $2"))
             .bind(hash)
@@ -571,13 +548,34 @@ impl Store {
         Ok(())
     }
 
-    /// How many accounts exist.
-    pub async fn user_count(&self) -> Result<i64, DbError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
-            .fetch_one(self.pool())
+    /// Hashes a password on the blocking pool (about 50 ms of CPU).
+    async fn hash_on_pool(&self, password: &str) -> Result<String, AccountError> {
+        let password = password.to_owned();
+        self.cpu(move || hash_password(&password))
             .await
-            .context("counting accounts")?;
-        Ok(row.get("n"))
+            .ok_or_else(|| AccountError::Invalid("the password could not be hashed".into()))?
+    }
+
+    /// Adds `user` to `teams`, the first its home team.
+    async fn add_memberships(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        user: Uuid,
+        teams: &[Uuid],
+    ) -> Result<(), DbError> {
+        for (position, team) in teams.iter().enumerate() {
+            sqlx::query(&self.sql(
+                "INSERT INTO memberships (user_id, team_id, position) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id, team_id) DO NOTHING",
+            ))
+            .bind(user.to_string())
+            .bind(team.to_string())
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .execute(&mut **tx)
+            .await
+            .context("adding a team member")?;
+        }
+        Ok(())
     }
 }
 

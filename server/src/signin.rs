@@ -190,23 +190,16 @@ pub async fn logout(State(state): State<AppState>, session: Option<Extension<Ses
 }
 
 /// `GET /api/me`.
-pub async fn me(State(state): State<AppState>, session: Option<Extension<Session>>) -> Response {
+pub async fn me(session: Option<Extension<Session>>) -> Response {
     let Some(Extension(session)) = session else {
         return crate::http::signed_out().into_response();
     };
-    match state.store.session_expiry(session.id).await {
-        Ok(Some(expires_at)) => Json(Me {
-            viewer: session.viewer,
-            expires_at,
-            session: session.id,
-        })
-        .into_response(),
-        Ok(None) => crate::http::signed_out().into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "reading a session");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        }
-    }
+    Json(Me {
+        expires_at: session.expires_at,
+        session: session.id,
+        viewer: session.viewer,
+    })
+    .into_response()
 }
 
 /// The shared sign-in state for [`AppState`].

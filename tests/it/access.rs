@@ -661,29 +661,13 @@ async fn a_revoked_session_is_refused_at_once_even_after_days_offline(db: Db) {
     assert_eq!(me.status(), 401);
 
     // Signing in again gives a new session that syncs what was kept.
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{}/login", server.base))
-        .form(&[("login", "fr"), ("password", "fr-password-1")])
-        .send()
+    let (cookie, fresh) = muster_tests::sign_in(&server.base, "fr", "fr-password-1", "harness")
         .await
         .unwrap();
-    assert_eq!(response.status(), 303);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
-    let fresh = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned();
     device.session = Some(fresh);
     device.sync_all(&server.base).await.unwrap();
     assert!(!device.has_pending());
@@ -776,26 +760,10 @@ async fn an_administrator_invites_people_ends_a_lost_phones_session_and_deactiva
     assert_eq!(invited.login, "nia");
     assert!(invited.password.len() >= 16);
     let sign_in = || async {
-        let response = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("Nia's phone")
-            .build()
-            .unwrap()
-            .post(format!("{}/login", server.base))
-            .form(&[("login", "nia"), ("password", invited.password.as_str())])
-            .send()
+        muster_tests::sign_in(&server.base, "nia", &invited.password, "Nia's phone")
             .await
-            .unwrap();
-        assert_eq!(response.headers()["location"], "/");
-        let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
-        cookie
-            .split(';')
-            .next()
-            .unwrap()
-            .split_once('=')
             .unwrap()
             .1
-            .to_owned()
     };
     let phone = sign_in().await;
     let base = server.base.clone();

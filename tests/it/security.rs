@@ -203,24 +203,9 @@ async fn even_at_trace_level_the_log_holds_no_report_text() {
         .await
         .unwrap();
     store.close().await;
-    let signed_in = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{}/login", server.base))
-        .form(&[("login", "canary"), ("password", "Canary password 7f3a")])
-        .send()
+    let (_, token) = muster_tests::sign_in(&server.base, "canary", "Canary password 7f3a", "browser")
         .await
         .unwrap();
-    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
-    let token = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned();
     assert!(token.len() > 30);
     let mut device = Device::new(1);
     let id = device.create("Canary title 7f3a", "Canary place 7f3a");

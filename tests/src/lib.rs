@@ -254,6 +254,29 @@ pub async fn add_user_with_session(
     (user, token, session)
 }
 
+/// Signs in through `POST /login` as `login` with `password` from a browser calling
+/// itself `user_agent`; returns the whole `Set-Cookie` header and the session token, or
+/// `None` if the server sent the browser back to the sign-in page.
+pub async fn sign_in(base: &str, login: &str, password: &str, user_agent: &str) -> Option<(String, String)> {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent)
+        .build()
+        .unwrap()
+        .post(format!("{base}/login"))
+        .form(&[("login", login), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    if response.headers()["location"] != "/" {
+        return None;
+    }
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let token = cookie.split(';').next()?.split_once('=')?.1.to_owned();
+    Some((cookie, token))
+}
+
 /// The person signed in as `login`, as requests act for them.
 pub async fn viewer_of(store: &Store, login: &str) -> app::domain::access::Viewer {
     let user = store
