@@ -678,6 +678,8 @@ impl Store {
     /// still read each one is for the caller to check (see `http::feed`): done in SQL, the
     /// permission filter made PostgreSQL scan every report of the person's teams on each
     /// sync (12 ms per quiet reconnect instead of 1.5 ms).
+    ///
+    /// The join order is chosen here, not by the query planner: see `feed_sql`.
     #[tracing::instrument(name = "db.feed", skip_all, fields(since, until, n))]
     pub async fn feed(
         &self,
@@ -686,20 +688,15 @@ impl Store {
         until: i64,
         limit: usize,
     ) -> Result<Vec<FeedRow>, DbError> {
-        let rows = sqlx::query(&self.sql(
-            "SELECT d.report_id, d.seq, d.doc, f.known_heads
-             FROM following f JOIN documents d ON d.report_id = f.report_id
-             WHERE f.device_id = $1 AND d.seq > $2 AND d.seq <= $3 AND d.heads <> f.known_heads
-               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
-             ORDER BY d.seq LIMIT $4",
-        ))
-        .bind(device.to_string())
-        .bind(since)
-        .bind(until)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .context("reading the feed")?;
+        let from_changes = until.saturating_sub(since) <= FEED_FROM_CHANGES;
+        let rows = sqlx::query(&self.sql(feed_sql(self.backend, from_changes)))
+            .bind(device.to_string())
+            .bind(since)
+            .bind(until)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the feed")?;
         tracing::Span::current().record("n", rows.len());
         Ok(rows
             .iter()
@@ -951,6 +948,58 @@ impl Store {
             .await
             .context("projecting reports")?;
         Ok(())
+    }
+}
+
+/// Up to this many feed positions since a device's cursor, the feed starts from the
+/// changed documents (one lookup in `following` per change); beyond it, from the reports
+/// the device follows (one lookup in `documents` per followed report). Either way the cost
+/// is bounded by what is looked up, whatever the planner's statistics say: PostgreSQL,
+/// left to choose with the statistics of a freshly filled table, joined every changed
+/// document against every followed report (10,000 × 100 comparisons, 28 ms per sync while
+/// devices uploaded their first reports).
+const FEED_FROM_CHANGES: i64 = 256;
+
+/// The feed query, with its join order fixed: on PostgreSQL by a `LATERAL` subquery that
+/// `OFFSET 0` keeps from being flattened, on SQLite by `CROSS JOIN` (which SQLite never
+/// reorders). `$1` device, `$2` since, `$3` until, `$4` limit.
+fn feed_sql(backend: Backend, from_changes: bool) -> &'static str {
+    match (backend, from_changes) {
+        (Backend::Postgres, true) => {
+            "SELECT d.report_id, d.seq, d.doc, f.known_heads
+             FROM (SELECT report_id, seq, doc, heads FROM documents
+                   WHERE seq > $2 AND seq <= $3 OFFSET 0) d
+             CROSS JOIN LATERAL (SELECT known_heads FROM following
+                   WHERE device_id = $1 AND report_id = d.report_id OFFSET 0) f
+             WHERE d.heads <> f.known_heads
+               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
+             ORDER BY d.seq LIMIT $4"
+        }
+        (Backend::Postgres, false) => {
+            "SELECT d.report_id, d.seq, d.doc, f.known_heads
+             FROM following f
+             CROSS JOIN LATERAL (SELECT report_id, seq, doc, heads FROM documents
+                   WHERE report_id = f.report_id AND seq > $2 AND seq <= $3 OFFSET 0) d
+             WHERE f.device_id = $1 AND d.heads <> f.known_heads
+               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
+             ORDER BY d.seq LIMIT $4"
+        }
+        (Backend::Sqlite, true) => {
+            "SELECT d.report_id, d.seq, d.doc, f.known_heads
+             FROM documents d CROSS JOIN following f
+             WHERE f.device_id = $1 AND f.report_id = d.report_id
+               AND d.seq > $2 AND d.seq <= $3 AND d.heads <> f.known_heads
+               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
+             ORDER BY d.seq LIMIT $4"
+        }
+        (Backend::Sqlite, false) => {
+            "SELECT d.report_id, d.seq, d.doc, f.known_heads
+             FROM following f CROSS JOIN documents d
+             WHERE f.device_id = $1 AND d.report_id = f.report_id
+               AND d.seq > $2 AND d.seq <= $3 AND d.heads <> f.known_heads
+               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
+             ORDER BY d.seq LIMIT $4"
+        }
     }
 }
 

@@ -457,11 +457,51 @@ mod more {
 
     on_both_databases!(
         the_feed_brings_server_changes_and_a_quiet_reconnect_is_one_small_round_trip,
+        the_feed_finds_a_change_behind_many_others_and_right_after_the_cursor,
         replayed_duplicated_reordered_and_truncated_requests_store_nothing_twice,
         a_device_offline_for_long_syncs_1000_edits_across_100_reports_at_once,
         a_damaged_document_is_quarantined_and_everything_else_keeps_syncing,
         many_devices_editing_the_same_reports_at_once_lose_nothing,
     );
+
+    /// The feed looks changes up from either side (`db::feed_sql`): from the reports the
+    /// device follows when many changes happened since its cursor, from the changes when
+    /// few did. Both find exactly what the device lacks.
+    async fn the_feed_finds_a_change_behind_many_others_and_right_after_the_cursor(db: Db) {
+        let Some(server) = TestServer::start_on(db).await else {
+            return;
+        };
+        let mut a = Device::new(1);
+        let ids: Vec<_> = (0..3)
+            .map(|i| a.create(&format!("Incident {i}"), "Yard"))
+            .collect();
+        a.sync(&server.base).await.unwrap();
+        let mut b = Device::new(2);
+        for i in 0..300 {
+            b.create(&format!("Other incident {i}"), "Depot");
+        }
+        b.sync_all(&server.base).await.unwrap();
+        let desk = server::desk::Desk::new(server.store.clone());
+        let tester = viewer_of(&server.store, TESTER_LOGIN).await;
+        desk.add_update(&tester, ids[1], "Called the contractor".into())
+            .await
+            .unwrap();
+        let before = server.store.current_seq().await.unwrap();
+
+        let answer = a.sync(&server.base).await.unwrap();
+        assert_eq!(answer.feed.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[1]]);
+        assert!(!answer.more);
+        assert_eq!(answer.cursor, u64::try_from(before).unwrap());
+        assert_eq!(a.read(ids[1]).timeline.len(), 1);
+
+        desk.add_update(&tester, ids[2], "Barrier replaced".into())
+            .await
+            .unwrap();
+        let answer = a.sync(&server.base).await.unwrap();
+        assert_eq!(answer.feed.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[2]]);
+        assert_eq!(a.read(ids[2]).timeline.len(), 1);
+        assert!(a.sync(&server.base).await.unwrap().feed.is_empty());
+    }
 
     async fn the_feed_brings_server_changes_and_a_quiet_reconnect_is_one_small_round_trip(db: Db) {
         let Some(server) = TestServer::start_on(db).await else {
