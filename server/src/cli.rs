@@ -4,6 +4,8 @@
 
 use anyhow::{Context, bail};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::Config;
 
@@ -20,12 +22,22 @@ const USAGE: &str = "usage: muster [serve] [--demo]
 Environment: MUSTER_ADDR, DATABASE_URL, MUSTER_SITE_ROOT, MUSTER_DEMO, MUSTER_PUBLIC_URL,
 MUSTER_SESSION_DAYS, RUST_LOG.";
 
+/// Whatever `RUST_LOG` asks for, no debug or trace events from Automerge: at those levels
+/// it logs the values it inserts, which are report text (names, what happened).
+fn no_document_contents<S: tracing::Subscriber>() -> impl tracing_subscriber::Layer<S> {
+    tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("automerge") && *meta.level() > tracing::Level::INFO)
+    })
+}
+
 /// Reads configuration and arguments, then serves until SIGTERM or Ctrl-C.
 pub async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
         )
+        .finish()
+        .with(no_document_contents())
         .init();
     let mut config = Config::from_env(|k| std::env::var(k).ok())?;
     let args: Vec<String> = std::env::args().skip(1).collect();

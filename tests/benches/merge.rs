@@ -59,7 +59,7 @@ fn main() {
         merge_push(None, &push, now).unwrap();
     });
     time("merge_push (replay)", &mut || {
-        merge_push(Some(&saved), &push, now).unwrap();
+        merge_push(Some(saved.as_slice()), &push, now).unwrap();
     });
     let edit_push = {
         let mut device = ReportDoc::load(&saved, ActorId::from([9u8; 16].as_slice())).unwrap();
@@ -76,7 +76,7 @@ fn main() {
         }
     };
     time("merge_push (one edit)", &mut || {
-        merge_push(Some(&saved), &edit_push, now).unwrap();
+        merge_push(Some(saved.as_slice()), &edit_push, now).unwrap();
     });
     time("apply 21 changes to empty", &mut || {
         ReportDoc::empty(ActorId::random()).apply_changes(&raw).unwrap();
@@ -175,30 +175,6 @@ fn main() {
         time("hydrate, no timeline", &mut || {
             black_box(automerge::ReadDoc::hydrate(&bare, automerge::ROOT, None).unwrap());
         });
-        let (_, report_obj) = automerge::ReadDoc::get(&ac, automerge::ROOT, "report")
-            .unwrap()
-            .unwrap();
-        let (_, timeline) = automerge::ReadDoc::get(&ac, &report_obj, "timeline")
-            .unwrap()
-            .unwrap();
-        time("hydrate timeline only", &mut || {
-            black_box(automerge::ReadDoc::hydrate(&ac, &timeline, None).unwrap());
-        });
-        time("timeline by list_range+get", &mut || {
-            for id in automerge::ReadDoc::list_range(&ac, &timeline, ..).map(|i| i.id()) {
-                for key in ["id", "at", "author", "text"] {
-                    black_box(automerge::ReadDoc::get(&ac, &id, key).unwrap());
-                }
-            }
-        });
-        time("timeline by map_range", &mut || {
-            for item in automerge::ReadDoc::list_range(&ac, &timeline, ..) {
-                let id = item.id();
-                for kv in automerge::ReadDoc::map_range(&ac, &id, ..) {
-                    black_box(kv);
-                }
-            }
-        });
     }
     time("stats", &mut || {
         black_box(automerge::ReadDoc::stats(&am));
@@ -210,4 +186,18 @@ fn main() {
     time("validate", &mut || {
         report.validate(now).unwrap();
     });
+    // What a loaded document costs in memory: RSS growth over many copies.
+    let before = resident_bytes();
+    let copies: Vec<ReportDoc> = (0..2_000)
+        .map(|_| ReportDoc::load(&saved, ActorId::random()).unwrap())
+        .collect();
+    let after = resident_bytes();
+    println!("loaded_document_bytes {}", (after - before) / copies.len() as u64);
+}
+
+/// This process's resident set size, from `/proc/self/statm` (Linux).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
 }

@@ -181,9 +181,15 @@ fn strings(doc: &AutoCommit, list: &ObjId) -> Result<Vec<String>, DocError> {
 fn timeline(doc: &AutoCommit, list: &ObjId) -> Result<Vec<TimelineEntry>, DocError> {
     doc.list_range(list, ..)
         .map(|item| {
-            if item.value != ValueRef::Object(ObjType::Map) {
-                return Err(shape(TIMELINE_KEY, "expected a list of entries"));
+            match &item.value {
+                ValueRef::Scalar(ScalarValue::Str(json)) => {
+                    return serde_json::from_str(json)
+                        .map_err(|_| shape("timeline[]", "expected an entry {id, at, author, text}"));
+                }
+                ValueRef::Object(ObjType::Map) => {}
+                _ => return Err(shape(TIMELINE_KEY, "expected a list of entries")),
             }
+            // An entry written before entries were single scalars.
             let entry = Map::read(doc, &item.id());
             let prefix = "timeline[].";
             Ok(TimelineEntry {

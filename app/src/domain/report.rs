@@ -270,7 +270,10 @@ impl Location {
 ///
 /// Entries are only ever appended, never edited or removed, so concurrent additions from
 /// several devices and supervisors all survive a merge.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+///
+/// In the document each entry is one scalar string (see `crate::document`), so it
+/// implements `Reconcile` there rather than deriving it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     /// Made where the entry was written; identifies it across merges.
     pub id: Uuid,
