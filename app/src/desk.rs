@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::document::FieldConflict;
 #[cfg(feature = "ssr")]
 use crate::domain::access::Viewer;
-use crate::domain::{Report, ReportId, Severity, Status, Timestamp};
+use crate::domain::{Priority, Report, ReportId, Severity, Status, Timestamp};
 
 /// One row of the incident list (read from the SQL projection).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +28,10 @@ pub struct IncidentRow {
     pub occurred_at: Timestamp,
     /// Where, in one line.
     pub location: String,
+    /// Response priority.
+    pub priority: Priority,
+    /// When the report to the authority is due, if a regulatory clock runs.
+    pub report_due_at: Option<Timestamp>,
 }
 
 /// Everything about one incident, read from its merged document.
@@ -42,6 +46,8 @@ pub struct IncidentDetail {
     /// Who changed what and when, oldest first (the latest 200 changes at most), from
     /// the document's own history.
     pub history: Vec<HistoryLine>,
+    /// The server's time when this was read (regulatory clocks count down from it).
+    pub read_at: Timestamp,
 }
 
 /// One change in a report's history, with names put to it.

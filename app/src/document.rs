@@ -10,6 +10,8 @@
 //!     ├── id: bytes (UUIDv7)          never changes after creation
 //!     ├── title, what_happened, reporter, immediate_actions: str (scalar, not Text)
 //!     ├── category, severity, status: str (keys)
+//!     ├── impact, urgency: str (keys; absent in older documents: read as "unsure")
+//!     ├── outcome: str (key; absent in older documents: read as "none")
 //!     ├── occurred_at, reported_at: int (ms since epoch)
 //!     ├── location: map { gps: str "lat lon accuracy" | null, place: str }
 //!     ├── people_involved: list of str
@@ -53,7 +55,9 @@ use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, R
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::domain::{Category, Report, ReportId, Severity, Status, TimelineEntry, Timestamp};
+use crate::domain::{
+    Category, Impact, Outcome, Report, ReportId, Severity, Status, TimelineEntry, Timestamp, Urgency,
+};
 
 mod snapshot;
 
@@ -66,11 +70,14 @@ const PEOPLE_KEY: &str = "people_involved";
 const TIMELINE_KEY: &str = "timeline";
 
 /// Scalar fields directly under `report`, in display order.
-const REPORT_SCALARS: [&str; 9] = [
+const REPORT_SCALARS: [&str; 12] = [
     "title",
     "what_happened",
     "category",
     "severity",
+    "impact",
+    "urgency",
+    "outcome",
     "status",
     "occurred_at",
     "reporter",
@@ -173,10 +180,13 @@ fn changed_fields(before: Option<&Report>, after: Option<&Report>) -> Vec<String
         return Vec::new();
     };
     let differs = |f: &FieldText| before.is_none_or(|b| f(b) != f(after));
-    let fields: [(&str, &FieldText); 12] = [
+    let fields: [(&str, &FieldText); 15] = [
         ("title", &|r| r.title.clone()),
         ("category", &|r| r.category.0.clone()),
         ("severity", &|r| r.severity.as_str().to_owned()),
+        ("impact", &|r| r.impact.as_str().to_owned()),
+        ("urgency", &|r| r.urgency.as_str().to_owned()),
+        ("outcome", &|r| r.outcome.as_str().to_owned()),
         ("status", &|r| r.status.as_str().to_owned()),
         ("occurred_at", &|r| r.occurred_at.0.to_string()),
         ("location", &|r| format!("{:?}", r.location)),
@@ -549,6 +559,9 @@ impl ReportDoc {
             what_happened,
             category,
             severity,
+            impact,
+            urgency,
+            outcome,
             status,
             occurred_at,
             reported_at,
@@ -693,6 +706,15 @@ fn display_value(key: &str, value: &Value<'_>) -> String {
         ("status", ScalarValue::Str(k)) => {
             Status::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
         }
+        ("impact", ScalarValue::Str(k)) => {
+            Impact::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
+        }
+        ("urgency", ScalarValue::Str(k)) => {
+            Urgency::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
+        }
+        ("outcome", ScalarValue::Str(k)) => {
+            Outcome::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
+        }
         ("category", ScalarValue::Str(k)) => Category::new(k).label(),
         (_, ScalarValue::Str(text)) => text.to_string(),
         (_, ScalarValue::Int(ms)) => Timestamp(*ms).display_utc(),
@@ -780,6 +802,34 @@ mod tests {
     }
 
     #[test]
+    fn a_document_from_before_prioritisation_reads_as_not_judged() {
+        let mut report = Report::blank(ReportId::new_v7(NOW, [6; 10]), NOW, "Ana");
+        report.title = "Spill".into();
+        report.location.place = "Dock".into();
+        report.impact = Impact::Low;
+        let mut doc = ReportDoc::create(&report, actor(1), NOW).unwrap();
+        let root = doc.object(&ROOT, REPORT_KEY).unwrap();
+        for key in ["impact", "urgency", "outcome"] {
+            doc.doc.delete(&root, key).unwrap();
+        }
+        doc.doc.commit();
+        let read = doc.read_valid(report.id, NOW).unwrap();
+        assert_eq!(
+            (read.impact, read.urgency, read.outcome),
+            (Impact::Unsure, Urgency::Unsure, Outcome::None)
+        );
+        assert_eq!(
+            read.priority(),
+            crate::domain::Priority::P1,
+            "not judged counts as high"
+        );
+
+        // A stored value that is not one of the keys is a shape error, not a default.
+        doc.doc.put(&root, "urgency", "whenever").unwrap();
+        assert!(matches!(doc.read(), Err(DocError::Shape(_))));
+    }
+
+    #[test]
     fn history_lists_each_change_with_its_actor_and_the_fields_it_set() {
         let mut report = Report::blank(ReportId::new_v7(NOW, [4; 10]), NOW, "Ana");
         report.title = "Spill".into();
@@ -838,6 +888,23 @@ mod tests {
     }
 
     fn arb_report() -> impl Strategy<Value = Report> {
+        (
+            arb_base_report(),
+            proptest::sample::select(Impact::ALL.to_vec()),
+            proptest::sample::select(Urgency::ALL.to_vec()),
+            proptest::sample::select(Outcome::ALL.to_vec()),
+        )
+            .prop_map(|(mut report, impact, urgency, outcome)| {
+                report.impact = impact;
+                report.urgency = urgency;
+                if report.category.0 == "injury_illness" {
+                    report.outcome = outcome;
+                }
+                report
+            })
+    }
+
+    fn arb_base_report() -> impl Strategy<Value = Report> {
         let gps = proptest::option::of((-90.0f64..=90.0, -180.0f64..=180.0, 0.0f64..5000.0).prop_map(
             |(latitude, longitude, accuracy_m)| GpsFix {
                 latitude,
@@ -880,6 +947,9 @@ mod tests {
                         what_happened: what,
                         category: Category::new(category),
                         severity,
+                        impact: Impact::Unsure,
+                        urgency: Urgency::Unsure,
+                        outcome: Outcome::None,
                         occurred_at: Timestamp(occurred),
                         reported_at: NOW,
                         location: Location { gps, place },

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use app::desk::{IncidentRow, QuarantinedDoc};
 use app::domain::access::{Ownership, Role, Viewer};
-use app::domain::{Report, ReportId, Severity, Status, Timestamp};
+use app::domain::{Priority, Report, ReportId, Severity, Status, Timestamp};
 use app::merge::{MergeError, Merged};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -779,7 +779,8 @@ impl Store {
     pub async fn list(&self, viewer: &Viewer) -> Result<Vec<IncidentRow>, DbError> {
         let (readable, teams) = read_filter(viewer, "reports", 2);
         let sql = self.sql(&format!(
-            "SELECT id, title, category, severity, status, reporter, occurred_at, place, latitude, longitude
+            "SELECT id, title, category, severity, status, reporter, occurred_at, place, latitude, longitude,
+               priority_rank, report_due_at
              FROM reports WHERE {readable} ORDER BY reported_at DESC, id DESC",
         ));
         let query = sqlx::query(&sql).bind(viewer.user_id.to_string());
@@ -812,6 +813,8 @@ impl Store {
             people_involved: r.get("people_involved"),
             immediate_actions: r.get("immediate_actions"),
             conflict_count: r.get("conflict_count"),
+            priority_rank: r.get("priority_rank"),
+            report_due_at: r.get("report_due_at"),
         }))
     }
 
@@ -904,7 +907,7 @@ impl Store {
         let sql = self.sql(&format!(
             "INSERT INTO reports (id, title, what_happened, category, severity, severity_rank, status,
                occurred_at, reported_at, place, latitude, longitude, accuracy_m, reporter, people_involved,
-               immediate_actions, conflict_count, updated_at, owner_id, team_id)
+               immediate_actions, conflict_count, updated_at, owner_id, team_id, priority_rank, report_due_at)
              VALUES {}
              ON CONFLICT (id) DO UPDATE SET title = excluded.title, what_happened = excluded.what_happened,
                category = excluded.category, severity = excluded.severity,
@@ -913,7 +916,8 @@ impl Store {
                place = excluded.place, latitude = excluded.latitude, longitude = excluded.longitude,
                accuracy_m = excluded.accuracy_m, reporter = excluded.reporter,
                people_involved = excluded.people_involved, immediate_actions = excluded.immediate_actions,
-               conflict_count = excluded.conflict_count, updated_at = excluded.updated_at",
+               conflict_count = excluded.conflict_count, updated_at = excluded.updated_at,
+               priority_rank = excluded.priority_rank, report_due_at = excluded.report_due_at",
             typed_values_list(chunk.len(), &PROJECTION_COLUMNS)
         ));
         chunk
@@ -943,6 +947,8 @@ impl Store {
                     .bind(now.0)
                     .bind(owner.owner.map(|u| u.to_string()))
                     .bind(owner.team.map(|t| t.to_string()))
+                    .bind(p.priority_rank)
+                    .bind(p.report_due_at.map(|due| due.to_string()))
             })
             .execute(&mut **tx)
             .await
@@ -1024,8 +1030,8 @@ pub(crate) fn read_filter(viewer: &Viewer, table: &str, first: usize) -> (String
 }
 
 /// The projection's columns in `INSERT` order, with a cast for those that may be NULL.
-const PROJECTION_COLUMNS: [Option<&str>; 20] = {
-    let mut columns = [None; 20];
+const PROJECTION_COLUMNS: [Option<&str>; 22] = {
+    let mut columns = [None; 22];
     // latitude, longitude, accuracy_m: bound as text
     columns[10] = Some("DOUBLE PRECISION");
     columns[11] = Some("DOUBLE PRECISION");
@@ -1033,6 +1039,8 @@ const PROJECTION_COLUMNS: [Option<&str>; 20] = {
     // owner_id, team_id
     columns[18] = Some("TEXT");
     columns[19] = Some("TEXT");
+    // report_due_at
+    columns[21] = Some("BIGINT");
     columns
 };
 
@@ -1172,6 +1180,8 @@ pub struct Projection {
     pub people_involved: String,
     pub immediate_actions: String,
     pub conflict_count: i64,
+    pub priority_rank: i64,
+    pub report_due_at: Option<i64>,
 }
 
 impl Projection {
@@ -1191,6 +1201,8 @@ impl Projection {
             people_involved: serde_json::to_string(&report.people_involved).unwrap_or_default(),
             immediate_actions: report.immediate_actions.clone(),
             conflict_count: i64::try_from(conflict_count).unwrap_or(i64::MAX),
+            priority_rank: report.priority().rank(),
+            report_due_at: report.clock().map(|c| c.due.0),
         }
     }
 }
@@ -1213,6 +1225,10 @@ fn row_to_incident(row: &AnyRow) -> Option<IncidentRow> {
         reporter: row.get("reporter"),
         occurred_at: Timestamp(row.get("occurred_at")),
         location,
+        priority: Priority::ALL
+            .into_iter()
+            .find(|p| p.rank() == row.get::<i64, _>("priority_rank"))?,
+        report_due_at: row.get::<Option<i64>, _>("report_due_at").map(Timestamp),
     })
 }
 

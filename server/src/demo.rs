@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use app::document::ReportDoc;
 use app::domain::access::{Ownership, Role};
-use app::domain::{Category, GpsFix, Location, Report, ReportId, Severity, Status, TimelineEntry, Timestamp};
+use app::domain::{
+    Category, GpsFix, Impact, Location, Outcome, Report, ReportId, Severity, Status, TimelineEntry,
+    Timestamp, Urgency,
+};
 use app::merge::{MergeError, Merged};
 use automerge::ActorId;
 
@@ -26,6 +29,8 @@ struct Sample {
     category: &'static str,
     severity: Severity,
     status: Status,
+    /// The gravest outcome the law requires reporting (injuries only).
+    outcome: Outcome,
     place: &'static str,
     gps: Option<(f64, f64, f64)>,
     reporter: &'static str,
@@ -41,6 +46,7 @@ const SAMPLES: [Sample; 12] = [
         category: "property_damage",
         severity: Severity::Moderate,
         status: Status::Reported,
+        outcome: Outcome::None,
         place: "Warehouse B, aisle 14",
         gps: Some((53.4794, -2.2453, 6.0)),
         reporter: "Dana Okafor",
@@ -54,12 +60,13 @@ const SAMPLES: [Sample; 12] = [
         category: "injury_illness",
         severity: Severity::Major,
         status: Status::Triaged,
+        outcome: Outcome::Hospitalised,
         place: "Fabrication shop, press line 2",
         gps: None,
         reporter: "Priya Raman",
         people: &["Tom Becker (injured)", "Aisha Khan (first aider)"],
         what: "Tom was unloading blanks without cut-resistant gloves and the edge of a blank cut his left palm. Deep cut, about 4 cm.",
-        actions: "First aid given, wound dressed. Tom taken to the urgent care clinic by his supervisor.",
+        actions: "First aid given, wound dressed. Tom taken to hospital, where he was kept in overnight to repair a tendon.",
     },
     Sample {
         hours_ago: 9,
@@ -67,6 +74,7 @@ const SAMPLES: [Sample; 12] = [
         category: "near_miss",
         severity: Severity::Moderate,
         status: Status::Investigating,
+        outcome: Outcome::None,
         place: "Distribution centre, mezzanine edge",
         gps: None,
         reporter: "Marek Nowak",
@@ -80,6 +88,7 @@ const SAMPLES: [Sample; 12] = [
         category: "environmental_release",
         severity: Severity::Major,
         status: Status::Resolved,
+        outcome: Outcome::None,
         place: "Depot yard, fuel island 1",
         gps: Some((51.4545, -2.5879, 12.0)),
         reporter: "Sam Whitfield",
@@ -93,6 +102,7 @@ const SAMPLES: [Sample; 12] = [
         category: "security",
         severity: Severity::Minor,
         status: Status::Closed,
+        outcome: Outcome::None,
         place: "Head office, server room corridor",
         gps: None,
         reporter: "Jo Martins",
@@ -106,6 +116,7 @@ const SAMPLES: [Sample; 12] = [
         category: "vehicle",
         severity: Severity::Minor,
         status: Status::Reviewed,
+        outcome: Outcome::None,
         place: "Customer site, Harbour Road loading dock",
         gps: Some((50.3714, -4.1422, 20.0)),
         reporter: "Ellis Brown",
@@ -119,6 +130,7 @@ const SAMPLES: [Sample; 12] = [
         category: "equipment_failure",
         severity: Severity::Moderate,
         status: Status::Triaged,
+        outcome: Outcome::None,
         place: "Sortation hall, conveyor C3",
         gps: None,
         reporter: "Nadia Haddad",
@@ -132,6 +144,7 @@ const SAMPLES: [Sample; 12] = [
         category: "operational_outage",
         severity: Severity::Moderate,
         status: Status::Resolved,
+        outcome: Outcome::None,
         place: "Goods-in office",
         gps: None,
         reporter: "Chris Adeyemi",
@@ -145,6 +158,7 @@ const SAMPLES: [Sample; 12] = [
         category: "injury_illness",
         severity: Severity::Minor,
         status: Status::Reported,
+        outcome: Outcome::None,
         place: "Canteen, east entrance",
         gps: None,
         reporter: "Rosa Lindqvist",
@@ -158,6 +172,7 @@ const SAMPLES: [Sample; 12] = [
         category: "other",
         severity: Severity::Critical,
         status: Status::Investigating,
+        outcome: Outcome::None,
         place: "Building 2, basement plant room",
         gps: None,
         reporter: "Hamid Rezaei",
@@ -171,6 +186,7 @@ const SAMPLES: [Sample; 12] = [
         category: "near_miss",
         severity: Severity::Minor,
         status: Status::Closed,
+        outcome: Outcome::None,
         place: "Stores, racking row A",
         gps: None,
         reporter: "Olga Petrova",
@@ -184,6 +200,7 @@ const SAMPLES: [Sample; 12] = [
         category: "environmental_release",
         severity: Severity::Moderate,
         status: Status::Reported,
+        outcome: Outcome::None,
         place: "Chemical store, bund 3",
         gps: Some((52.2053, 0.1218, 9.0)),
         reporter: "Femi Adebayo",
@@ -202,6 +219,18 @@ fn report_of(index: usize, sample: &Sample, now: Timestamp) -> Report {
         what_happened: sample.what.to_owned(),
         category: Category::new(sample.category),
         severity: sample.severity,
+        // The demo judged impact and urgency alike, from the severity.
+        impact: match sample.severity {
+            Severity::Critical | Severity::Major => Impact::High,
+            Severity::Moderate => Impact::Medium,
+            Severity::Minor => Impact::Low,
+        },
+        urgency: match sample.severity {
+            Severity::Critical => Urgency::High,
+            Severity::Major | Severity::Moderate => Urgency::Medium,
+            Severity::Minor => Urgency::Low,
+        },
+        outcome: sample.outcome,
         occurred_at: Timestamp(reported.0 - HOUR / 2),
         reported_at: reported,
         location: Location {

@@ -74,6 +74,7 @@ impl IncidentDesk for Desk {
             conflicts: snapshot.conflicts,
             change_count,
             history,
+            read_at: crate::http::now(),
         }))
     }
 

@@ -379,6 +379,51 @@ test('signed in once, a field employee works offline, syncs as themselves, and s
   await context.close();
 });
 
+test('an injury with a hospital stay is P1 with its 24-hour clock, on the phone and at the desk', { timeout: 120_000 }, async () => {
+  const phone = await browser.newContext({ viewport: { width: 360, height: 640 } });
+  const page = await phone.newPage();
+  const errors = [];
+  watchErrors(page, errors);
+  await signIn(page, DANA);
+  await page.getByRole('link', { name: 'Report an incident' }).click();
+  await page.waitForURL(`${BASE}/report`);
+  await hydrated(page);
+  const title = `Hand caught in press ${Date.now() % 1000}`;
+  await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Place (as people call it)').fill('Press line 2');
+  await page.getByLabel('What happened?').fill('Glove pulled into the rollers; hand crushed.');
+  const preview = page.getByTestId('priority-preview');
+  await preview.filter({ hasText: 'Priority P1' }).waitFor(); // not judged yet: counts as high
+  await page.getByLabel('Impact').selectOption('low');
+  await page.getByLabel('Urgency').selectOption('low');
+  await preview.filter({ hasText: /^Priority P5$/ }).waitFor();
+  await page.getByLabel('Category').selectOption('injury_illness');
+  await page.getByLabel('Did anyone die, lose an eye, lose a limb or stay in hospital?').selectOption('hospitalised');
+  await preview.filter({ hasText: /Priority P1 — must be reported to the authority within 24 hours/ }).waitFor();
+  await page.getByRole('button', { name: 'Save report' }).click();
+  await page.waitForURL(`${BASE}/`);
+  await syncBadge(page, title).filter({ hasText: /^Synced$/ }).waitFor({ timeout: 30_000 });
+
+  const desk = await browser.newContext();
+  const sam = await desk.newPage();
+  watchErrors(sam, errors);
+  await signIn(sam, SAM);
+  await sam.goto(`${BASE}/incidents`);
+  await hydrated(sam);
+  const row = sam.locator('tr', { hasText: title });
+  await row.locator('.prio').filter({ hasText: 'P1' }).waitFor();
+  await row.getByText('Report to the authority by').waitFor();
+  await row.getByRole('link', { name: title }).click();
+  await sam.waitForURL(/\/incidents\//);
+  await hydrated(sam);
+  await sam.getByTestId('regulatory-clock').filter({ hasText: /Admitted to hospital .*report this to the authority by .*left/ }).waitFor();
+  await sam.getByTestId('incident-fields').getByText('Low: one person or item, little or no harm').waitFor();
+  await sam.screenshot({ path: `${ARTIFACTS}/regulatory-clock.png`, fullPage: true });
+  assert.deepEqual(errors, []);
+  await phone.close();
+  await desk.close();
+});
+
 test('wrong passwords are refused with a reason, then throttled', { timeout: 60_000 }, async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

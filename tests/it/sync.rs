@@ -19,7 +19,63 @@ on_both_databases!(
     health_and_pages_answer,
     demo_mode_seeds_a_dozen_incidents_once,
     reports_with_and_without_a_position_are_stored_in_any_order,
+    priority_and_the_regulatory_clock_reach_the_incident_list,
 );
+
+async fn priority_and_the_regulatory_clock_reach_the_incident_list(db: Db) {
+    use app::domain::{Impact, Outcome, Priority, Urgency};
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
+    let mut a = Device::new(1);
+    let injury = a.create("Hand caught in press", "Press line 2");
+    a.edit(injury, |r| {
+        r.category = app::domain::Category::new("injury_illness");
+        r.impact = Impact::Low;
+        r.urgency = Urgency::Low;
+        r.outcome = Outcome::Hospitalised;
+    });
+    let spill = a.create("Oil drip under forklift", "Bay 3");
+    a.edit(spill, |r| {
+        r.impact = Impact::Medium;
+        r.urgency = Urgency::Low;
+    });
+    a.sync(&server.base).await.unwrap();
+
+    let occurred = a.read(injury).occurred_at;
+    let injured = server.store.projection(injury).await.unwrap().unwrap();
+    assert_eq!(
+        injured.priority_rank, 1,
+        "a hospitalisation is P1 whatever the matrix says"
+    );
+    assert_eq!(injured.report_due_at, Some(occurred.0 + 24 * 3_600_000));
+    let spilled = server.store.projection(spill).await.unwrap().unwrap();
+    assert_eq!((spilled.priority_rank, spilled.report_due_at), (4, None));
+
+    let desk = server::desk::Desk::new(server.store.clone());
+    let tester = viewer_of(&server.store, TESTER_LOGIN).await;
+    let rows = desk.list(&tester).await.unwrap();
+    let row = |id| rows.iter().find(|r| r.id == id).unwrap();
+    assert_eq!(row(injury).priority, Priority::P1);
+    assert_eq!(
+        row(injury).report_due_at,
+        Some(app::domain::Timestamp(occurred.0 + 24 * 3_600_000))
+    );
+    assert_eq!(row(spill).priority, Priority::P4);
+
+    // The supervisor raises the urgency: the list follows the document.
+    let base = a.read(spill);
+    let mut edited = base.clone();
+    edited.urgency = Urgency::High;
+    desk.edit(&tester, base, edited).await.unwrap();
+    let rows = desk.list(&tester).await.unwrap();
+    assert_eq!(
+        rows.iter().find(|r| r.id == spill).unwrap().priority,
+        Priority::P2
+    );
+    a.sync(&server.base).await.unwrap();
+    assert_eq!(a.read(spill).priority(), Priority::P2, "and so does the device");
+}
 
 async fn two_offline_devices_converge_and_the_projection_matches(db: Db) {
     let Some(server) = TestServer::start_on(db).await else {

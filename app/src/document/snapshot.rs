@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::{DocError, LOCATION_KEY, PEOPLE_KEY, REPORT_KEY, SCHEMA_KEY, SCHEMA_VERSION, TIMELINE_KEY};
 use crate::domain::{
-    Category, GpsFix, Location, Report, ReportId, Severity, Status, TimelineEntry, Timestamp,
+    Category, GpsFix, Impact, Location, Outcome, Report, ReportId, Severity, Status, TimelineEntry,
+    Timestamp, Urgency,
 };
 
 /// One map's entries, as `map_range` yields them. Maps here hold at most a dozen keys, so
@@ -83,6 +84,9 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
         what_happened: string(&report, "what_happened", "")?,
         category: Category(string(&report, "category", "")?),
         severity: keyed(&report, "severity", Severity::from_key)?,
+        impact: optional_key(&report, "impact", Impact::from_key)?.unwrap_or_default(),
+        urgency: optional_key(&report, "urgency", Urgency::from_key)?.unwrap_or_default(),
+        outcome: optional_key(&report, "outcome", Outcome::from_key)?.unwrap_or_default(),
         occurred_at: timestamp(&report, "occurred_at", "")?,
         reported_at: timestamp(&report, "reported_at", "")?,
         location: Location {
@@ -162,6 +166,18 @@ fn uuid(parent: &Map<'_>, key: &str, prefix: &str) -> Result<Uuid, DocError> {
         }
         _ => Err(shape(&format!("{prefix}{key}"), "expected a UUID as bytes")),
     }
+}
+
+/// A keyed field that documents written before it existed lack.
+fn optional_key<T>(
+    parent: &Map<'_>,
+    key: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, DocError> {
+    if parent.get(key).is_none() {
+        return Ok(None);
+    }
+    keyed(parent, key, parse).map(Some)
 }
 
 fn keyed<T>(parent: &Map<'_>, key: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, DocError> {

@@ -10,6 +10,7 @@ use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::priority::{Clock, Impact, Outcome, Priority, Urgency};
 use super::workflow::Status;
 
 /// Longest title, in characters.
@@ -298,6 +299,16 @@ pub struct Report {
     pub category: Category,
     /// How bad the reporter judges it.
     pub severity: Severity,
+    /// How widely it affects people, operations or the environment (absent from documents
+    /// written before it existed: not judged, so counted as high).
+    #[serde(default)]
+    pub impact: Impact,
+    /// How soon something must be done (absent as for `impact`).
+    #[serde(default)]
+    pub urgency: Urgency,
+    /// The gravest outcome for a person that the law requires reporting (injuries).
+    #[serde(default)]
+    pub outcome: Outcome,
     /// When it happened.
     pub occurred_at: Timestamp,
     /// When the report was first saved on the device.
@@ -342,6 +353,9 @@ impl Report {
             what_happened: String::new(),
             category: Category::new("other"),
             severity: Severity::Minor,
+            impact: Impact::Unsure,
+            urgency: Urgency::Unsure,
+            outcome: Outcome::None,
             occurred_at: now,
             reported_at: now,
             location: Location::default(),
@@ -351,6 +365,18 @@ impl Report {
             status: Status::Reported,
             timeline: Vec::new(),
         }
+    }
+
+    /// Its priority: P1 while a regulatory clock runs, otherwise impact × urgency.
+    #[must_use]
+    pub fn priority(&self) -> Priority {
+        super::priority::priority(self.impact, self.urgency, self.outcome)
+    }
+
+    /// The legal deadline for reporting it to the authority, if its outcome has one.
+    #[must_use]
+    pub fn clock(&self) -> Option<Clock> {
+        Clock::of(self.outcome, self.occurred_at)
     }
 
     /// Checks every rule a report must satisfy, returning all failures at once.
@@ -382,6 +408,13 @@ impl Report {
         }
         if !self.category.is_well_formed() {
             fail("category", "Choose a category from the list.".into());
+        }
+        if self.outcome != Outcome::None && self.category.0 != "injury_illness" {
+            fail(
+                "outcome",
+                "Only an injury or illness has this outcome: choose that category, or \"None of these\"."
+                    .into(),
+            );
         }
         if self.reporter.trim().is_empty() {
             fail("reporter", "Say who is reporting.".into());
@@ -517,6 +550,22 @@ mod tests {
         assert_eq!(r.validate(now), Ok(()));
         r.occurred_at = Timestamp(now.0 + 2 * 86_400_000);
         assert!(r.validate(now).is_err());
+    }
+
+    #[test]
+    fn a_reportable_outcome_belongs_to_an_injury_and_makes_it_p1_on_the_clock() {
+        let mut r = sample();
+        r.impact = Impact::Low;
+        r.urgency = Urgency::Low;
+        assert_eq!(r.priority(), Priority::P5);
+        assert_eq!(r.clock(), None);
+        r.outcome = Outcome::Amputation;
+        let errors = r.validate(r.reported_at).unwrap_err();
+        assert_eq!(errors[0].field, "outcome", "not an injury: refused");
+        r.category = Category::new("injury_illness");
+        assert!(r.validate(r.reported_at).is_ok());
+        assert_eq!(r.priority(), Priority::P1);
+        assert_eq!(r.clock().unwrap().due.0, r.occurred_at.0 + 24 * 3_600_000);
     }
 
     #[test]

@@ -3,11 +3,12 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use super::options;
 use crate::desk::{
     IncidentDetail, add_update, edit_incident, get_incident, list_incidents, list_quarantined,
 };
 use crate::document::FieldConflict;
-use crate::domain::{Category, Report, Severity, Status};
+use crate::domain::{Category, Impact, Report, Severity, Status, Urgency};
 
 /// Every merged incident, newest first.
 #[component]
@@ -30,6 +31,7 @@ pub fn IncidentListPage() -> impl IntoView {
                             <thead>
                                 <tr>
                                     <th scope="col">"Incident"</th>
+                                    <th scope="col">"Priority"</th>
                                     <th scope="col">"Severity"</th>
                                     <th scope="col">"Status"</th>
                                     <th scope="col">"Category"</th>
@@ -43,6 +45,12 @@ pub fn IncidentListPage() -> impl IntoView {
                                         <td data-label="Incident">
                                             <a href=format!("/incidents/{}", row.id)>{row.title}</a>
                                             <span class="sub">{row.location}</span>
+                                        </td>
+                                        <td data-label="Priority">
+                                            <span class=format!("prio prio-{}", row.priority.rank())>{row.priority.as_str()}</span>
+                                            {row.report_due_at.map(|due| view! {
+                                                <span class="sub clock">{format!("Report to the authority by {}", due.display_utc())}</span>
+                                            })}
                                         </td>
                                         <td data-label="Severity">
                                             <span class=format!("sev sev-{}", row.severity.as_str())>{row.severity.label()}</span>
@@ -127,6 +135,7 @@ fn IncidentView(
         conflicts,
         change_count,
         history,
+        read_at,
     } = detail;
     let c = |field: &str| conflict_for(&conflicts, field);
     let gps = report.location.gps.map_or_else(
@@ -142,7 +151,11 @@ fn IncidentView(
         <dl class="fields" data-testid="incident-fields">
             {field_row("Title", report.title.clone(), c("title"))}
             {field_row("Category", report.category.label(), c("category"))}
+            {field_row("Priority", report.priority().as_str().to_owned(), None)}
             {field_row("Severity", report.severity.label().to_owned(), c("severity"))}
+            {field_row("Impact", report.impact.label().to_owned(), c("impact"))}
+            {field_row("Urgency", report.urgency.label().to_owned(), c("urgency"))}
+            {(report.category.0 == "injury_illness").then(|| field_row("Gravest outcome", report.outcome.label().to_owned(), c("outcome")))}
             {field_row("Status", report.status.label().to_owned(), c("status"))}
             {field_row("Occurred", report.occurred_at.display_utc(), c("occurred_at"))}
             {field_row("Reported", report.reported_at.display_utc(), c("reported_at"))}
@@ -163,9 +176,22 @@ fn IncidentView(
             )}
         </p>
     });
+    let clock = report.clock().map(|clock| {
+        view! {
+            <p class="notice clock" role="alert" data-testid="regulatory-clock">
+                {format!(
+                    "{}: report this to the authority by {} ({} when this page was loaded).",
+                    clock.outcome.label(),
+                    clock.due.display_utc(),
+                    clock.describe(read_at),
+                )}
+            </p>
+        }
+    });
     view! {
         <p><a href="/incidents">"← All incidents"</a></p>
         <h1>{report.title.clone()}</h1>
+        {clock}
         {summary}
         {rows}
         <Timeline entries=report.timeline.clone() id=report.id.to_string() post />
@@ -214,6 +240,9 @@ fn field_label(field: &str) -> &str {
         "title" => "title",
         "category" => "category",
         "severity" => "severity",
+        "impact" => "impact",
+        "urgency" => "urgency",
+        "outcome" => "gravest outcome",
         "status" => "status",
         "occurred_at" => "when it happened",
         "location" => "location",
@@ -314,6 +343,8 @@ pub fn QuarantinePage() -> impl IntoView {
 fn SupervisorEdit(base: Report, save: Action<(Report, Report), Result<(), ServerFnError>>) -> impl IntoView {
     let title = RwSignal::new(base.title.clone());
     let severity = RwSignal::new(base.severity.as_str().to_owned());
+    let impact = RwSignal::new(base.impact.as_str().to_owned());
+    let urgency = RwSignal::new(base.urgency.as_str().to_owned());
     let status = RwSignal::new(base.status.as_str().to_owned());
     let what = RwSignal::new(base.what_happened.clone());
     let actions = RwSignal::new(base.immediate_actions.clone());
@@ -325,6 +356,8 @@ fn SupervisorEdit(base: Report, save: Action<(Report, Report), Result<(), Server
         let mut edited = base.clone();
         edited.title = title.get_untracked().trim().to_owned();
         edited.severity = Severity::from_key(&severity.get_untracked()).unwrap_or(base.severity);
+        edited.impact = Impact::from_key(&impact.get_untracked()).unwrap_or(base.impact);
+        edited.urgency = Urgency::from_key(&urgency.get_untracked()).unwrap_or(base.urgency);
         edited.status = Status::from_key(&status.get_untracked()).unwrap_or(base.status);
         edited.what_happened = what.get_untracked();
         edited.immediate_actions = actions.get_untracked();
@@ -349,13 +382,25 @@ fn SupervisorEdit(base: Report, save: Action<(Report, Report), Result<(), Server
                     <div class="field">
                         <label for="sup-severity">"Severity"</label>
                         <select id="sup-severity" bind:value=severity>
-                            {Severity::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
+                            {options(Severity::ALL, Severity::as_str, Severity::label)}
+                        </select>
+                    </div>
+                    <div class="field">
+                        <label for="sup-impact">"Impact"</label>
+                        <select id="sup-impact" bind:value=impact>
+                            {options(Impact::ALL, Impact::as_str, Impact::label)}
+                        </select>
+                    </div>
+                    <div class="field">
+                        <label for="sup-urgency">"Urgency"</label>
+                        <select id="sup-urgency" bind:value=urgency>
+                            {options(Urgency::ALL, Urgency::as_str, Urgency::label)}
                         </select>
                     </div>
                     <div class="field">
                         <label for="sup-status">"Status"</label>
                         <select id="sup-status" bind:value=status>
-                            {choices.into_iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
+                            {options(choices, Status::as_str, Status::label)}
                         </select>
                     </div>
                 </div>

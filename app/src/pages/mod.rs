@@ -220,3 +220,15 @@ fn field_errors(errors: RwSignal<Vec<FieldError>>, field: &'static str) -> impl 
         })
     }
 }
+
+/// One `<option>` per value: its stored key as the value, its label as the text.
+pub(crate) fn options<T: Copy + 'static>(
+    values: impl IntoIterator<Item = T>,
+    key: fn(T) -> &'static str,
+    label: fn(T) -> &'static str,
+) -> impl IntoView {
+    values
+        .into_iter()
+        .map(|v| view! { <option value=key(v)>{label(v)}</option> })
+        .collect_view()
+}

@@ -3,8 +3,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use super::field_errors;
-use crate::domain::{Category, FieldError, GpsFix, Report, ReportId, Severity};
+use super::{field_errors, options};
+use crate::domain::{Category, FieldError, GpsFix, Impact, Outcome, Report, ReportId, Severity, Urgency};
 use crate::field::{SaveError, use_device};
 
 /// Parses one name per line, dropping blanks and repeats.
@@ -34,6 +34,9 @@ pub fn ReportFormPage() -> impl IntoView {
     let title = RwSignal::new(String::new());
     let category = RwSignal::new("other".to_owned());
     let severity = RwSignal::new(Severity::Minor.as_str().to_owned());
+    let impact = RwSignal::new(Impact::Unsure.as_str().to_owned());
+    let urgency = RwSignal::new(Urgency::Unsure.as_str().to_owned());
+    let outcome = RwSignal::new(Outcome::None.as_str().to_owned());
     let occurred = RwSignal::new(String::new());
     let place = RwSignal::new(String::new());
     let gps: RwSignal<Option<GpsFix>> = RwSignal::new(None);
@@ -62,6 +65,9 @@ pub fn ReportFormPage() -> impl IntoView {
             title.set(report.title.clone());
             category.set(report.category.0.clone());
             severity.set(report.severity.as_str().to_owned());
+            impact.set(report.impact.as_str().to_owned());
+            urgency.set(report.urgency.as_str().to_owned());
+            outcome.set(report.outcome.as_str().to_owned());
             occurred.set(device.0.to_local_input(report.occurred_at));
             place.set(report.location.place.clone());
             gps.set(report.location.gps);
@@ -101,6 +107,14 @@ pub fn ReportFormPage() -> impl IntoView {
             report.title = title.get_untracked().trim().to_owned();
             report.category = Category::new(&category.get_untracked());
             report.severity = Severity::from_key(&severity.get_untracked()).unwrap_or(Severity::Minor);
+            report.impact = Impact::from_key(&impact.get_untracked()).unwrap_or_default();
+            report.urgency = Urgency::from_key(&urgency.get_untracked()).unwrap_or_default();
+            // The outcome only means something for an injury or illness.
+            report.outcome = if report.category.0 == "injury_illness" {
+                Outcome::from_key(&outcome.get_untracked()).unwrap_or_default()
+            } else {
+                Outcome::None
+            };
             report.location.place = place.get_untracked().trim().to_owned();
             report.location.gps = gps.get_untracked();
             report.what_happened = what.get_untracked();
@@ -145,7 +159,7 @@ pub fn ReportFormPage() -> impl IntoView {
             "Report an incident"
         }
     };
-    let described = |field: &'static str| {
+    let described = move |field: &'static str| {
         move || {
             errors
                 .with(|e| e.iter().any(|e| e.field == field))
@@ -204,13 +218,59 @@ pub fn ReportFormPage() -> impl IntoView {
                 <div class="field">
                     <label for="severity">"Severity"</label>
                     <select id="severity" name="severity" bind:value=severity>
-                        {Severity::ALL
-                            .iter()
-                            .map(|s| view! { <option value=s.as_str()>{s.label()}</option> })
-                            .collect_view()}
+                        {options(Severity::ALL, Severity::as_str, Severity::label)}
                     </select>
                 </div>
             </div>
+
+            <div class="field-row">
+                <div class="field">
+                    <label for="impact">"Impact"</label>
+                    <select id="impact" name="impact" bind:value=impact>
+                        {options(Impact::ALL, Impact::as_str, Impact::label)}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="urgency">"Urgency"</label>
+                    <select id="urgency" name="urgency" bind:value=urgency>
+                        {options(Urgency::ALL, Urgency::as_str, Urgency::label)}
+                    </select>
+                </div>
+            </div>
+            <Show when=move || category.get() == "injury_illness">
+                <div class="field">
+                    <label for="outcome">"Did anyone die, lose an eye, lose a limb or stay in hospital?"</label>
+                    <select
+                        id="outcome"
+                        name="outcome"
+                        bind:value=outcome
+                        aria-describedby=described("outcome")
+                    >
+                        {options(Outcome::ALL, Outcome::as_str, Outcome::label)}
+                    </select>
+                    {field_errors(errors, "outcome")}
+                </div>
+            </Show>
+            <p class="priority-preview" role="status" aria-live="polite" data-testid="priority-preview">
+                {move || {
+                    let impact = Impact::from_key(&impact.get()).unwrap_or_default();
+                    let urgency = Urgency::from_key(&urgency.get()).unwrap_or_default();
+                    let outcome = if category.get() == "injury_illness" {
+                        Outcome::from_key(&outcome.get()).unwrap_or_default()
+                    } else {
+                        Outcome::None
+                    };
+                    let priority = crate::domain::priority::priority(impact, urgency, outcome);
+                    let why = match outcome.reporting_window_ms() {
+                        Some(ms) => format!(
+                            " — must be reported to the authority within {} hours of the incident",
+                            ms / 3_600_000
+                        ),
+                        None => String::new(),
+                    };
+                    format!("Priority {}{why}", priority.as_str())
+                }}
+            </p>
 
             <div class="field">
                 <label for="occurred_at">"When did it happen?"</label>
