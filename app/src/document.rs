@@ -500,11 +500,26 @@ impl ReportDoc {
     /// the document.
     pub fn snapshot(&self) -> Result<Snapshot, DocError> {
         let (report, conflicted) = snapshot::report(&self.doc)?;
-        let conflicts = if conflicted.is_empty() {
+        let mut conflicts = if conflicted.is_empty() {
             Vec::new()
         } else {
             self.conflicts_in(&conflicted)
         };
+        // The value shown first: for judgements the worst stands (see `snapshot`), not
+        // Automerge's winner.
+        for conflict in &mut conflicts {
+            let shown = match conflict.field.as_str() {
+                "severity" => report.severity.label(),
+                "impact" => report.impact.label(),
+                "urgency" => report.urgency.label(),
+                "outcome" => report.outcome.label(),
+                _ => continue,
+            };
+            if let Some(at) = conflict.values.iter().position(|v| v == shown) {
+                let value = conflict.values.remove(at);
+                conflict.values.insert(0, value);
+            }
+        }
         Ok(Snapshot { report, conflicts })
     }
 
@@ -1164,7 +1179,20 @@ mod tests {
                     (values.len() > 1).then_some(FieldConflict { field, values })
                 })
                 .collect();
-            prop_assert_eq!(&first_conflicts, &asked);
+            // Judgements list the gravest first (see `snapshot`), the rest Automerge's winner.
+            let judged_sorted = |conflicts: &[FieldConflict]| -> Vec<FieldConflict> {
+                conflicts
+                    .iter()
+                    .cloned()
+                    .map(|mut c| {
+                        if ["severity", "impact", "urgency", "outcome"].contains(&c.field.as_str()) {
+                            c.values.sort();
+                        }
+                        c
+                    })
+                    .collect()
+            };
+            prop_assert_eq!(judged_sorted(&first_conflicts), judged_sorted(&asked));
             for (program, fin) in programs.iter().zip(&finals) {
                 for field in program.iter().filter_map(touched) {
                     let want = field_display(fin, field);
@@ -1181,6 +1209,61 @@ mod tests {
                 // The timeline is append-only: every update any replica added is there once.
                 for e in &fin.timeline {
                     prop_assert_eq!(first_report.timeline.iter().filter(|m| m.id == e.id).count(), 1);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// However two people judge a report at the same time, the merged report carries
+        /// the graver judgement of each (in either merge order, whichever actor Automerge
+        /// lets win) and shows it first among the concurrent values.
+        #[test]
+        fn a_merge_never_lowers_a_judgement(
+            sa in proptest::sample::select(Severity::ALL.to_vec()),
+            sb in proptest::sample::select(Severity::ALL.to_vec()),
+            ia in proptest::sample::select(Impact::ALL.to_vec()),
+            ib in proptest::sample::select(Impact::ALL.to_vec()),
+            ua in proptest::sample::select(Urgency::ALL.to_vec()),
+            ub in proptest::sample::select(Urgency::ALL.to_vec()),
+            oa in proptest::sample::select(Outcome::ALL.to_vec()),
+            ob in proptest::sample::select(Outcome::ALL.to_vec()),
+            swap_actors in any::<bool>(),
+        ) {
+            let mut report = Report::blank(ReportId::new_v7(NOW, [7; 10]), NOW, "Ana");
+            report.title = "Fall".into();
+            report.location.place = "Mezzanine".into();
+            report.category = Category::new("injury_illness");
+            report.severity = Severity::Minor;
+            report.impact = Impact::Low;
+            report.urgency = Urgency::Low;
+            let origin = ReportDoc::create(&report, actor(1), NOW).unwrap();
+            let (na, nb) = if swap_actors { (3, 2) } else { (2, 3) };
+            let mut a = origin.clone();
+            a.set_actor(actor(na));
+            let mut b = origin.clone();
+            b.set_actor(actor(nb));
+            let judged = |s, i, u, o| {
+                let mut r = report.clone();
+                (r.severity, r.impact, r.urgency, r.outcome) = (s, i, u, o);
+                r
+            };
+            a.edit(&report, &judged(sa, ia, ua, oa), NOW).unwrap();
+            b.edit(&report, &judged(sb, ib, ub, ob), NOW).unwrap();
+            let mut ab = a.clone();
+            ab.merge(&mut b.clone()).unwrap();
+            let mut ba = b.clone();
+            ba.merge(&mut a.clone()).unwrap();
+            for merged in [ab, ba] {
+                let Snapshot { report: r, conflicts } = merged.snapshot().unwrap();
+                prop_assert_eq!(r.severity, sa.max(sb));
+                prop_assert_eq!(r.impact.gravity(), ia.gravity().max(ib.gravity()));
+                prop_assert_eq!(r.urgency.gravity(), ua.gravity().max(ub.gravity()));
+                prop_assert_eq!(r.outcome.gravity(), oa.gravity().max(ob.gravity()));
+                prop_assert!(r.priority() <= crate::domain::priority::priority(ia, ua, oa));
+                prop_assert!(r.priority() <= crate::domain::priority::priority(ib, ub, ob));
+                if let Some(c) = conflicts.iter().find(|c| c.field == "severity") {
+                    prop_assert_eq!(&c.values[0], r.severity.label());
                 }
             }
         }

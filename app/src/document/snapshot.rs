@@ -61,7 +61,8 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
         Some(SCHEMA_VERSION) => {}
         found => return Err(DocError::UnsupportedSchema { found }),
     }
-    let report = Map::read(doc, &object(&root, REPORT_KEY, ObjType::Map, "")?);
+    let report_obj = object(&root, REPORT_KEY, ObjType::Map, "")?;
+    let report = Map::read(doc, &report_obj);
     let location = Map::read(doc, &object(&report, LOCATION_KEY, ObjType::Map, "")?);
     // In display order, like the form.
     let (in_report, in_location): (Vec<&str>, Vec<&str>) =
@@ -78,7 +79,7 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
         )
         .collect();
     let people = object(&report, PEOPLE_KEY, ObjType::List, "")?;
-    let read = Report {
+    let mut read = Report {
         id: ReportId(uuid(&report, "id", "")?),
         title: string(&report, "title", "")?,
         what_happened: string(&report, "what_happened", "")?,
@@ -109,7 +110,46 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
             Some(_) => timeline(doc, &object(&report, TIMELINE_KEY, ObjType::List, "")?)?,
         },
     };
+    // Concurrent judgements of how bad or urgent it is: the worst stands until a person
+    // chooses (a merge never silently lowers them).
+    if in_report.contains(&"severity") {
+        read.severity =
+            worst(doc, &report_obj, "severity", Severity::from_key, |s| s.rank()).unwrap_or(read.severity);
+    }
+    if in_report.contains(&"impact") {
+        read.impact =
+            worst(doc, &report_obj, "impact", Impact::from_key, Impact::gravity).unwrap_or(read.impact);
+    }
+    if in_report.contains(&"urgency") {
+        read.urgency =
+            worst(doc, &report_obj, "urgency", Urgency::from_key, Urgency::gravity).unwrap_or(read.urgency);
+    }
+    if in_report.contains(&"outcome") {
+        read.outcome =
+            worst(doc, &report_obj, "outcome", Outcome::from_key, Outcome::gravity).unwrap_or(read.outcome);
+    }
     Ok((read, conflicted))
+}
+
+/// The gravest of every concurrent value of a keyed field (unknown keys ignored).
+fn worst<T: Copy, G: Ord>(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    key: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    gravity: impl Fn(T) -> G,
+) -> Option<T> {
+    doc.get_all(obj, key)
+        .ok()?
+        .iter()
+        .filter_map(|(value, _)| match value {
+            automerge::Value::Scalar(s) => match s.as_ref() {
+                automerge::ScalarValue::Str(k) => parse(k),
+                _ => None,
+            },
+            automerge::Value::Object(_) => None,
+        })
+        .max_by_key(|v| gravity(*v))
 }
 
 fn shape(path: &str, problem: &str) -> DocError {

@@ -83,6 +83,18 @@ macro_rules! keyed_levels {
                 Self::ALL.into_iter().find(|v| v.as_str() == key)
             }
 
+            /// How grave a value is, for picking the worst of concurrent ones: high, then
+            /// unsure (counted as high, but a judgement beats none), then medium, then low.
+            #[must_use]
+            pub fn gravity(self) -> u8 {
+                match self {
+                    Self::High => 4,
+                    Self::Unsure => 3,
+                    Self::Medium => 2,
+                    Self::Low => 1,
+                }
+            }
+
             /// 0 (high) to 2 (low), unsure counting as high: the row or column of the matrix.
             fn index(self) -> usize {
                 match self {
@@ -245,6 +257,18 @@ impl Outcome {
             Self::Amputation => "Amputation",
             Self::EyeLoss => "Loss of an eye",
             Self::Fatality => "Fatality",
+        }
+    }
+
+    /// How grave an outcome is, for picking the worst of concurrent ones.
+    #[must_use]
+    pub fn gravity(self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::Hospitalised => 1,
+            Self::Amputation => 2,
+            Self::EyeLoss => 3,
+            Self::Fatality => 4,
         }
     }
 
