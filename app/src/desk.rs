@@ -87,6 +87,10 @@ pub trait IncidentDesk: Send + Sync + 'static {
     async fn edit(&self, viewer: &Viewer, base: Report, edited: Report) -> Result<(), String>;
     /// Appends a dated update by `viewer` to an incident's timeline.
     async fn add_update(&self, viewer: &Viewer, id: ReportId, text: String) -> Result<(), String>;
+    /// Settles a field holding concurrent values on the one shown as `value`, as a change
+    /// by `viewer`.
+    async fn choose(&self, viewer: &Viewer, id: ReportId, field: String, value: String)
+    -> Result<(), String>;
     /// Documents held back because they could not be merged (administrators only).
     async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, String>;
 }
@@ -158,6 +162,21 @@ pub async fn add_update(id: String, text: String) -> Result<(), ServerFnError> {
     desk()?
         .0
         .add_update(&viewer, id, text)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Settles a field that holds concurrent values on one of them (shown as `value`), as a
+/// change by the signed-in person.
+#[server]
+pub async fn choose_value(id: String, field: String, value: String) -> Result<(), ServerFnError> {
+    let id: ReportId = id
+        .parse()
+        .map_err(|_| ServerFnError::new("that is not a report id"))?;
+    let viewer = signed_in()?;
+    desk()?
+        .0
+        .choose(&viewer, id, field, value)
         .await
         .map_err(ServerFnError::new)
 }

@@ -168,6 +168,10 @@ pub struct FieldConflict {
     pub field: String,
     /// Every value, readable, the one currently shown first.
     pub values: Vec<String>,
+    /// Who wrote each value (same order): from the document, the writer's user id as
+    /// text (empty if the actor names no one); the desk puts names in their place.
+    #[serde(default)]
+    pub by: Vec<String>,
 }
 
 /// A field of a report, as text to compare.
@@ -518,6 +522,10 @@ impl ReportDoc {
             if let Some(at) = conflict.values.iter().position(|v| v == shown) {
                 let value = conflict.values.remove(at);
                 conflict.values.insert(0, value);
+                if at < conflict.by.len() {
+                    let by = conflict.by.remove(at);
+                    conflict.by.insert(0, by);
+                }
             }
         }
         Ok(Snapshot { report, conflicts })
@@ -649,6 +657,42 @@ impl ReportDoc {
         self.snapshot().map(|s| s.conflicts).unwrap_or_default()
     }
 
+    /// Settles a field holding concurrent values on the one that reads as `value` (as
+    /// [`FieldConflict::values`] shows it): writes that value again, as a change that
+    /// supersedes every concurrent one. Returns whether it was written: a field holding one
+    /// value is already settled and left alone; a value it does not hold is refused.
+    pub fn choose(&mut self, field: &str, value: &str, at: Timestamp) -> Result<bool, DocError> {
+        let report = self.object(&ROOT, REPORT_KEY)?;
+        let (obj, key) = match field.strip_prefix("location.") {
+            Some(key) if LOCATION_SCALARS.contains(&key) => (self.object(&report, LOCATION_KEY)?, key),
+            None if REPORT_SCALARS.contains(&field) => (report, field),
+            _ => {
+                return Err(DocError::Write(format!(
+                    "`{field}` is not a field that can hold concurrent values"
+                )));
+            }
+        };
+        let all = self.doc.get_all(&obj, key)?;
+        if all.len() < 2 {
+            return Ok(false);
+        }
+        let Some(chosen) = all.iter().find_map(|(v, _)| match v {
+            Value::Scalar(s) if display_value(key, v) == value => Some(s.as_ref().clone()),
+            _ => None,
+        }) else {
+            return Err(DocError::Write(format!(
+                "{value:?} is no longer one of the values of `{field}`; reload the incident"
+            )));
+        };
+        self.doc.put(&obj, key, chosen)?;
+        self.doc.commit_with(
+            CommitOptions::default()
+                .with_time(at.as_secs())
+                .with_message(format!("chose a value for {field}")),
+        );
+        Ok(true)
+    }
+
     /// Every value of each field at `paths` (`title`, `location.place`).
     fn conflicts_in(&self, paths: &[String]) -> Vec<FieldConflict> {
         let Ok(report) = self.object(&ROOT, REPORT_KEY) else {
@@ -667,9 +711,18 @@ impl ReportDoc {
                 (all.len() > 1).then(|| FieldConflict {
                     field: path.clone(),
                     values: all.iter().rev().map(|(v, _)| display_value(key, v)).collect(),
+                    by: all.iter().rev().map(|(_, op)| writer_of(op)).collect(),
                 })
             })
             .collect()
+    }
+}
+
+/// The user id (as text) of whoever wrote the operation `op`, or empty.
+fn writer_of(op: &ObjId) -> String {
+    match op {
+        ObjId::Id(_, actor, _) => actor_owner(actor).map_or_else(String::new, |(user, _)| user.to_string()),
+        ObjId::Root => String::new(),
     }
 }
 
@@ -1176,7 +1229,7 @@ mod tests {
                 .filter_map(|field| {
                     let mut values = values_of(doc, &field);
                     values.reverse();
-                    (values.len() > 1).then_some(FieldConflict { field, values })
+                    (values.len() > 1).then_some(FieldConflict { field, values, by: Vec::new() })
                 })
                 .collect();
             // Judgements list the gravest first (see `snapshot`), the rest Automerge's winner.
@@ -1188,6 +1241,7 @@ mod tests {
                         if ["severity", "impact", "urgency", "outcome"].contains(&c.field.as_str()) {
                             c.values.sort();
                         }
+                        c.by.clear();
                         c
                     })
                     .collect()
@@ -1267,6 +1321,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn each_concurrent_value_names_its_writer_and_a_person_chooses_one() {
+        let (ana, ben) = (uuid::Uuid::from_u128(0xa1), uuid::Uuid::from_u128(0xb2));
+        let mut report = Report::blank(ReportId::new_v7(NOW, [8; 10]), NOW, "Ana");
+        report.title = "Spill".into();
+        report.location.place = "Dock".into();
+        let origin = ReportDoc::create(&report, actor_for(ana, uuid::Uuid::nil(), [1; 4]), NOW).unwrap();
+        let mut a = origin.clone();
+        let mut b = origin.clone();
+        b.set_actor(actor_for(ben, uuid::Uuid::nil(), [2; 4]));
+        let mut ra = report.clone();
+        ra.title = "Diesel spill".into();
+        a.edit(&report, &ra, NOW).unwrap();
+        let mut rb = report.clone();
+        rb.title = "Oil spill".into();
+        b.edit(&report, &rb, NOW).unwrap();
+        a.merge(&mut b).unwrap();
+        let conflict = a.conflicts().into_iter().find(|c| c.field == "title").unwrap();
+        let by: std::collections::HashMap<_, _> = conflict.values.iter().zip(&conflict.by).collect();
+        assert_eq!(by[&"Diesel spill".to_owned()], &ana.to_string());
+        assert_eq!(by[&"Oil spill".to_owned()], &ben.to_string());
+
+        // A supervisor keeps Ben's value, whichever Automerge shows.
+        a.set_actor(actor_for(ana, uuid::Uuid::nil(), [3; 4]));
+        assert!(a.choose("title", "Oil spill", NOW).unwrap());
+        assert!(a.conflicts().is_empty());
+        assert_eq!(a.read().unwrap().title, "Oil spill");
+        assert!(
+            !a.choose("title", "Oil spill", NOW).unwrap(),
+            "nothing left to choose"
+        );
+        let mut again = origin.clone();
+        again.edit(&report, &ra, NOW).unwrap();
+        again.merge(&mut b).unwrap();
+        assert!(
+            again.choose("title", "Petrol spill", NOW).is_err(),
+            "not one of the values"
+        );
+        assert!(a.choose("id", "x", NOW).is_err());
+        assert!(a.choose("timeline", "x", NOW).is_err());
     }
 
     #[test]

@@ -69,9 +69,31 @@ impl IncidentDesk for Desk {
             .ok_or_else(|| "the incident could not be read right now".to_owned())?;
         let (snapshot, change_count, history) = read.map_err(|e| e.to_string())?;
         let history = self.name_authors(history).await?;
+        let mut conflicts = snapshot.conflicts;
+        if !conflicts.is_empty() {
+            let people: HashMap<String, String> = self
+                .store
+                .users()
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "reading who wrote concurrent values");
+                    "the incident is unavailable right now".to_owned()
+                })?
+                .into_iter()
+                .map(|u| (u.id.to_string(), u.name))
+                .collect();
+            for conflict in &mut conflicts {
+                for by in &mut conflict.by {
+                    *by = people
+                        .get(by.as_str())
+                        .cloned()
+                        .unwrap_or_else(|| "someone".to_owned());
+                }
+            }
+        }
         Ok(Some(IncidentDetail {
             report: snapshot.report,
-            conflicts: snapshot.conflicts,
+            conflicts,
             change_count,
             history,
             read_at: crate::http::now(),
@@ -113,6 +135,27 @@ impl IncidentDesk for Desk {
                 next.timeline.push(entry.clone());
                 Ok((current.clone(), next))
             },
+            at,
+        )
+        .await
+    }
+
+    async fn choose(
+        &self,
+        viewer: &Viewer,
+        id: ReportId,
+        field: String,
+        value: String,
+    ) -> Result<(), String> {
+        if !self.may(viewer, id, Viewer::can_write).await? {
+            return Err(NOT_YOURS.to_owned());
+        }
+        let at = now();
+        self.write(
+            viewer,
+            id,
+            // Already settled (by someone else, or never in conflict): nothing to write.
+            move |doc, _| doc.choose(&field, &value, at).map_err(|e| e.to_string()),
             at,
         )
         .await
@@ -221,6 +264,30 @@ impl Desk {
         change: impl Fn(&Report) -> Result<(Report, Report), String> + Send + Sync + 'static,
         now: Timestamp,
     ) -> Result<(), String> {
+        self.write(
+            viewer,
+            id,
+            move |doc, current| {
+                let (base, edited) = change(current)?;
+                doc.edit(&base, &edited, now)
+                    .map(|change| change.is_some())
+                    .map_err(|e| e.to_string())
+            },
+            now,
+        )
+        .await
+    }
+
+    /// Writes into the merged document as `viewer` through the same merge-and-commit path
+    /// as device syncs, then checks the result like any other write. `write` gets the
+    /// document and the report as it stands, and says whether it changed anything.
+    async fn write(
+        &self,
+        viewer: &Viewer,
+        id: ReportId,
+        write: impl Fn(&mut ReportDoc, &Report) -> Result<bool, String> + Send + Sync + 'static,
+        now: Timestamp,
+    ) -> Result<(), String> {
         // A desk edit is the person's own change, made through the server (no session part).
         let actor = actor_for(viewer.user_id, uuid::Uuid::nil(), self.salt);
         let rules = viewer.clone();
@@ -230,11 +297,7 @@ impl Desk {
                 ReportDoc::load(stored, actor.clone()).map_err(|e| MergeError::Poisoned(e.to_string()))?;
             let current = doc.read().map_err(|e| MergeError::Poisoned(e.to_string()))?;
             let before = Guarded::of(&current);
-            let (base, edited) = change(&current).map_err(MergeError::Refused)?;
-            let changed = doc
-                .edit(&base, &edited, now)
-                .map_err(|e| MergeError::Refused(e.to_string()))?
-                .is_some();
+            let changed = write(&mut doc, &current).map_err(MergeError::Refused)?;
             let snapshot = doc
                 .snapshot_valid(id, now)
                 .map_err(|e| MergeError::Refused(e.to_string()))?;

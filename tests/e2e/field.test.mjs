@@ -424,6 +424,71 @@ test('an injury with a hospital stay is P1 with its 24-hour clock, on the phone 
   await desk.close();
 });
 
+test('two people set the same field while one is offline: the supervisor sees both, with who, and keeps one', { timeout: 180_000 }, async () => {
+  const phone = await browser.newContext({ viewport: { width: 360, height: 640 } });
+  const page = await phone.newPage();
+  const errors = [];
+  watchErrors(page, errors);
+  await signIn(page, DANA);
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  const title = `Pallet on fire exit ${Date.now() % 1000}`;
+  await page.getByRole('link', { name: 'Report an incident' }).click();
+  await page.waitForURL(`${BASE}/report`);
+  await hydrated(page);
+  await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Place (as people call it)').fill('Fire exit 4');
+  await page.getByLabel('What happened?').fill('A pallet of boxes blocks the fire exit.');
+  await page.getByRole('button', { name: 'Save report' }).click();
+  await page.waitForURL(`${BASE}/`);
+  await syncBadge(page, title).filter({ hasText: /^Synced$/ }).waitFor({ timeout: 30_000 });
+
+  // Offline, Dana renames it; meanwhile Sam renames it at the desk.
+  await phone.setOffline(true);
+  await page.locator('.outbox-item', { hasText: title }).getByRole('link').click();
+  await page.waitForURL(/\/report\?id=/);
+  await hydrated(page);
+  const fromPhone = `${title}, cleared by Dana`;
+  const fromDesk = `${title}, cleared by stores`;
+  await page.getByLabel('Title').fill(fromPhone);
+  await page.getByRole('button', { name: 'Save report' }).click();
+  await page.waitForURL(`${BASE}/`);
+
+  const desk = await browser.newContext();
+  const sam = await desk.newPage();
+  watchErrors(sam, errors);
+  await signIn(sam, SAM);
+  await sam.goto(`${BASE}/incidents`);
+  await sam.getByRole('link', { name: title }).click();
+  await sam.waitForURL(/\/incidents\//);
+  await hydrated(sam);
+  await sam.locator('#sup-title').fill(fromDesk);
+  await sam.getByRole('button', { name: 'Save changes' }).click();
+  await sam.getByText('Saved.').waitFor();
+
+  await phone.setOffline(false);
+  // Synced; which title the outbox shows until someone chooses is Automerge's pick.
+  await syncBadge(page, title).filter({ hasText: /^Synced$/ }).waitFor({ timeout: 30_000 });
+
+  // Both values, each with who set it; Sam keeps Dana's.
+  await sam.reload();
+  await hydrated(sam);
+  const conflict = sam.getByTestId('conflict-title');
+  await conflict.getByText('2 concurrent values').waitFor();
+  await conflict.locator('li', { hasText: fromPhone }).getByText(DANA.name).waitFor();
+  await conflict.locator('li', { hasText: fromDesk }).getByText(SAM.name).waitFor();
+  await sam.screenshot({ path: `${ARTIFACTS}/conflict.png`, fullPage: true });
+  await conflict.getByRole('button', { name: `Keep “${fromPhone}” for Title` }).click();
+  await sam.getByTestId('conflict-title').waitFor({ state: 'detached' });
+  await sam.getByTestId('incident-fields').getByText(fromPhone, { exact: true }).waitFor();
+
+  // The choice reaches the phone.
+  await page.getByRole('button', { name: 'Sync now' }).click();
+  await page.locator('.outbox-item', { hasText: fromPhone }).waitFor({ timeout: 30_000 });
+  assert.deepEqual(errors, []);
+  await phone.close();
+  await desk.close();
+});
+
 test('wrong passwords are refused with a reason, then throttled', { timeout: 60_000 }, async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

@@ -270,6 +270,21 @@ impl World {
         );
         out.push((app::desk::AddUpdate::PATH, status == 200));
 
+        // Settling a field with no concurrent values writes nothing but answers as a write.
+        let before = self.server.store.load_doc(id).await.unwrap().unwrap().heads;
+        let (status, _) = self
+            .server_fn(
+                actor,
+                app::desk::ChooseValue::PATH,
+                &format!("id={id}&field=title&value=Anything"),
+            )
+            .await;
+        assert_eq!(
+            self.server.store.load_doc(id).await.unwrap().unwrap().heads,
+            before
+        );
+        out.push((app::desk::ChooseValue::PATH, status == 200));
+
         let pull = ReportPush {
             id,
             heads: Vec::new(),
@@ -418,7 +433,7 @@ fn other_matrix() -> [(&'static str, [bool; 4]); 17] {
 }
 
 /// Which report operation each route is (the matrix's rows), read or write.
-fn report_operations() -> [(&'static str, bool); 9] {
+fn report_operations() -> [(&'static str, bool); 10] {
     [
         ("GET /incidents/:id", false),
         ("GET /incidents", false),
@@ -427,6 +442,7 @@ fn report_operations() -> [(&'static str, bool); 9] {
         (app::desk::GetIncident::PATH, false),
         (app::desk::EditIncident::PATH, true),
         (app::desk::AddUpdate::PATH, true),
+        (app::desk::ChooseValue::PATH, true),
         ("POST /api/sync (pull)", false),
         ("POST /api/sync (push)", true),
     ]

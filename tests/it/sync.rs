@@ -169,6 +169,56 @@ async fn concurrent_edits_of_one_field_are_all_kept_and_shown(db: Db) {
         server.store.projection(id).await.unwrap().unwrap().conflict_count,
         1
     );
+    // Whichever value Automerge's actor order favours, the graver one stands.
+    assert_eq!(a.read(id).severity, Severity::Critical);
+    assert_eq!(
+        server.store.projection(id).await.unwrap().unwrap().severity,
+        "critical"
+    );
+
+    // Each value names who set it, and a supervisor keeps one: a new change everyone gets.
+    let desk = server::desk::Desk::new(server.store.clone());
+    let tester = viewer_of(&server.store, TESTER_LOGIN).await;
+    let detail = desk.detail(&tester, id).await.unwrap().unwrap();
+    assert_eq!(
+        detail.conflicts[0].values[0], "Critical",
+        "the graver value first"
+    );
+    assert_eq!(
+        detail.conflicts[0].by,
+        ["Tess Tester", "Tess Tester"],
+        "named, not ids"
+    );
+    desk.choose(&tester, id, "severity".into(), "Major".into())
+        .await
+        .unwrap();
+    let after = server.store.projection(id).await.unwrap().unwrap();
+    assert_eq!((after.severity.as_str(), after.conflict_count), ("major", 0));
+    a.sync(&server.base).await.unwrap();
+    b.sync(&server.base).await.unwrap();
+    for device in [&a, &b] {
+        assert!(device.conflicts(id).is_empty());
+        assert_eq!(device.read(id).severity, Severity::Major);
+    }
+    // A value that is not one of them is refused and changes nothing.
+    let snapshot = server.snapshot().await;
+    assert!(
+        desk.choose(&tester, id, "severity".into(), "Minor".into())
+            .await
+            .is_ok(),
+        "settled: nothing to do"
+    );
+    assert!(
+        desk.choose(&tester, id, "reporter".into(), "x".into())
+            .await
+            .is_ok()
+    );
+    assert!(
+        desk.choose(&tester, id, "timeline".into(), "x".into())
+            .await
+            .is_err()
+    );
+    assert_eq!(server.snapshot().await, snapshot);
 }
 
 async fn the_same_request_twice_changes_nothing_the_second_time(db: Db) {

@@ -5,7 +5,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::options;
 use crate::desk::{
-    IncidentDetail, add_update, edit_incident, get_incident, list_incidents, list_quarantined,
+    IncidentDetail, add_update, choose_value, edit_incident, get_incident, list_incidents, list_quarantined,
 };
 use crate::document::FieldConflict;
 use crate::domain::{Category, Impact, Report, Severity, Status, Urgency};
@@ -83,9 +83,21 @@ pub fn IncidentPage() -> impl IntoView {
         let (id, text) = (id.clone(), text.clone());
         async move { add_update(id, text).await }
     });
+    let choose = Action::new(|(id, field, value): &(String, String, String)| {
+        let (id, field, value) = (id.clone(), field.clone(), value.clone());
+        async move { choose_value(id, field, value).await }
+    });
+    provide_context(Choose(choose));
     let detail = Resource::new(
-        move || (id(), save.version().get(), post.version().get()),
-        |(id, _, _)| get_incident(id),
+        move || {
+            (
+                id(),
+                save.version().get(),
+                post.version().get(),
+                choose.version().get(),
+            )
+        },
+        |(id, _, _, _)| get_incident(id),
     );
     view! {
         <Suspense fallback=|| view! { <p>"Loading incident…"</p> }>
@@ -104,24 +116,64 @@ fn conflict_for<'a>(conflicts: &'a [FieldConflict], field: &str) -> Option<&'a F
     conflicts.iter().find(|c| c.field == field)
 }
 
-/// One row of the field list, flagging concurrent values.
-fn field_row(label: &'static str, value: String, conflict: Option<&FieldConflict>) -> impl IntoView + use<> {
+/// Settling a field's concurrent values: (report id, field, the value kept).
+#[derive(Clone, Copy)]
+struct Choose(Action<(String, String, String), Result<(), ServerFnError>>);
+
+/// One row of the field list, flagging concurrent values: each with who wrote it and a
+/// button that keeps it (for those who may change the report; others are told why not).
+fn field_row(label: &'static str, value: String, conflict: Option<&FieldConflict>) -> AnyView {
     let conflict = conflict.cloned();
     let flagged = conflict.is_some();
+    let choose = use_context::<Choose>();
+    let id = use_params_map().with_untracked(|p| p.get("id").unwrap_or_default());
     view! {
         <div class="field-view" class:has-conflict=flagged>
             <dt>{label}</dt>
             <dd>
                 <span class="value">{value}</span>
-                {conflict.map(|c| view! {
-                    <div class="conflict" role="note" data-testid=format!("conflict-{}", c.field)>
-                        <strong>{format!("{} concurrent values:", c.values.len())}</strong>
-                        <ul>{c.values.into_iter().map(|v| view! { <li>{v}</li> }).collect_view()}</ul>
-                    </div>
+                {conflict.map(|c| {
+                    let field = c.field.clone();
+                    let outcome = move || {
+                        choose.and_then(|Choose(a)| a.value().get()).and_then(|r| r.err()).map(|e| {
+                            view! { <p class="notice" role="alert">{format!("Not kept: {e}")}</p> }
+                        })
+                    };
+                    view! {
+                        <div class="conflict" role="note" data-testid=format!("conflict-{}", c.field)>
+                            <strong>{format!("{} concurrent values:", c.values.len())}</strong>
+                            <ul>
+                                {c.values.into_iter().enumerate().map(|(i, v)| {
+                                    let by = c.by.get(i).cloned().unwrap_or_default();
+                                    let (id, field, kept) = (id.clone(), field.clone(), v.clone());
+                                    view! {
+                                        <li>
+                                            <span>{v.clone()}</span>
+                                            {(!by.is_empty()).then(|| view! { <span class="sub">{format!(" — {by}")}</span> })}
+                                            <button
+                                                type="button"
+                                                class="button"
+                                                aria-label=format!("Keep “{v}” for {label}")
+                                                on:click=move |_| {
+                                                    if let Some(Choose(a)) = choose {
+                                                        a.dispatch((id.clone(), field.clone(), kept.clone()));
+                                                    }
+                                                }
+                                            >
+                                                "Keep this"
+                                            </button>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                            {outcome}
+                        </div>
+                    }
                 })}
             </dd>
         </div>
     }
+    .into_any()
 }
 
 #[component]
