@@ -10,7 +10,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{GpsFix, Report, ReportId, Severity, Status, Timestamp};
+use crate::domain::{Clock, GpsFix, Priority, Report, ReportId, Severity, Status, Timestamp};
 
 /// Where one local report stands with the server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +59,10 @@ pub struct OutboxEntry {
     pub status: Status,
     /// When it happened.
     pub occurred_at: Timestamp,
+    /// Its priority, if known.
+    pub priority: Option<Priority>,
+    /// The legal deadline for reporting it, if one runs.
+    pub clock: Option<Clock>,
     /// Where it stands with the server.
     pub sync: ReportSync,
 }

@@ -58,6 +58,8 @@ fn summary(report: &Report) -> Summary {
         severity: report.severity,
         status: report.status,
         occurred_at: report.occurred_at,
+        priority: Some(report.priority()),
+        clock: report.clock(),
     }
 }
 

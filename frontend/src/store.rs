@@ -9,7 +9,7 @@
 //! Nothing is ever deleted here before the server has acknowledged it. A write that fails
 //! (storage full) leaves the previous value in place and reports the failure.
 
-use app::domain::{ReportId, Severity, Status, Timestamp};
+use app::domain::{Clock, Priority, ReportId, Severity, Status, Timestamp};
 use app::field::{OutboxEntry, ReportSync};
 use app::protocol::Bytes;
 use gloo_storage::{LocalStorage, Storage};
@@ -46,6 +46,12 @@ pub struct Summary {
     pub status: Status,
     /// When it happened.
     pub occurred_at: Timestamp,
+    /// Its priority (absent in summaries saved before priorities existed).
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// The legal deadline for reporting it, if one runs.
+    #[serde(default)]
+    pub clock: Option<Clock>,
 }
 
 /// One report as stored on the device.
@@ -181,6 +187,8 @@ pub fn outbox() -> Vec<OutboxEntry> {
                 severity: stored.summary.severity,
                 status: stored.summary.status,
                 occurred_at: stored.summary.occurred_at,
+                priority: stored.summary.priority,
+                clock: stored.summary.clock,
                 sync: stored.sync,
             })
         })

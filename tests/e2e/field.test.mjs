@@ -403,6 +403,14 @@ test('an injury with a hospital stay is P1 with its 24-hour clock, on the phone 
   await page.getByRole('button', { name: 'Save report' }).click();
   await page.waitForURL(`${BASE}/`);
   await syncBadge(page, title).filter({ hasText: /^Synced$/ }).waitFor({ timeout: 30_000 });
+  // The phone shows it too, and keeps showing it offline.
+  await phone.setOffline(true);
+  await page.reload();
+  await hydrated(page);
+  const item = page.locator('.outbox-item', { hasText: title });
+  await item.locator('.prio').filter({ hasText: 'P1' }).waitFor();
+  await item.getByTestId('report-clock').filter({ hasText: /Report to the authority by .*\((24 h|23 h \d+ min) left\)/ }).waitFor();
+  await phone.setOffline(false);
 
   const desk = await browser.newContext();
   const sam = await desk.newPage();
