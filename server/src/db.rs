@@ -970,42 +970,41 @@ const FEED_FROM_CHANGES: i64 = 256;
 /// `OFFSET 0` keeps from being flattened, on SQLite by `CROSS JOIN` (which SQLite never
 /// reorders). `$1` device, `$2` since, `$3` until, `$4` limit.
 fn feed_sql(backend: Backend, from_changes: bool) -> &'static str {
+    // What every variant selects, and keeps: not already held, not quarantined, oldest first.
+    macro_rules! feed {
+        ($from:literal, $where:literal) => {
+            concat!(
+                "SELECT d.report_id, d.seq, d.doc, f.known_heads ",
+                $from,
+                " WHERE ",
+                $where,
+                " AND d.heads <> f.known_heads
+                  AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
+                 ORDER BY d.seq LIMIT $4"
+            )
+        };
+    }
     match (backend, from_changes) {
-        (Backend::Postgres, true) => {
-            "SELECT d.report_id, d.seq, d.doc, f.known_heads
-             FROM (SELECT report_id, seq, doc, heads FROM documents
-                   WHERE seq > $2 AND seq <= $3 OFFSET 0) d
+        (Backend::Postgres, true) => feed!(
+            "FROM (SELECT report_id, seq, doc, heads FROM documents WHERE seq > $2 AND seq <= $3 OFFSET 0) d
              CROSS JOIN LATERAL (SELECT known_heads FROM following
-                   WHERE device_id = $1 AND report_id = d.report_id OFFSET 0) f
-             WHERE d.heads <> f.known_heads
-               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
-             ORDER BY d.seq LIMIT $4"
-        }
-        (Backend::Postgres, false) => {
-            "SELECT d.report_id, d.seq, d.doc, f.known_heads
-             FROM following f
+                   WHERE device_id = $1 AND report_id = d.report_id OFFSET 0) f",
+            "TRUE"
+        ),
+        (Backend::Postgres, false) => feed!(
+            "FROM following f
              CROSS JOIN LATERAL (SELECT report_id, seq, doc, heads FROM documents
-                   WHERE report_id = f.report_id AND seq > $2 AND seq <= $3 OFFSET 0) d
-             WHERE f.device_id = $1 AND d.heads <> f.known_heads
-               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
-             ORDER BY d.seq LIMIT $4"
-        }
-        (Backend::Sqlite, true) => {
-            "SELECT d.report_id, d.seq, d.doc, f.known_heads
-             FROM documents d CROSS JOIN following f
-             WHERE f.device_id = $1 AND f.report_id = d.report_id
-               AND d.seq > $2 AND d.seq <= $3 AND d.heads <> f.known_heads
-               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
-             ORDER BY d.seq LIMIT $4"
-        }
-        (Backend::Sqlite, false) => {
-            "SELECT d.report_id, d.seq, d.doc, f.known_heads
-             FROM following f CROSS JOIN documents d
-             WHERE f.device_id = $1 AND d.report_id = f.report_id
-               AND d.seq > $2 AND d.seq <= $3 AND d.heads <> f.known_heads
-               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.report_id = d.report_id)
-             ORDER BY d.seq LIMIT $4"
-        }
+                   WHERE report_id = f.report_id AND seq > $2 AND seq <= $3 OFFSET 0) d",
+            "f.device_id = $1"
+        ),
+        (Backend::Sqlite, true) => feed!(
+            "FROM documents d CROSS JOIN following f",
+            "f.device_id = $1 AND f.report_id = d.report_id AND d.seq > $2 AND d.seq <= $3"
+        ),
+        (Backend::Sqlite, false) => feed!(
+            "FROM following f CROSS JOIN documents d",
+            "f.device_id = $1 AND d.report_id = f.report_id AND d.seq > $2 AND d.seq <= $3"
+        ),
     }
 }
 

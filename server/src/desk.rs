@@ -68,28 +68,26 @@ impl IncidentDesk for Desk {
             .await
             .ok_or_else(|| "the incident could not be read right now".to_owned())?;
         let (snapshot, change_count, history) = read.map_err(|e| e.to_string())?;
-        let history = self.name_authors(history).await?;
+        // One read of who is who, for the history and the concurrent values alike.
+        let people: HashMap<uuid::Uuid, String> = self
+            .store
+            .users()
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "reading who changed a report");
+                "the incident's history is unavailable right now".to_owned()
+            })?
+            .into_iter()
+            .map(|u| (u.id, u.name))
+            .collect();
+        let history = self.name_authors(history, &people).await?;
         let mut conflicts = snapshot.conflicts;
-        if !conflicts.is_empty() {
-            let people: HashMap<String, String> = self
-                .store
-                .users()
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "reading who wrote concurrent values");
-                    "the incident is unavailable right now".to_owned()
-                })?
-                .into_iter()
-                .map(|u| (u.id.to_string(), u.name))
-                .collect();
-            for conflict in &mut conflicts {
-                for by in &mut conflict.by {
-                    *by = people
-                        .get(by.as_str())
-                        .cloned()
-                        .unwrap_or_else(|| "someone".to_owned());
-                }
-            }
+        for by in conflicts.iter_mut().flat_map(|c| &mut c.by) {
+            *by = by
+                .parse::<uuid::Uuid>()
+                .ok()
+                .and_then(|user| people.get(&user).cloned())
+                .unwrap_or_else(|| "someone".to_owned());
         }
         Ok(Some(IncidentDetail {
             report: snapshot.report,
@@ -181,19 +179,15 @@ const HISTORY_LIMIT: usize = 200;
 impl Desk {
     /// Puts names to the actors of a report's history: the person (from the user id in
     /// the actor) and the device (the browser of the session it names, or the desk).
-    async fn name_authors(&self, history: Vec<HistoryEntry>) -> Result<Vec<HistoryLine>, String> {
+    async fn name_authors(
+        &self,
+        history: Vec<HistoryEntry>,
+        people: &HashMap<uuid::Uuid, String>,
+    ) -> Result<Vec<HistoryLine>, String> {
         let unavailable = |e: crate::db::DbError| {
             tracing::error!(error = %e, "reading who changed a report");
             "the incident's history is unavailable right now".to_owned()
         };
-        let people: HashMap<uuid::Uuid, String> = self
-            .store
-            .users()
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(|u| (u.id, u.name))
-            .collect();
         let mut devices: HashMap<uuid::Uuid, Vec<([u8; 8], String)>> = HashMap::new();
         let mut lines = Vec::with_capacity(history.len());
         for entry in history {
