@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::document::FieldConflict;
 #[cfg(feature = "ssr")]
 use crate::domain::access::Viewer;
-use crate::domain::{Priority, Report, ReportId, Severity, Status, Timestamp};
+use crate::domain::{Action, Priority, Report, ReportId, Severity, Status, Timestamp};
 
 /// One row of the incident list (read from the SQL projection).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,8 +46,60 @@ pub struct IncidentDetail {
     /// Who changed what and when, oldest first (the latest 200 changes at most), from
     /// the document's own history.
     pub history: Vec<HistoryLine>,
-    /// The server's time when this was read (regulatory clocks count down from it).
+    /// The server's time when this was read (regulatory clocks count down from it;
+    /// actions are overdue against it).
     pub read_at: Timestamp,
+    /// Who can be assigned the response or an action (the report's team), and anyone the
+    /// response already names: to choose from and to put names to ids.
+    pub people: Vec<Person>,
+}
+
+impl IncidentDetail {
+    /// The name of the person with user id `id` (as stored in the document), or a
+    /// placeholder.
+    #[must_use]
+    pub fn name_of(&self, id: &str) -> String {
+        if id.is_empty() {
+            return "nobody yet".to_owned();
+        }
+        self.people
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| "someone without an account".to_owned(), |p| p.name.clone())
+    }
+}
+
+/// Someone a response or an action can be given to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// Their user id, as the document stores it.
+    pub id: String,
+    /// Their name.
+    pub name: String,
+}
+
+/// An action as the desk's form submits it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAction {
+    /// Corrective or preventive.
+    pub kind: crate::domain::ActionKind,
+    /// What is to be done.
+    pub text: String,
+    /// Who is to do it (a user id, or empty).
+    pub owner: String,
+    /// By when.
+    pub due_at: Option<Timestamp>,
+}
+
+/// One action in "my actions", with the report it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRow {
+    /// The report.
+    pub report_id: ReportId,
+    /// Its title.
+    pub report_title: String,
+    /// The action.
+    pub action: Action,
 }
 
 /// One change in a report's history, with names put to it.
@@ -87,12 +139,17 @@ pub trait IncidentDesk: Send + Sync + 'static {
     async fn edit(&self, viewer: &Viewer, base: Report, edited: Report) -> Result<(), String>;
     /// Appends a dated update by `viewer` to an incident's timeline.
     async fn add_update(&self, viewer: &Viewer, id: ReportId, text: String) -> Result<(), String>;
+    /// Adds a corrective or preventive action (its id made here) as a change by `viewer`.
+    async fn add_action(&self, viewer: &Viewer, id: ReportId, action: NewAction) -> Result<(), String>;
     /// Settles a field holding concurrent values on the one shown as `value`, as a change
     /// by `viewer`.
     async fn choose(&self, viewer: &Viewer, id: ReportId, field: String, value: String)
     -> Result<(), String>;
     /// Documents held back because they could not be merged (administrators only).
     async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, String>;
+    /// The actions `viewer` owns on reports they may read, and the server's time (to tell
+    /// which are overdue).
+    async fn my_actions(&self, viewer: &Viewer) -> Result<(Vec<ActionRow>, Timestamp), String>;
 }
 
 /// The desk, as provided through context by the server.
@@ -166,6 +223,17 @@ pub async fn add_update(id: String, text: String) -> Result<(), ServerFnError> {
         .map_err(ServerFnError::new)
 }
 
+/// Adds a corrective or preventive action to an incident, by the signed-in person.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn add_action(id: ReportId, action: NewAction) -> Result<(), ServerFnError> {
+    let viewer = signed_in()?;
+    desk()?
+        .0
+        .add_action(&viewer, id, action)
+        .await
+        .map_err(ServerFnError::new)
+}
+
 /// Settles a field that holds concurrent values on one of them (shown as `value`), as a
 /// change by the signed-in person.
 #[server]
@@ -179,6 +247,14 @@ pub async fn choose_value(id: String, field: String, value: String) -> Result<()
         .choose(&viewer, id, field, value)
         .await
         .map_err(ServerFnError::new)
+}
+
+/// The actions the signed-in person owns, open ones first by due date, and the server's
+/// time.
+#[server]
+pub async fn my_actions() -> Result<(Vec<ActionRow>, Timestamp), ServerFnError> {
+    let viewer = signed_in()?;
+    desk()?.0.my_actions(&viewer).await.map_err(ServerFnError::new)
 }
 
 /// Documents held back because they could not be merged, newest first.

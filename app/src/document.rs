@@ -15,6 +15,15 @@
 //!     ├── occurred_at, reported_at: int (ms since epoch)
 //!     ├── location: map { gps: str "lat lon accuracy" | null, place: str }
 //!     ├── people_involved: list of str
+//!     ├── response: map (absent in older documents: nothing yet)
+//!     │   ├── assignee: str (user id, or empty)
+//!     │   ├── due_at: int (ms) | null
+//!     │   ├── whys: list of str           the "5 whys" chain, edited by position
+//!     │   ├── factors: list of str        contributing factors, merged as a set
+//!     │   ├── actions: map { <UUIDv7>: map { id, kind, text, owner, due_at, state,
+//!     │   │                                  check, check_note } }
+//!     │   └── review: map { summary, impact, timeline, went_well, went_badly,
+//!     │                     root_cause, actions, lessons: str }
 //!     └── timeline: list of str, each one entry as JSON
 //!                   {"id": UUID, "at": ms, "author": str, "text": str}
 //!                   (entries written before this shape are maps with those keys, the id
@@ -42,6 +51,12 @@
 //!   removals to the merged list.
 //! * `timeline` is append-only: an edit appends the entries it added (by id), so every
 //!   device's and supervisor's updates survive, in a single order every replica agrees on.
+//! * Concurrent status values settle by the workflow's rule ([`Status::settle`]): a reopen
+//!   wins, else the furthest status, never the actor-order winner; the values stay listed
+//!   as a conflict until a person chooses.
+//! * Each action is a map under its id: concurrent additions all survive, and concurrent
+//!   changes to different parts of one action both stand. `factors` merges as a union like
+//!   `people_involved`; the `whys` chain is edited position by position.
 //!
 //! # Untrusted input
 //!
@@ -56,7 +71,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::domain::{
-    Category, Impact, Outcome, Report, ReportId, Severity, Status, TimelineEntry, Timestamp, Urgency,
+    ActionKind, ActionState, Category, Effectiveness, Impact, Outcome, Report, ReportId, Response, Review,
+    Severity, Status, TimelineEntry, Timestamp, Urgency,
 };
 
 mod snapshot;
@@ -68,6 +84,9 @@ const REPORT_KEY: &str = "report";
 const LOCATION_KEY: &str = "location";
 const PEOPLE_KEY: &str = "people_involved";
 const TIMELINE_KEY: &str = "timeline";
+const RESPONSE_KEY: &str = "response";
+const ACTIONS_KEY: &str = "actions";
+const REVIEW_KEY: &str = "review";
 
 /// Scalar fields directly under `report`, in display order.
 const REPORT_SCALARS: [&str; 12] = [
@@ -86,6 +105,10 @@ const REPORT_SCALARS: [&str; 12] = [
 ];
 /// Scalar fields under `report.location`.
 const LOCATION_SCALARS: [&str; 2] = ["gps", "place"];
+/// Scalar fields under `report.response`.
+const RESPONSE_SCALARS: [&str; 2] = ["assignee", "due_at"];
+/// Scalar fields of each action under `report.response.actions.<id>`.
+const ACTION_SCALARS: [&str; 7] = ["kind", "text", "owner", "due_at", "state", "check", "check_note"];
 
 /// Why a document or change was refused. Every message says what went wrong in words a
 /// device can show next to the report.
@@ -184,7 +207,7 @@ fn changed_fields(before: Option<&Report>, after: Option<&Report>) -> Vec<String
         return Vec::new();
     };
     let differs = |f: &FieldText| before.is_none_or(|b| f(b) != f(after));
-    let fields: [(&str, &FieldText); 15] = [
+    let fields: [(&str, &FieldText); 21] = [
         ("title", &|r| r.title.clone()),
         ("category", &|r| r.category.0.clone()),
         ("severity", &|r| r.severity.as_str().to_owned()),
@@ -200,6 +223,12 @@ fn changed_fields(before: Option<&Report>, after: Option<&Report>) -> Vec<String
         ("reporter", &|r| r.reporter.clone()),
         ("timeline", &|r| r.timeline.len().to_string()),
         ("reported_at", &|r| r.reported_at.0.to_string()),
+        ("assignee", &|r| r.response.assignee.clone()),
+        ("due_at", &|r| format!("{:?}", r.response.due_at)),
+        ("whys", &|r| r.response.whys.join("\n")),
+        ("factors", &|r| r.response.factors.join("\n")),
+        ("actions", &|r| format!("{:?}", r.response.actions)),
+        ("review", &|r| format!("{:?}", r.response.review)),
     ];
     if before.is_none() {
         return vec!["created".to_owned()];
@@ -509,14 +538,15 @@ impl ReportDoc {
         } else {
             self.conflicts_in(&conflicted)
         };
-        // The value shown first: for judgements the worst stands (see `snapshot`), not
-        // Automerge's winner.
+        // The value shown first: for judgements the worst stands and for the status the
+        // workflow's rule (see `snapshot`), not Automerge's winner.
         for conflict in &mut conflicts {
             let shown = match conflict.field.as_str() {
                 "severity" => report.severity.label(),
                 "impact" => report.impact.label(),
                 "urgency" => report.urgency.label(),
                 "outcome" => report.outcome.label(),
+                "status" => report.status.label(),
                 _ => continue,
             };
             if let Some(at) = conflict.values.iter().position(|v| v == shown) {
@@ -604,16 +634,16 @@ impl ReportDoc {
             let people = self.object(&report, PEOPLE_KEY)?;
             self.apply_list_edit(&people, &base.people_involved, &edited.people_involved)?;
         }
+        if base.response != edited.response {
+            self.edit_response(&report, &base.response, &edited.response)?;
+        }
         let added: Vec<_> = edited
             .timeline
             .iter()
             .filter(|e| base.timeline.iter().all(|b| b.id != e.id))
             .collect();
         if !added.is_empty() {
-            let timeline = match self.object(&report, TIMELINE_KEY) {
-                Ok(list) => list,
-                Err(_) => self.doc.put_object(&report, TIMELINE_KEY, ObjType::List)?,
-            };
+            let timeline = self.object_or_new(&report, TIMELINE_KEY, ObjType::List)?;
             for entry in added {
                 let len = self.doc.length(&timeline);
                 autosurgeon::reconcile_insert(&mut self.doc, timeline.clone(), len, entry)?;
@@ -644,6 +674,120 @@ impl ReportDoc {
         Ok(())
     }
 
+    /// Writes the parts of the response that differ between `base` and `edited`.
+    fn edit_response(&mut self, report: &ObjId, base: &Response, edited: &Response) -> Result<(), DocError> {
+        let response = self.object_or_new(report, RESPONSE_KEY, ObjType::Map)?;
+        if base.assignee != edited.assignee {
+            autosurgeon::reconcile_prop(&mut self.doc, &response, "assignee", &edited.assignee)?;
+        }
+        if base.due_at != edited.due_at {
+            autosurgeon::reconcile_prop(&mut self.doc, &response, "due_at", edited.due_at)?;
+        }
+        if base.whys != edited.whys {
+            let whys = self.object_or_new(&response, "whys", ObjType::List)?;
+            self.apply_positional_edit(&whys, &base.whys, &edited.whys)?;
+        }
+        if base.factors != edited.factors {
+            let factors = self.object_or_new(&response, "factors", ObjType::List)?;
+            self.apply_list_edit(&factors, &base.factors, &edited.factors)?;
+        }
+        if base.actions != edited.actions {
+            let actions = self.object_or_new(&response, ACTIONS_KEY, ObjType::Map)?;
+            for action in &edited.actions {
+                let key = action.id.to_string();
+                let old = base.actions.iter().find(|a| a.id == action.id);
+                let stored = self.object(&actions, &key).ok();
+                match (old, stored) {
+                    (Some(old), _) if old == action => {}
+                    // Changed: only the parts that differ, so a concurrent change to
+                    // another part of the same action stands.
+                    (Some(old), Some(obj)) => {
+                        macro_rules! write_changed {
+                            ($($field:ident),*) => {$(
+                                if old.$field != action.$field {
+                                    autosurgeon::reconcile_prop(&mut self.doc, &obj, stringify!($field), &action.$field)?;
+                                }
+                            )*};
+                        }
+                        write_changed!(kind, text, owner, due_at, state, check, check_note);
+                    }
+                    (_, _) => autosurgeon::reconcile_prop(&mut self.doc, &actions, key.as_str(), action)?,
+                }
+            }
+        }
+        if base.review != edited.review {
+            let review = self.object_or_new(&response, REVIEW_KEY, ObjType::Map)?;
+            for ((key, _, was), (_, _, now)) in base.review.parts().into_iter().zip(edited.review.parts()) {
+                if was != now {
+                    self.doc.put(&review, key, now)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies an edit of an ordered list position by position (changed entries rewritten
+    /// in place, new ones appended, dropped ones removed from the end), so a concurrent
+    /// change to another position stands.
+    fn apply_positional_edit(
+        &mut self,
+        list: &ObjId,
+        base: &[String],
+        edited: &[String],
+    ) -> Result<(), DocError> {
+        for (i, (was, now)) in base.iter().zip(edited).enumerate() {
+            if was != now && i < self.doc.length(list) {
+                self.doc.put(list, i, now.as_str())?;
+            }
+        }
+        for added in edited.iter().skip(base.len()) {
+            let len = self.doc.length(list);
+            self.doc.insert(list, len, added.as_str())?;
+        }
+        for i in (edited.len()..base.len()).rev() {
+            if i < self.doc.length(list) {
+                self.doc.delete(list, i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The map or list at `key`, made if the document has none yet (older documents).
+    fn object_or_new(&mut self, parent: &ObjId, key: &str, kind: ObjType) -> Result<ObjId, DocError> {
+        match self.object(parent, key) {
+            Ok(obj) => Ok(obj),
+            Err(_) => Ok(self.doc.put_object(parent, key, kind)?),
+        }
+    }
+
+    /// The object and key a field path names (`title`, `location.place`,
+    /// `response.assignee`, `response.review.lessons`, `response.actions.<id>.state`), if
+    /// it is a scalar field that can hold concurrent values.
+    fn locate(&self, path: &str) -> Option<(ObjId, String)> {
+        let report = self.object(&ROOT, REPORT_KEY).ok()?;
+        let parts: Vec<&str> = path.split('.').collect();
+        let (obj, key) = match parts.as_slice() {
+            [key] if REPORT_SCALARS.contains(key) => (report, *key),
+            ["location", key] if LOCATION_SCALARS.contains(key) => {
+                (self.object(&report, LOCATION_KEY).ok()?, *key)
+            }
+            ["response", key] if RESPONSE_SCALARS.contains(key) => {
+                (self.object(&report, RESPONSE_KEY).ok()?, *key)
+            }
+            ["response", "review", key] if Review::default().parts().iter().any(|(k, ..)| k == key) => {
+                let response = self.object(&report, RESPONSE_KEY).ok()?;
+                (self.object(&response, REVIEW_KEY).ok()?, *key)
+            }
+            ["response", "actions", id, key] if ACTION_SCALARS.contains(key) => {
+                let response = self.object(&report, RESPONSE_KEY).ok()?;
+                let actions = self.object(&response, ACTIONS_KEY).ok()?;
+                (self.object(&actions, id).ok()?, *key)
+            }
+            _ => return None,
+        };
+        Some((obj, key.to_owned()))
+    }
+
     fn object(&self, parent: &ObjId, key: &str) -> Result<ObjId, DocError> {
         match self.doc.get(parent, key) {
             Ok(Some((Value::Object(ObjType::Map | ObjType::List), id))) => Ok(id),
@@ -662,16 +806,12 @@ impl ReportDoc {
     /// supersedes every concurrent one. Returns whether it was written: a field holding one
     /// value is already settled and left alone; a value it does not hold is refused.
     pub fn choose(&mut self, field: &str, value: &str, at: Timestamp) -> Result<bool, DocError> {
-        let report = self.object(&ROOT, REPORT_KEY)?;
-        let (obj, key) = match field.strip_prefix("location.") {
-            Some(key) if LOCATION_SCALARS.contains(&key) => (self.object(&report, LOCATION_KEY)?, key),
-            None if REPORT_SCALARS.contains(&field) => (report, field),
-            _ => {
-                return Err(DocError::Write(format!(
-                    "`{field}` is not a field that can hold concurrent values"
-                )));
-            }
+        let Some((obj, key)) = self.locate(field) else {
+            return Err(DocError::Write(format!(
+                "`{field}` is not a field that can hold concurrent values"
+            )));
         };
+        let key = key.as_str();
         let all = self.doc.get_all(&obj, key)?;
         if all.len() < 2 {
             return Ok(false);
@@ -695,20 +835,17 @@ impl ReportDoc {
 
     /// Every value of each field at `paths` (`title`, `location.place`).
     fn conflicts_in(&self, paths: &[String]) -> Vec<FieldConflict> {
-        let Ok(report) = self.object(&ROOT, REPORT_KEY) else {
-            return Vec::new();
-        };
-        let location = self.object(&report, LOCATION_KEY).ok();
         paths
             .iter()
             .filter_map(|path| {
-                let (obj, key) = match path.strip_prefix("location.") {
-                    Some(key) => (location.as_ref()?, key),
-                    None => (&report, path.as_str()),
-                };
-                let all = self.doc.get_all(obj, key).ok()?;
-                // Automerge lists the winner last.
-                (all.len() > 1).then(|| FieldConflict {
+                let (obj, key) = self.locate(path)?;
+                let key = key.as_str();
+                let all = self.doc.get_all(&obj, key).ok()?;
+                // Automerge lists the winner last. People who wrote the same value at
+                // the same time agree: nothing to choose.
+                let first = all.first().map(|(v, _)| display_value(key, v));
+                let agree = all.iter().all(|(v, _)| Some(display_value(key, v)) == first);
+                (all.len() > 1 && !agree).then(|| FieldConflict {
                     field: path.clone(),
                     values: all.iter().rev().map(|(v, _)| display_value(key, v)).collect(),
                     by: all.iter().rev().map(|(_, op)| writer_of(op)).collect(),
@@ -784,6 +921,15 @@ fn display_value(key: &str, value: &Value<'_>) -> String {
             Outcome::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
         }
         ("category", ScalarValue::Str(k)) => Category::new(k).label(),
+        ("kind", ScalarValue::Str(k)) => {
+            ActionKind::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
+        }
+        ("state", ScalarValue::Str(k)) => {
+            ActionState::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
+        }
+        ("check", ScalarValue::Str(k)) => {
+            Effectiveness::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
+        }
         (_, ScalarValue::Str(text)) => text.to_string(),
         (_, ScalarValue::Int(ms)) => Timestamp(*ms).display_utc(),
         (_, ScalarValue::Null) => "(empty)".to_owned(),
@@ -961,8 +1107,10 @@ mod tests {
             proptest::sample::select(Impact::ALL.to_vec()),
             proptest::sample::select(Urgency::ALL.to_vec()),
             proptest::sample::select(Outcome::ALL.to_vec()),
+            arb_response(),
         )
-            .prop_map(|(mut report, impact, urgency, outcome)| {
+            .prop_map(|(mut report, impact, urgency, outcome, response)| {
+                report.response = response;
                 report.impact = impact;
                 report.urgency = urgency;
                 if report.category.0 == "injury_illness" {
@@ -1034,9 +1182,70 @@ mod tests {
                                 text,
                             })
                             .collect(),
+                        response: Response::default(),
                     }
                 },
             )
+    }
+
+    fn arb_action() -> impl Strategy<Value = crate::domain::Action> {
+        use crate::domain::{Action, ActionKind, ActionState, Effectiveness};
+        (
+            any::<u128>(),
+            proptest::sample::select(ActionKind::ALL.to_vec()),
+            "[A-Za-z][A-Za-z ]{0,30}",
+            proptest::option::of(any::<u128>()),
+            proptest::option::of(0i64..NOW.0),
+            proptest::sample::select(ActionState::ALL.to_vec()),
+            proptest::sample::select(Effectiveness::ALL.to_vec()),
+            text(40),
+        )
+            .prop_map(|(id, kind, text, owner, due, state, check, note)| Action {
+                id: uuid::Uuid::from_u128(id),
+                kind,
+                text,
+                owner: owner
+                    .map(|o| uuid::Uuid::from_u128(o).to_string())
+                    .unwrap_or_default(),
+                due_at: due.map(Timestamp),
+                state,
+                // Checked only once done (a domain rule).
+                check: if state == ActionState::Done {
+                    check
+                } else {
+                    Effectiveness::NotChecked
+                },
+                check_note: note,
+            })
+    }
+
+    fn arb_response() -> impl Strategy<Value = Response> {
+        (
+            proptest::option::of(any::<u128>()),
+            proptest::option::of(0i64..NOW.0),
+            proptest::collection::vec(text(60), 0..6),
+            proptest::collection::vec(name(), 0..4),
+            proptest::collection::vec(arb_action(), 0..4),
+            proptest::collection::vec(text(60), 8),
+        )
+            .prop_map(|(assignee, due, whys, factors, mut actions, parts)| {
+                actions.sort_by_key(|a| a.id);
+                actions.dedup_by_key(|a| a.id);
+                let mut review = Review::default();
+                for ((key, ..), text) in Review::default().parts().into_iter().zip(parts) {
+                    *review.part_mut(key).unwrap_or(&mut String::new()) = text;
+                }
+                Response {
+                    assignee: assignee
+                        .map(|a| uuid::Uuid::from_u128(a).to_string())
+                        .unwrap_or_default(),
+                    due_at: due.map(Timestamp),
+                    whys,
+                    factors,
+                    actions,
+                    review,
+                }
+            })
     }
 
     proptest! {
@@ -1066,6 +1275,13 @@ mod tests {
         AddPerson(String),
         RemoveFirstPerson,
         AddUpdate(u128, String),
+        Assignee(u128),
+        AddFactor(String),
+        Why(usize, String),
+        Lessons(String),
+        AddAction(u128, String),
+        FirstActionDone,
+        FirstActionDue(i64),
     }
 
     fn arb_edit() -> impl Strategy<Value = Edit> {
@@ -1079,6 +1295,13 @@ mod tests {
             name().prop_map(Edit::AddPerson),
             Just(Edit::RemoveFirstPerson),
             (any::<u128>(), "[a-z]{1,20}").prop_map(|(id, text)| Edit::AddUpdate(id, text)),
+            (0u128..3).prop_map(Edit::Assignee),
+            name().prop_map(Edit::AddFactor),
+            (0usize..6, "[a-z]{1,12}").prop_map(|(i, t)| Edit::Why(i, t)),
+            text(30).prop_map(Edit::Lessons),
+            (any::<u128>(), "[a-z]{1,12}").prop_map(|(id, t)| Edit::AddAction(id, t)),
+            Just(Edit::FirstActionDone),
+            (0i64..NOW.0).prop_map(Edit::FirstActionDue),
         ]
     }
 
@@ -1117,26 +1340,69 @@ mod tests {
                     });
                 }
             }
+            Edit::Assignee(n) => report.response.assignee = uuid::Uuid::from_u128(n).to_string(),
+            Edit::AddFactor(f) => {
+                if !report.response.factors.contains(&f) {
+                    report.response.factors.push(f);
+                }
+            }
+            Edit::Why(i, text) => match report.response.whys.get_mut(i) {
+                Some(why) => *why = text,
+                None => report.response.whys.push(text),
+            },
+            Edit::Lessons(text) => report.response.review.lessons = text,
+            Edit::AddAction(id, text) => {
+                let id = uuid::Uuid::from_u128(id);
+                if report.response.actions.iter().all(|a| a.id != id) {
+                    report.response.actions.push(crate::domain::Action::new(
+                        id,
+                        crate::domain::ActionKind::Preventive,
+                        &text,
+                        "",
+                        None,
+                    ));
+                    report.response.actions.sort_by_key(|a| a.id);
+                }
+            }
+            Edit::FirstActionDone => {
+                if let Some(a) = report.response.actions.first_mut() {
+                    a.state = crate::domain::ActionState::Done;
+                }
+            }
+            Edit::FirstActionDue(at) => {
+                if let Some(a) = report.response.actions.first_mut() {
+                    a.due_at = Some(Timestamp(at));
+                }
+            }
         }
     }
 
-    /// Every value a document holds for a field, readable.
+    /// Every value a document holds for a field, readable (none if it has no such field).
     fn values_of(doc: &ReportDoc, field: &str) -> Vec<String> {
-        let report = doc.object(&ROOT, REPORT_KEY).unwrap();
-        let (obj, key) = match field.strip_prefix("location.") {
-            Some(key) => (doc.object(&report, LOCATION_KEY).unwrap(), key),
-            None => (report, field),
+        let Some((obj, key)) = doc.locate(field) else {
+            return Vec::new();
         };
         doc.doc
-            .get_all(&obj, key)
+            .get_all(&obj, &key)
             .unwrap()
             .iter()
-            .map(|(v, _)| display_value(key, v))
+            .map(|(v, _)| display_value(&key, v))
             .collect()
     }
 
     fn field_display(report: &Report, field: &str) -> String {
+        // An action path names its action by id.
+        let action = field
+            .strip_prefix("response.actions.")
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|id| report.response.actions.iter().find(|a| a.id.to_string() == id));
         match field {
+            "response.assignee" => report.response.assignee.clone(),
+            "response.review.lessons" => report.response.review.lessons.clone(),
+            f if f.ends_with(".state") => action.map_or_else(String::new, |a| a.state.label().to_owned()),
+            f if f.ends_with(".due_at") => action
+                .and_then(|a| a.due_at)
+                .map_or_else(|| "(empty)".to_owned(), Timestamp::display_utc),
             "title" => report.title.clone(),
             "what_happened" => report.what_happened.clone(),
             "severity" => report.severity.label().to_owned(),
@@ -1150,15 +1416,34 @@ mod tests {
         }
     }
 
-    fn touched(edit: &Edit) -> Option<&'static str> {
+    /// The field path an edit writes, if it writes a single field (`base` names the
+    /// first action).
+    fn touched(edit: &Edit, base: &Report) -> Option<String> {
+        let first = || {
+            base.response
+                .actions
+                .first()
+                .map(|a| format!("response.actions.{}", a.id))
+        };
         Some(match edit {
-            Edit::Title(_) => "title",
-            Edit::WhatHappened(_) => "what_happened",
-            Edit::Severity(_) => "severity",
-            Edit::Status(_) => "status",
-            Edit::Place(_) => "location.place",
-            Edit::Gps(_) => "location.gps",
-            Edit::AddPerson(_) | Edit::RemoveFirstPerson | Edit::AddUpdate(..) => return None,
+            Edit::Title(_) => "title".into(),
+            Edit::WhatHappened(_) => "what_happened".into(),
+            Edit::Severity(_) => "severity".into(),
+            Edit::Status(_) => "status".into(),
+            Edit::Place(_) => "location.place".into(),
+            Edit::Gps(_) => "location.gps".into(),
+            Edit::Assignee(_) => "response.assignee".into(),
+            Edit::Lessons(_) => "response.review.lessons".into(),
+            // The base's first action (a replica may have added one before it since; its
+            // value in the replica's final report is what must be held).
+            Edit::FirstActionDone => format!("{}.state", first()?),
+            Edit::FirstActionDue(_) => format!("{}.due_at", first()?),
+            Edit::AddPerson(_)
+            | Edit::RemoveFirstPerson
+            | Edit::AddUpdate(..)
+            | Edit::AddFactor(_)
+            | Edit::Why(..)
+            | Edit::AddAction(..) => return None,
         })
     }
 
@@ -1224,21 +1509,28 @@ mod tests {
             let every_field = REPORT_SCALARS
                 .iter()
                 .map(|k| (*k).to_owned())
-                .chain(LOCATION_SCALARS.iter().map(|k| format!("location.{k}")));
+                .chain(LOCATION_SCALARS.iter().map(|k| format!("location.{k}")))
+                .chain(RESPONSE_SCALARS.iter().map(|k| format!("response.{k}")))
+                .chain(Review::default().parts().map(|(k, ..)| format!("response.review.{k}")))
+                .chain(first_report.response.actions.iter().flat_map(|a| {
+                    ACTION_SCALARS.iter().map(move |k| format!("response.actions.{}.{k}", a.id))
+                }));
             let asked: Vec<FieldConflict> = every_field
                 .filter_map(|field| {
                     let mut values = values_of(doc, &field);
                     values.reverse();
-                    (values.len() > 1).then_some(FieldConflict { field, values, by: Vec::new() })
+                    let agree = values.iter().all(|v| Some(v) == values.first());
+                    (!agree).then_some(FieldConflict { field, values, by: Vec::new() })
                 })
                 .collect();
-            // Judgements list the gravest first (see `snapshot`), the rest Automerge's winner.
+            // Judgements list the gravest first and the status its settled value (see
+            // `snapshot`), the rest Automerge's winner.
             let judged_sorted = |conflicts: &[FieldConflict]| -> Vec<FieldConflict> {
                 conflicts
                     .iter()
                     .cloned()
                     .map(|mut c| {
-                        if ["severity", "impact", "urgency", "outcome"].contains(&c.field.as_str()) {
+                        if ["severity", "impact", "urgency", "outcome", "status"].contains(&c.field.as_str()) {
                             c.values.sort();
                         }
                         c.by.clear();
@@ -1248,7 +1540,8 @@ mod tests {
             };
             prop_assert_eq!(judged_sorted(&first_conflicts), judged_sorted(&asked));
             for (program, fin) in programs.iter().zip(&finals) {
-                for field in program.iter().filter_map(touched) {
+                for field in program.iter().filter_map(|e| touched(e, &base)) {
+                    let field = field.as_str();
                     let want = field_display(fin, field);
                     if want == field_display(&base, field) {
                         continue; // nothing was written, or it was put back
@@ -1263,6 +1556,13 @@ mod tests {
                 // The timeline is append-only: every update any replica added is there once.
                 for e in &fin.timeline {
                     prop_assert_eq!(first_report.timeline.iter().filter(|m| m.id == e.id).count(), 1);
+                }
+                // Every action any replica added is there once; factors merge as a union.
+                for a in &fin.response.actions {
+                    prop_assert_eq!(first_report.response.actions.iter().filter(|m| m.id == a.id).count(), 1);
+                }
+                for f in fin.response.factors.iter().filter(|f| !base.response.factors.contains(f)) {
+                    prop_assert!(first_report.response.factors.contains(f));
                 }
             }
         }
@@ -1318,6 +1618,61 @@ mod tests {
                 prop_assert!(r.priority() <= crate::domain::priority::priority(ib, ub, ob));
                 if let Some(c) = conflicts.iter().find(|c| c.field == "severity") {
                     prop_assert_eq!(&c.values[0], r.severity.label());
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Two people move an incident through the workflow concurrently (each only by
+        /// allowed steps): every replica settles on the workflow's rule for their last
+        /// moves (a reopen wins, else the furthest), whatever the merge or actor order.
+        #[test]
+        fn concurrent_status_moves_settle_by_the_workflow_rule(
+            mut base in arb_report(),
+            start in proptest::sample::select(Status::ALL.to_vec()),
+            walks in proptest::collection::vec(proptest::collection::vec(any::<proptest::sample::Index>(), 1..4), 2),
+            swap_actors in any::<bool>(),
+        ) {
+            base.status = start;
+            base.response.review.summary = "s".into();
+            base.response.review.lessons = "l".into();
+            let origin = ReportDoc::create(&base, actor(0), NOW).unwrap();
+            let mut replicas = Vec::new();
+            let mut last_moves = Vec::new();
+            for (i, walk) in walks.iter().enumerate() {
+                let mut doc = origin.clone();
+                let n = u8::try_from(i + 1).unwrap();
+                doc.set_actor(actor(if swap_actors { 3 - n } else { n }));
+                let mut current = base.clone();
+                let mut last = None;
+                for step in walk {
+                    let choices: Vec<Status> =
+                        current.status.next_choices().into_iter().filter(|s| *s != current.status).collect();
+                    let to = *step.get(&choices);
+                    let mut next = current.clone();
+                    next.status = to;
+                    doc.edit(&current, &next, NOW).unwrap();
+                    last = Some((to, Some(current.status)));
+                    current = next;
+                }
+                last_moves.extend(last);
+                replicas.push(doc);
+            }
+            let want = Status::settle(&last_moves).unwrap();
+            let (mut a, mut b) = (replicas[0].clone(), replicas[1].clone());
+            a.merge(&mut replicas[1].clone()).unwrap();
+            b.merge(&mut replicas[0].clone()).unwrap();
+            for merged in [&a, &b] {
+                let snapshot = merged.snapshot().unwrap();
+                prop_assert_eq!(snapshot.report.status, want);
+                let listed = snapshot.conflicts.iter().find(|c| c.field == "status");
+                let distinct = last_moves[0].0 != last_moves[1].0;
+                prop_assert_eq!(listed.is_some(), distinct);
+                if let Some(c) = listed {
+                    prop_assert_eq!(&c.values[0], want.label(), "the standing value is listed first");
                 }
             }
         }

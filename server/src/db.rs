@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::desk::{IncidentRow, QuarantinedDoc};
+use app::desk::{ActionRow, IncidentRow, QuarantinedDoc};
 use app::domain::access::{Ownership, Role, Viewer};
 use app::domain::{Priority, Report, ReportId, Severity, Status, Timestamp};
 use app::merge::{MergeError, Merged};
@@ -953,9 +953,112 @@ impl Store {
             .execute(&mut **tx)
             .await
             .context("projecting reports")?;
+        self.project_actions(tx, chunk).await
+    }
+
+    /// Rewrites the projected actions of the reports in `chunk`.
+    async fn project_actions(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        chunk: &[(&Applied, Ownership)],
+    ) -> Result<(), DbError> {
+        let delete = self.sql(&format!(
+            "DELETE FROM actions WHERE report_id IN ({})",
+            (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        chunk
+            .iter()
+            .fold(sqlx::query(&delete), |q, (a, _)| {
+                q.bind(a.merged.report.id.to_string())
+            })
+            .execute(&mut **tx)
+            .await
+            .context("clearing projected actions")?;
+        let rows: Vec<(String, &app::domain::Action)> = chunk
+            .iter()
+            .flat_map(|(a, _)| {
+                let report = &a.merged.report;
+                report
+                    .response
+                    .actions
+                    .iter()
+                    .map(|action| (report.id.to_string(), action))
+            })
+            .collect();
+        for rows in rows.chunks(ACTION_ROWS_PER_STATEMENT) {
+            let sql = self.sql(&format!(
+                "INSERT INTO actions (report_id, action_id, kind, text, owner_id, due_at, state, check_state)
+                 VALUES {}",
+                typed_values_list(rows.len(), &ACTION_COLUMNS)
+            ));
+            rows.iter()
+                .fold(sqlx::query(&sql), |q, (report, action)| {
+                    q.bind(report.clone())
+                        .bind(action.id.to_string())
+                        .bind(action.kind.as_str())
+                        .bind(action.text.clone())
+                        .bind((!action.owner.is_empty()).then(|| action.owner.clone()))
+                        // As text, cast in SQL: see `typed_values_list`.
+                        .bind(action.due_at.map(|due| due.0.to_string()))
+                        .bind(action.state.as_str())
+                        .bind(action.check.as_str())
+                })
+                .execute(&mut **tx)
+                .await
+                .context("projecting actions")?;
+        }
         Ok(())
     }
+
+    /// The actions `viewer` owns on reports they may read: open ones first by due date,
+    /// then the done ones.
+    pub async fn my_actions(&self, viewer: &Viewer) -> Result<Vec<ActionRow>, DbError> {
+        let (readable, teams) = read_filter(viewer, "r", 3);
+        let sql = self.sql(&format!(
+            "SELECT a.report_id, a.action_id, a.kind, a.text, a.due_at, a.state, a.check_state, r.title
+             FROM actions a JOIN reports r ON r.id = a.report_id
+             WHERE a.owner_id = $1 AND {readable}
+             ORDER BY CASE WHEN a.state = 'done' THEN 1 ELSE 0 END, a.due_at IS NULL, a.due_at, a.action_id",
+        ));
+        let query = sqlx::query(&sql)
+            .bind(viewer.user_id.to_string())
+            .bind(viewer.user_id.to_string());
+        let rows = teams
+            .into_iter()
+            .fold(query, sqlx::query::Query::bind)
+            .fetch_all(&self.pool)
+            .await
+            .context("listing actions")?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(ActionRow {
+                    report_id: r.get::<String, _>("report_id").parse().ok()?,
+                    report_title: r.get("title"),
+                    action: app::domain::Action {
+                        id: r.get::<String, _>("action_id").parse().ok()?,
+                        kind: app::domain::ActionKind::from_key(&r.get::<String, _>("kind"))?,
+                        text: r.get("text"),
+                        owner: viewer.user_id.to_string(),
+                        due_at: r.get::<Option<i64>, _>("due_at").map(Timestamp),
+                        state: app::domain::ActionState::from_key(&r.get::<String, _>("state"))?,
+                        check: app::domain::Effectiveness::from_key(&r.get::<String, _>("check_state"))?,
+                        check_note: String::new(),
+                    },
+                })
+            })
+            .collect())
+    }
 }
+
+/// Action rows per `INSERT` (8 parameters each, far below either database's limit).
+const ACTION_ROWS_PER_STATEMENT: usize = 200;
+
+/// The projected action columns in `INSERT` order, with casts for those that may be NULL.
+const ACTION_COLUMNS: [Option<&str>; 8] = [None, None, None, None, Some("TEXT"), Some("BIGINT"), None, None];
 
 /// Up to this many feed positions since a device's cursor, the feed starts from the
 /// changed documents (one lookup in `following` per change); beyond it, from the reports

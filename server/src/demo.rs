@@ -10,8 +10,8 @@ use std::sync::Arc;
 use app::document::ReportDoc;
 use app::domain::access::{Ownership, Role};
 use app::domain::{
-    Category, GpsFix, Impact, Location, Outcome, Report, ReportId, Severity, Status, TimelineEntry,
-    Timestamp, Urgency,
+    Action, ActionKind, ActionState, Category, Effectiveness, GpsFix, Impact, Location, Outcome, Report,
+    ReportId, Response, Review, Severity, Status, TimelineEntry, Timestamp, Urgency,
 };
 use app::merge::{MergeError, Merged};
 use automerge::ActorId;
@@ -246,6 +246,63 @@ fn report_of(index: usize, sample: &Sample, now: Timestamp) -> Report {
         immediate_actions: sample.actions.to_owned(),
         timeline: Vec::new(),
         status: Status::Reported,
+        response: if sample.title.starts_with("Ladder") {
+            ladder_review(reported)
+        } else {
+            Response::default()
+        },
+    }
+}
+
+/// The closed ladder near miss, investigated and reviewed, so a newcomer sees a whole
+/// response and the lessons its reporter is shown.
+fn ladder_review(reported: Timestamp) -> Response {
+    let action = |n: u128, kind, text: &str, state, check| Action {
+        state,
+        check,
+        ..Action::new(
+            uuid::Uuid::from_u128(0x0192_0000_0000_7000_8000_0000_0000_0000 + n),
+            kind,
+            text,
+            "",
+            Some(Timestamp(reported.0 + 72 * HOUR)),
+        )
+    };
+    Response {
+        assignee: String::new(),
+        due_at: Some(Timestamp(reported.0 + 96 * HOUR)),
+        whys: vec![
+            "A cracked ladder was in use.".into(),
+            "Nobody had checked it before use.".into(),
+            "Ladders are not on the pre-use inspection list.".into(),
+        ],
+        factors: vec!["Busy stock count".into(), "Only one step ladder in Stores".into()],
+        actions: vec![
+            action(
+                1,
+                ActionKind::Corrective,
+                "Add ladders to the weekly pre-use inspection list",
+                ActionState::Done,
+                Effectiveness::Effective,
+            ),
+            action(
+                2,
+                ActionKind::Preventive,
+                "Buy a second step ladder for Stores",
+                ActionState::Done,
+                Effectiveness::NotChecked,
+            ),
+        ],
+        review: Review {
+            summary: "A step ladder with a cracked stile was used during the stock count; nobody fell."
+                .into(),
+            root_cause: "Ladders were missing from the pre-use inspection list.".into(),
+            went_well: "The colleague who noticed stopped the work at once.".into(),
+            lessons:
+                "Check a ladder's stiles and feet before every use, and tag a damaged one out straight away."
+                    .into(),
+            ..Review::default()
+        },
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use app::desk::{HistoryLine, IncidentDesk, IncidentDetail, IncidentRow, QuarantinedDoc};
+use app::desk::{
+    ActionRow, HistoryLine, IncidentDesk, IncidentDetail, IncidentRow, NewAction, Person, QuarantinedDoc,
+};
 use std::collections::HashMap;
 
 use app::document::{HistoryEntry, ReportDoc, actor_for, actor_owner};
@@ -68,33 +70,57 @@ impl IncidentDesk for Desk {
             .await
             .ok_or_else(|| "the incident could not be read right now".to_owned())?;
         let (snapshot, change_count, history) = read.map_err(|e| e.to_string())?;
-        // One read of who is who, for the history and the concurrent values alike.
-        let people: HashMap<uuid::Uuid, String> = self
-            .store
-            .users()
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "reading who changed a report");
-                "the incident's history is unavailable right now".to_owned()
-            })?
-            .into_iter()
-            .map(|u| (u.id, u.name))
-            .collect();
+        // One read of who is who, for the history, the concurrent values and the
+        // people the response can be given to.
+        let users = self.store.users().await.map_err(|e| {
+            tracing::error!(error = %e, "reading who changed a report");
+            "the incident's history is unavailable right now".to_owned()
+        })?;
+        let people: HashMap<uuid::Uuid, String> = users.iter().map(|u| (u.id, u.name.clone())).collect();
         let history = self.name_authors(history, &people).await?;
-        let mut conflicts = snapshot.conflicts;
-        for by in conflicts.iter_mut().flat_map(|c| &mut c.by) {
-            *by = by
-                .parse::<uuid::Uuid>()
+        let name = |id: &str| {
+            id.parse::<uuid::Uuid>()
                 .ok()
                 .and_then(|user| people.get(&user).cloned())
-                .unwrap_or_else(|| "someone".to_owned());
+        };
+        let mut conflicts = snapshot.conflicts;
+        for conflict in &mut conflicts {
+            for by in &mut conflict.by {
+                *by = name(by).unwrap_or_else(|| "someone".to_owned());
+            }
+            // Assignee and owners are stored as user ids: show names.
+            if conflict.field.ends_with(".assignee") || conflict.field.ends_with(".owner") {
+                for value in &mut conflict.values {
+                    if let Some(n) = name(value) {
+                        *value = n;
+                    }
+                }
+            }
         }
+        let report = snapshot.report;
+        let team = self.team_name(id).await?;
+        let named: Vec<&str> = std::iter::once(report.response.assignee.as_str())
+            .chain(report.response.actions.iter().map(|a| a.owner.as_str()))
+            .collect();
+        let assignable = users
+            .iter()
+            .filter(|u| {
+                (u.active && team.as_ref().is_some_and(|t| u.teams.contains(t)))
+                    || u.id == viewer.user_id
+                    || named.contains(&u.id.to_string().as_str())
+            })
+            .map(|u| Person {
+                id: u.id.to_string(),
+                name: u.name.clone(),
+            })
+            .collect();
         Ok(Some(IncidentDetail {
-            report: snapshot.report,
+            report,
             conflicts,
             change_count,
             history,
             read_at: crate::http::now(),
+            people: assignable,
         }))
     }
 
@@ -108,6 +134,9 @@ impl IncidentDesk for Desk {
                 base.status.label(),
                 edited.status.label()
             ));
+        }
+        if base.status != edited.status {
+            edited.response.ready_for(edited.status)?;
         }
         let id = base.id;
         self.record(viewer, id, move |_| Ok((base.clone(), edited.clone())), now())
@@ -138,6 +167,30 @@ impl IncidentDesk for Desk {
         .await
     }
 
+    async fn add_action(&self, viewer: &Viewer, id: ReportId, action: NewAction) -> Result<(), String> {
+        if !self.may(viewer, id, Viewer::can_write).await? {
+            return Err(NOT_YOURS.to_owned());
+        }
+        let action = app::domain::Action::new(
+            uuid::Uuid::now_v7(),
+            action.kind,
+            &action.text,
+            &action.owner,
+            action.due_at,
+        );
+        self.record(
+            viewer,
+            id,
+            move |current| {
+                let mut next = current.clone();
+                next.response.actions.push(action.clone());
+                Ok((current.clone(), next))
+            },
+            now(),
+        )
+        .await
+    }
+
     async fn choose(
         &self,
         viewer: &Viewer,
@@ -157,6 +210,14 @@ impl IncidentDesk for Desk {
             at,
         )
         .await
+    }
+
+    async fn my_actions(&self, viewer: &Viewer) -> Result<(Vec<ActionRow>, Timestamp), String> {
+        let rows = self.store.my_actions(viewer).await.map_err(|e| {
+            tracing::error!(error = %e, "listing someone's actions");
+            "your actions are unavailable right now".to_owned()
+        })?;
+        Ok((rows, now()))
     }
 
     async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, String> {
@@ -232,6 +293,20 @@ impl Desk {
             });
         }
         Ok(lines)
+    }
+
+    /// The name of the team report `id` belongs to, if any.
+    async fn team_name(&self, id: ReportId) -> Result<Option<String>, String> {
+        let unavailable = |e: crate::db::DbError| {
+            tracing::error!(error = %e, "reading a report's team");
+            "the incident is unavailable right now".to_owned()
+        };
+        let owners = self.store.ownership(&[id]).await.map_err(unavailable)?;
+        let Some(team) = owners.get(&id).and_then(|of| of.team) else {
+            return Ok(None);
+        };
+        let teams = self.store.teams().await.map_err(unavailable)?;
+        Ok(teams.into_iter().find(|t| t.id == team).map(|t| t.name))
     }
 
     /// Whether `viewer` may act on report `id` as `rule` says (false if it does not exist).

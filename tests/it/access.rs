@@ -285,6 +285,29 @@ impl World {
         );
         out.push((app::desk::ChooseValue::PATH, status == 200));
 
+        let before = self.current(id).await.0.response.actions.len();
+        let body = serde_json::json!({
+            "id": id,
+            "action": { "kind": "corrective", "text": format!("Action {n}"), "owner": "", "due_at": null },
+        })
+        .to_string();
+        let response = self
+            .client(actor)
+            .post(format!("{}{}", self.server.base, app::desk::AddAction::PATH))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let added = response.status().is_success();
+        let after = self.current(id).await.0.response.actions.len();
+        assert_eq!(
+            after > before,
+            added,
+            "{actor:?} action on {whose:?}: stored iff allowed"
+        );
+        out.push((app::desk::AddAction::PATH, added));
+
         let pull = ReportPush {
             id,
             heads: Vec::new(),
@@ -340,6 +363,13 @@ impl World {
         ));
         let (status, _) = self.server_fn(actor, app::desk::ListQuarantined::PATH, "").await;
         out.push((app::desk::ListQuarantined::PATH, status == 200));
+        let (status, page) = self.text(actor, "/actions").await;
+        out.push((
+            "GET /actions",
+            status == 200 && page.contains("You own no actions."),
+        ));
+        let (status, _) = self.server_fn(actor, app::desk::MyActions::PATH, "").await;
+        out.push((app::desk::MyActions::PATH, status == 200));
         let (status, _) = self.server_fn(actor, app::pages::DemoAccounts::PATH, "").await;
         out.push((app::pages::DemoAccounts::PATH, status == 200));
         let (status, _) = self.text(actor, "/api/me").await;
@@ -409,8 +439,10 @@ impl World {
 }
 
 /// What each actor may do apart from reports: (operation, [nobody, field, supervisor, admin]).
-fn other_matrix() -> [(&'static str, [bool; 4]); 17] {
+fn other_matrix() -> [(&'static str, [bool; 4]); 19] {
     [
+        ("GET /actions", [false, true, true, true]),
+        (app::desk::MyActions::PATH, [false, true, true, true]),
         ("/", [true, true, true, true]),
         ("/report", [true, true, true, true]),
         ("/login", [true, true, true, true]),
@@ -433,7 +465,7 @@ fn other_matrix() -> [(&'static str, [bool; 4]); 17] {
 }
 
 /// Which report operation each route is (the matrix's rows), read or write.
-fn report_operations() -> [(&'static str, bool); 10] {
+fn report_operations() -> [(&'static str, bool); 11] {
     [
         ("GET /incidents/:id", false),
         ("GET /incidents", false),
@@ -443,6 +475,7 @@ fn report_operations() -> [(&'static str, bool); 10] {
         (app::desk::EditIncident::PATH, true),
         (app::desk::AddUpdate::PATH, true),
         (app::desk::ChooseValue::PATH, true),
+        (app::desk::AddAction::PATH, true),
         ("POST /api/sync (pull)", false),
         ("POST /api/sync (push)", true),
     ]
@@ -495,7 +528,16 @@ async fn every_role_on_every_route_and_report_is_allowed_or_denied_as_the_matrix
             let (read, write) = expected(actor, whose);
             for (op, allowed) in world.report_operations(actor, whose, &mut n).await {
                 let is_write = report_operations().iter().find(|(o, _)| *o == op).unwrap().1;
-                let want = if is_write { write } else { read };
+                // The response (actions, investigation, review) is for supervisors and
+                // admins only, even on a field employee's own report.
+                let responds = op == app::desk::AddAction::PATH;
+                let want = if responds {
+                    write && actor != Actor::Field
+                } else if is_write {
+                    write
+                } else {
+                    read
+                };
                 if allowed != want {
                     failures.push(format!(
                         "{actor:?} {whose:?} {op}: allowed={allowed}, expected {want}"

@@ -20,7 +20,126 @@ on_both_databases!(
     demo_mode_seeds_a_dozen_incidents_once,
     reports_with_and_without_a_position_are_stored_in_any_order,
     priority_and_the_regulatory_clock_reach_the_incident_list,
+    a_response_from_triage_to_review_reaches_the_reporter_and_only_supervisors_write_it,
 );
+
+/// The whole response over the desk: assignment, a "5 whys" chain, an action in its
+/// owner's list (overdue), the review gate, the review's lessons on the reporter's device;
+/// a field employee's device cannot write any of it, and its own edits leave it alone.
+async fn a_response_from_triage_to_review_reaches_the_reporter_and_only_supervisors_write_it(db: Db) {
+    use app::desk::NewAction;
+    use app::domain::access::Role;
+    use app::domain::{ActionKind, ActionState, Effectiveness, Timestamp};
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
+    let (field_id, field_token, field_session) =
+        muster_tests::add_user_with_session(&server.store, "fe", Role::Field, &["Yard team"]).await;
+    let (lead_id, _) = muster_tests::add_user(&server.store, "lead", Role::Supervisor, &["Yard team"]).await;
+    let (other_id, _) = muster_tests::add_user(&server.store, "far", Role::Supervisor, &["Far team"]).await;
+    let mut phone = Device::new(7);
+    phone.sign_in_as(field_id, field_session, &field_token);
+    let mut filed = app::domain::Report::blank(
+        app::domain::ReportId::new_v7(muster_tests::T0, [7; 10]),
+        muster_tests::T0,
+        "fe (test)",
+    );
+    filed.title = "Pallet fell from top shelf".into();
+    filed.location.place = "Yard racking".into();
+    let id = phone.create_report(&filed);
+    phone.sync(&server.base).await.unwrap();
+
+    let desk = server::desk::Desk::new(server.store.clone());
+    let lead = viewer_of(&server.store, "lead").await;
+    let detail = desk.detail(&lead, id).await.unwrap().unwrap();
+    let team: Vec<String> = detail.people.iter().map(|p| p.id.clone()).collect();
+    assert!(team.contains(&field_id.to_string()) && team.contains(&lead_id.to_string()));
+    assert!(
+        !team.contains(&other_id.to_string()),
+        "people of another team are not offered"
+    );
+
+    // Triage: assigned, due; then the investigation.
+    let base = detail.report;
+    let mut next = base.clone();
+    next.status = Status::Triaged;
+    next.response.assignee = lead_id.to_string();
+    next.response.due_at = Timestamp::end_of_day("2030-01-31");
+    desk.edit(&lead, base.clone(), next.clone()).await.unwrap();
+    let mut investigating = next.clone();
+    investigating.status = Status::Investigating;
+    investigating.response.whys = vec!["The pallet fell".into(), "It was stacked above the line".into()];
+    investigating.response.factors = vec!["Night shift".into()];
+    desk.edit(&lead, next, investigating.clone()).await.unwrap();
+
+    // An action for the lead, due in the past: in their list, overdue; not in anyone else's.
+    desk.add_action(
+        &lead,
+        id,
+        NewAction {
+            kind: ActionKind::Corrective,
+            text: "Repaint the stacking line".into(),
+            owner: lead_id.to_string(),
+            due_at: Timestamp::end_of_day("2020-01-01"),
+        },
+    )
+    .await
+    .unwrap();
+    let (mine, now) = desk.my_actions(&lead).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].report_id, id);
+    assert_eq!(mine[0].report_title, "Pallet fell from top shelf");
+    assert!(mine[0].action.is_overdue(now));
+    let fe = viewer_of(&server.store, "fe").await;
+    assert!(desk.my_actions(&fe).await.unwrap().0.is_empty());
+
+    // Done and checked: no longer overdue.
+    let current = desk.detail(&lead, id).await.unwrap().unwrap().report;
+    let mut done = current.clone();
+    done.response.actions[0].state = ActionState::Done;
+    done.response.actions[0].check = Effectiveness::Effective;
+    done.status = Status::Resolved;
+    desk.edit(&lead, current, done.clone()).await.unwrap();
+    let (mine, now) = desk.my_actions(&lead).await.unwrap();
+    assert_eq!(mine[0].action.state, ActionState::Done);
+    assert!(!mine[0].action.is_overdue(now));
+
+    // Reviewed needs the summary and lessons.
+    let mut reviewed = done.clone();
+    reviewed.status = Status::Reviewed;
+    let refused = desk
+        .edit(&lead, done.clone(), reviewed.clone())
+        .await
+        .unwrap_err();
+    assert!(refused.contains("lessons"), "{refused}");
+    reviewed.response.review.summary = "A pallet stacked too high fell.".into();
+    reviewed.response.review.lessons = "Never stack above the painted line.".into();
+    desk.edit(&lead, done, reviewed).await.unwrap();
+
+    // The reporter's phone gets the outcome and the lessons on its next sync.
+    phone.sync(&server.base).await.unwrap();
+    let on_phone = phone.read(id);
+    assert_eq!(on_phone.status, Status::Reviewed);
+    assert_eq!(
+        on_phone.response.review.lessons,
+        "Never stack above the painted line."
+    );
+    assert_eq!(
+        on_phone.response.root_cause(),
+        Some("It was stacked above the line")
+    );
+
+    // The field employee cannot rewrite the review from their device: refused, nothing stored.
+    phone.edit(id, |r| r.response.review.lessons = "Nothing to learn".into());
+    let before = server.snapshot().await;
+    let error = phone.sync(&server.base).await.unwrap_err();
+    assert_eq!(error.error, ErrorCode::RejectedReports);
+    assert!(
+        error.rejected[0].reason.contains("only a supervisor"),
+        "{error:?}"
+    );
+    assert_eq!(server.snapshot().await, before);
+}
 
 async fn priority_and_the_regulatory_clock_reach_the_incident_list(db: Db) {
     use app::domain::{Impact, Outcome, Priority, Urgency};

@@ -12,10 +12,13 @@ use automerge::iter::MapRangeItem;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValueRef as ScalarValue, ValueRef};
 use uuid::Uuid;
 
-use super::{DocError, LOCATION_KEY, PEOPLE_KEY, REPORT_KEY, SCHEMA_KEY, SCHEMA_VERSION, TIMELINE_KEY};
+use super::{
+    ACTIONS_KEY, DocError, LOCATION_KEY, PEOPLE_KEY, REPORT_KEY, RESPONSE_KEY, REVIEW_KEY, SCHEMA_KEY,
+    SCHEMA_VERSION, TIMELINE_KEY,
+};
 use crate::domain::{
-    Category, GpsFix, Impact, Location, Outcome, Report, ReportId, Severity, Status, TimelineEntry,
-    Timestamp, Urgency,
+    Action, ActionKind, ActionState, Category, Effectiveness, GpsFix, Impact, Location, Outcome, Report,
+    ReportId, Response, Review, Severity, Status, TimelineEntry, Timestamp, Urgency,
 };
 
 /// One map's entries, as `map_range` yields them. Maps here hold at most a dozen keys, so
@@ -78,6 +81,16 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
                 .map(|key| format!("{LOCATION_KEY}.{key}")),
         )
         .collect();
+    let mut conflicted = conflicted;
+    let response = match report.get(RESPONSE_KEY) {
+        // Documents written before the response existed have none of it.
+        None => Response::default(),
+        Some(_) => response(
+            doc,
+            &object(&report, RESPONSE_KEY, ObjType::Map, "")?,
+            &mut conflicted,
+        )?,
+    };
     let people = object(&report, PEOPLE_KEY, ObjType::List, "")?;
     let mut read = Report {
         id: ReportId(uuid(&report, "id", "")?),
@@ -109,6 +122,7 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
             None => Vec::new(),
             Some(_) => timeline(doc, &object(&report, TIMELINE_KEY, ObjType::List, "")?)?,
         },
+        response,
     };
     // Concurrent judgements of how bad or urgent it is: the worst stands until a person
     // chooses (a merge never silently lowers them).
@@ -128,7 +142,143 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
         read.outcome =
             worst(doc, &report_obj, "outcome", Outcome::from_key, Outcome::gravity).unwrap_or(read.outcome);
     }
+    if in_report.contains(&"status") {
+        read.status = settled_status(doc, &report_obj).unwrap_or(read.status);
+    }
     Ok((read, conflicted))
+}
+
+/// The status that stands among concurrent ones, by the workflow's rule
+/// ([`Status::settle`]): each value with the status its writer replaced, read at the
+/// dependencies of the change that wrote it.
+fn settled_status(doc: &AutoCommit, report: &ObjId) -> Option<Status> {
+    let values = doc.get_all(report, "status").ok()?;
+    if values.len() < 2 {
+        return None;
+    }
+    // Listing changes needs a mutable document; this runs only while the status is
+    // contested, so a copy is affordable.
+    let changes = doc.clone().get_changes(&[]);
+    let writes: Vec<(Status, Option<Status>)> = values
+        .iter()
+        .filter_map(|(value, op)| {
+            let to = match value {
+                automerge::Value::Scalar(s) => match s.as_ref() {
+                    automerge::ScalarValue::Str(k) => Status::from_key(k)?,
+                    _ => return None,
+                },
+                automerge::Value::Object(_) => return None,
+            };
+            let ObjId::Id(counter, actor, _) = op else {
+                return Some((to, None));
+            };
+            // The change that wrote this value, and the status just before it.
+            let from = changes
+                .iter()
+                .find(|c| c.actor_id() == actor && (c.start_op().get()..=c.max_op()).contains(counter))
+                .and_then(
+                    |change| match doc.get_at(report, "status", change.deps()).ok()?? {
+                        (automerge::Value::Scalar(s), _) => s.as_str().and_then(Status::from_key),
+                        (automerge::Value::Object(_), _) => None,
+                    },
+                );
+            Some((to, from))
+        })
+        .collect();
+    Status::settle(&writes)
+}
+
+/// The response map: assignment, investigation, actions, review. Paths of its scalar
+/// fields that hold concurrent values are added to `conflicted`, in display order.
+fn response(doc: &AutoCommit, obj: &ObjId, conflicted: &mut Vec<String>) -> Result<Response, DocError> {
+    let map = Map::read(doc, obj);
+    let prefix = "response.";
+    let flagged: Vec<&str> = map.conflicted().collect();
+    for key in super::RESPONSE_SCALARS {
+        if flagged.contains(&key) {
+            conflicted.push(format!("{prefix}{key}"));
+        }
+    }
+    let review = match map.get(REVIEW_KEY) {
+        None => Review::default(),
+        Some(_) => {
+            let review = Map::read(doc, &object(&map, REVIEW_KEY, ObjType::Map, prefix)?);
+            let flagged: Vec<&str> = review.conflicted().collect();
+            let mut read = Review::default();
+            for (key, _, _) in Review::default().parts() {
+                if flagged.contains(&key) {
+                    conflicted.push(format!("{prefix}{REVIEW_KEY}.{key}"));
+                }
+                if review.get(key).is_some()
+                    && let Some(part) = read.part_mut(key)
+                {
+                    *part = string(&review, key, "response.review.")?;
+                }
+            }
+            read
+        }
+    };
+    let actions = match map.get(ACTIONS_KEY) {
+        None => Vec::new(),
+        Some(_) => {
+            let all = Map::read(doc, &object(&map, ACTIONS_KEY, ObjType::Map, prefix)?);
+            let mut actions = Vec::with_capacity(all.entries.len());
+            for entry in &all.entries {
+                let path = format!("{prefix}{ACTIONS_KEY}.{}.", entry.key);
+                if entry.value != ValueRef::Object(ObjType::Map) {
+                    return Err(shape(&path, "expected an action"));
+                }
+                let fields = Map::read(doc, &entry.id());
+                let flagged: Vec<&str> = fields.conflicted().collect();
+                for key in super::ACTION_SCALARS {
+                    if flagged.contains(&key) {
+                        conflicted.push(format!("{path}{key}"));
+                    }
+                }
+                let id: Uuid = string(&fields, "id", &path)?
+                    .parse()
+                    .map_err(|_| shape(&format!("{path}id"), "expected a UUID"))?;
+                if id.to_string() != entry.key {
+                    return Err(shape(&format!("{path}id"), "does not match its key"));
+                }
+                actions.push(Action {
+                    id,
+                    kind: keyed(&fields, "kind", ActionKind::from_key)?,
+                    text: string(&fields, "text", &path)?,
+                    owner: string(&fields, "owner", &path)?,
+                    due_at: optional_timestamp(&fields, "due_at", &path)?,
+                    state: keyed(&fields, "state", ActionState::from_key)?,
+                    check: keyed(&fields, "check", Effectiveness::from_key)?,
+                    check_note: string(&fields, "check_note", &path)?,
+                });
+            }
+            // Ids are UUIDv7: by id is the order they were added in.
+            actions.sort_by_key(|a| a.id);
+            actions
+        }
+    };
+    Ok(Response {
+        assignee: string(&map, "assignee", prefix)?,
+        due_at: optional_timestamp(&map, "due_at", prefix)?,
+        whys: match map.get("whys") {
+            None => Vec::new(),
+            Some(_) => strings(doc, &object(&map, "whys", ObjType::List, prefix)?)?,
+        },
+        factors: match map.get("factors") {
+            None => Vec::new(),
+            Some(_) => strings(doc, &object(&map, "factors", ObjType::List, prefix)?)?,
+        },
+        actions,
+        review,
+    })
+}
+
+/// A time that may be empty (null).
+fn optional_timestamp(parent: &Map<'_>, key: &str, prefix: &str) -> Result<Option<Timestamp>, DocError> {
+    match scalar(parent, key, prefix)? {
+        ScalarValue::Null => Ok(None),
+        _ => timestamp(parent, key, prefix).map(Some),
+    }
 }
 
 /// The gravest of every concurrent value of a keyed field (unknown keys ignored).
@@ -258,7 +408,7 @@ fn timeline(doc: &AutoCommit, list: &ObjId) -> Result<Vec<TimelineEntry>, DocErr
         .collect()
 }
 
-/// The report's guarded fields (reporter, status) alone: two map reads, for checking
+/// The report's guarded fields (reporter, status, response) alone, for checking
 /// writes against the stored report without reading all of it.
 pub(super) fn guarded(doc: &AutoCommit) -> Result<crate::domain::access::Guarded, DocError> {
     let root = Map::read(doc, &ROOT);
@@ -266,5 +416,13 @@ pub(super) fn guarded(doc: &AutoCommit) -> Result<crate::domain::access::Guarded
     Ok(crate::domain::access::Guarded {
         reporter: string(&report, "reporter", "")?,
         status: keyed(&report, "status", Status::from_key)?,
+        response: match report.get(RESPONSE_KEY) {
+            None => Response::default(),
+            Some(_) => response(
+                doc,
+                &object(&report, RESPONSE_KEY, ObjType::Map, "")?,
+                &mut Vec::new(),
+            )?,
+        },
     })
 }

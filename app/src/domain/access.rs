@@ -17,7 +17,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Report, Status};
+use super::{Report, Response, Status};
 
 /// What a person may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -110,6 +110,8 @@ pub struct Guarded {
     pub reporter: String,
     /// Where it is in the workflow.
     pub status: Status,
+    /// The response (assignment, investigation, actions, review).
+    pub response: Response,
 }
 
 impl Guarded {
@@ -119,6 +121,7 @@ impl Guarded {
         Self {
             reporter: report.reporter.clone(),
             status: report.status,
+            response: report.response.clone(),
         }
     }
 }
@@ -162,6 +165,9 @@ impl Viewer {
                 "you can only file reports in your own name ({})",
                 self.name
             )),
+            None if self.role == Role::Field && after.response != Response::default() => {
+                Err(RESPONSE_RULE.to_owned())
+            }
             None => Ok(()),
             Some(before) if before.reporter != after.reporter => {
                 Err("nobody can change who filed a report".to_owned())
@@ -169,10 +175,16 @@ impl Viewer {
             Some(before) if before.status != after.status && !self.role.acts_on_reports() => {
                 Err("only a supervisor can change a report's status".to_owned())
             }
+            Some(before) if before.response != after.response && !self.role.acts_on_reports() => {
+                Err(RESPONSE_RULE.to_owned())
+            }
             Some(_) => Ok(()),
         }
     }
 }
+
+/// Why a field employee's write to the response is refused.
+const RESPONSE_RULE: &str = "only a supervisor assigns, investigates, adds actions to or reviews a report";
 
 #[cfg(test)]
 mod tests {
@@ -246,6 +258,7 @@ mod tests {
         let filed = Guarded {
             reporter: "Ana Field".into(),
             status: Status::Reported,
+            response: Response::default(),
         };
         // New reports.
         assert!(
@@ -290,6 +303,22 @@ mod tests {
                 "{role}"
             );
         }
+        // The response: supervisors and admins only, on new reports as on old ones.
+        let mut investigated = report("Ana Field", Status::Reported);
+        investigated.response.whys.push("The floor was wet".into());
+        assert!(
+            field
+                .check_fields(Some(&filed), &investigated)
+                .unwrap_err()
+                .contains("supervisor")
+        );
+        assert!(field.check_fields(None, &investigated).is_err());
+        assert!(supervisor.check_fields(Some(&filed), &investigated).is_ok());
+        assert!(
+            viewer(Role::Admin)
+                .check_fields(Some(&filed), &investigated)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::priority::{Clock, Impact, Outcome, Priority, Urgency};
+use super::response::Response;
 use super::workflow::Status;
 
 /// Longest title, in characters.
@@ -81,6 +82,43 @@ impl Timestamp {
             (rem % 3600) / 60
         )
     }
+}
+
+impl Timestamp {
+    /// The last millisecond (UTC) of a `YYYY-MM-DD` day: a due date means "by the end of
+    /// that day".
+    #[must_use]
+    pub fn end_of_day(date: &str) -> Option<Self> {
+        let mut parts = date.trim().splitn(3, '-');
+        let y: i64 = parts.next()?.parse().ok()?;
+        let m: u32 = parts.next()?.parse().ok()?;
+        let d: u32 = parts.next()?.parse().ok()?;
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
+            return None;
+        }
+        let days = days_from_civil(y, m, d);
+        // Refuse days that do not exist (31 April): they do not round-trip.
+        (civil_from_days(days) == (y, m, d)).then(|| Self((days + 1) * 86_400_000 - 1))
+    }
+
+    /// The UTC day as `YYYY-MM-DD` (for `<input type="date">`).
+    #[must_use]
+    pub fn date(self) -> String {
+        let (y, m, d) = civil_from_days(self.as_secs().div_euclid(86_400));
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+}
+
+/// Converts a proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
@@ -326,6 +364,10 @@ pub struct Report {
     /// Dated updates, oldest first (absent from documents written before it existed).
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
+    /// The response: assignment, investigation, actions and review (absent from
+    /// documents written before it existed: nothing yet).
+    #[serde(default)]
+    pub response: Response,
 }
 
 /// One reason a report is not acceptable, named by field so a form can show it there.
@@ -364,6 +406,7 @@ impl Report {
             immediate_actions: String::new(),
             status: Status::Reported,
             timeline: Vec::new(),
+            response: Response::default(),
         }
     }
 
@@ -384,6 +427,7 @@ impl Report {
     /// `now` bounds `occurred_at`: an incident cannot be reported more than a day ahead
     /// (a day of slack covers device clocks that are off).
     pub fn validate(&self, now: Timestamp) -> Result<(), Vec<FieldError>> {
+        // Also checks the response (`Response::check`).
         let mut errors = Vec::new();
         let mut fail = |field: &str, message: String| {
             errors.push(FieldError {
@@ -485,6 +529,7 @@ impl Report {
                 ),
             );
         }
+        self.response.check(&mut errors);
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 }
@@ -587,6 +632,17 @@ mod tests {
         assert_eq!(fix.to_string().parse::<GpsFix>(), Ok(fix));
         assert!("1 2".parse::<GpsFix>().is_err());
         assert!("1 2 3 4".parse::<GpsFix>().is_err());
+    }
+
+    #[test]
+    fn due_dates_are_the_end_of_their_day() {
+        let due = Timestamp::end_of_day("2024-02-29").unwrap();
+        assert_eq!(due.display_utc(), "2024-02-29 23:59 UTC");
+        assert_eq!(due.date(), "2024-02-29");
+        assert_eq!(Timestamp(due.0 + 1).date(), "2024-03-01");
+        assert_eq!(Timestamp::end_of_day("2023-02-29"), None, "not a leap year");
+        assert_eq!(Timestamp::end_of_day("2024-13-01"), None);
+        assert_eq!(Timestamp::end_of_day("soon"), None);
     }
 
     #[test]

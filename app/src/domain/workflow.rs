@@ -90,6 +90,30 @@ impl Status {
             )
     }
 
+    /// Whether moving from `self` to `to` reopens a finished incident.
+    #[must_use]
+    pub fn is_reopen(self, to: Status) -> bool {
+        to == Self::Investigating && matches!(self, Self::Resolved | Self::Reviewed | Self::Closed)
+    }
+
+    /// The status that stands when several people moved an incident concurrently: each
+    /// write is (the status written, the status it replaced, if known).
+    ///
+    /// A reopen wins: someone found the incident needs more work, and a concurrent close
+    /// must not bury that. Otherwise the furthest status wins, so a stale move made offline
+    /// (triaging a report someone has since resolved) never drags the incident back.
+    /// Either way the values stay visible as a conflict until a person chooses.
+    #[must_use]
+    pub fn settle(writes: &[(Status, Option<Status>)]) -> Option<Status> {
+        if writes
+            .iter()
+            .any(|(to, from)| from.is_some_and(|from| from.is_reopen(*to)))
+        {
+            return Some(Self::Investigating);
+        }
+        writes.iter().map(|(to, _)| *to).max()
+    }
+
     /// The statuses reachable from here, including staying put.
     #[must_use]
     pub fn next_choices(self) -> Vec<Status> {
@@ -117,6 +141,39 @@ mod tests {
             for to in Status::ALL {
                 let expected = from == to || allowed.contains(&(from, to));
                 assert_eq!(from.can_move_to(to), expected, "{from:?} -> {to:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_moves_settle_on_a_reopen_else_the_furthest() {
+        // A close and a reopen of a reviewed incident: the reopen stands.
+        assert_eq!(
+            Status::settle(&[(Closed, Some(Reviewed)), (Investigating, Some(Reviewed))]),
+            Some(Investigating)
+        );
+        // A stale triage against a resolution: the resolution stands.
+        assert_eq!(
+            Status::settle(&[(Triaged, Some(Reported)), (Resolved, Some(Investigating))]),
+            Some(Resolved)
+        );
+        // Investigating reached by the normal step is not a reopen.
+        assert_eq!(
+            Status::settle(&[(Investigating, Some(Triaged)), (Closed, Some(Reviewed))]),
+            Some(Closed)
+        );
+        assert_eq!(
+            Status::settle(&[(Triaged, None), (Reported, None)]),
+            Some(Triaged)
+        );
+        assert_eq!(Status::settle(&[]), None);
+        for from in Status::ALL {
+            for to in Status::ALL {
+                assert_eq!(
+                    from.is_reopen(to),
+                    to == Investigating && from.can_move_to(to) && from > to,
+                    "{from:?} -> {to:?}"
+                );
             }
         }
     }

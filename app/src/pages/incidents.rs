@@ -4,11 +4,12 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::options;
+use super::response::{Actions, Add, Investigation, ReviewForm, add_action_action};
 use crate::desk::{
     IncidentDetail, add_update, choose_value, edit_incident, get_incident, list_incidents, list_quarantined,
 };
 use crate::document::FieldConflict;
-use crate::domain::{Category, Impact, Report, Severity, Status, Urgency};
+use crate::domain::{Category, Impact, Report, Severity, Status, Timestamp, Urgency};
 
 /// Every merged incident, newest first.
 #[component]
@@ -88,6 +89,7 @@ pub fn IncidentPage() -> impl IntoView {
         async move { choose_value(id, field, value).await }
     });
     provide_context(Choose(choose));
+    let add = add_action_action();
     let detail = Resource::new(
         move || {
             (
@@ -95,9 +97,10 @@ pub fn IncidentPage() -> impl IntoView {
                 save.version().get(),
                 post.version().get(),
                 choose.version().get(),
+                add.version().get(),
             )
         },
-        |(id, _, _, _)| get_incident(id),
+        |(id, ..)| get_incident(id),
     );
     view! {
         <Suspense fallback=|| view! { <p>"Loading incident…"</p> }>
@@ -105,7 +108,7 @@ pub fn IncidentPage() -> impl IntoView {
                 match detail.await {
                     Err(e) => view! { <p class="notice" role="alert">{format!("Could not load the incident: {e}")}</p> }.into_any(),
                     Ok(None) => view! { <h1>"No such incident"</h1><p><a href="/incidents">"All incidents"</a></p> }.into_any(),
-                    Ok(Some(detail)) => view! { <IncidentView detail save post /> }.into_any(),
+                    Ok(Some(detail)) => view! { <IncidentView detail save post add /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -181,13 +184,16 @@ fn IncidentView(
     detail: IncidentDetail,
     save: Action<(Report, Report), Result<(), ServerFnError>>,
     post: Action<(String, String), Result<(), ServerFnError>>,
+    add: Add,
 ) -> impl IntoView {
+    let assignee = detail.name_of(&detail.report.response.assignee);
     let IncidentDetail {
         report,
         conflicts,
         change_count,
         history,
         read_at,
+        people: team,
     } = detail;
     let c = |field: &str| conflict_for(&conflicts, field);
     let gps = report.location.gps.map_or_else(
@@ -209,6 +215,12 @@ fn IncidentView(
             {field_row("Urgency", report.urgency.label().to_owned(), c("urgency"))}
             {(report.category.0 == "injury_illness").then(|| field_row("Gravest outcome", report.outcome.label().to_owned(), c("outcome")))}
             {field_row("Status", report.status.label().to_owned(), c("status"))}
+            {field_row("Assigned to", assignee, c("response.assignee"))}
+            {field_row(
+                "Response due",
+                report.response.due_at.map_or_else(|| "—".to_owned(), |d| d.date()),
+                c("response.due_at"),
+            )}
             {field_row("Occurred", report.occurred_at.display_utc(), c("occurred_at"))}
             {field_row("Reported", report.reported_at.display_utc(), c("reported_at"))}
             {field_row("Place", report.location.place.clone(), c("location.place"))}
@@ -240,21 +252,53 @@ fn IncidentView(
             </p>
         }
     });
+    let overdue = report.response.overdue(read_at).count();
+    let overdue = (overdue > 0).then(|| {
+        view! {
+            <p class="notice" role="alert" data-testid="overdue-summary">
+                {format!("{overdue} action(s) are past their due date.")}
+            </p>
+        }
+    });
+    let response_conflicts: Vec<FieldConflict> = conflicts
+        .iter()
+        .filter(|c| {
+            c.field.starts_with("response.")
+                && !c.field.ends_with(".assignee")
+                && !c.field.ends_with(".due_at")
+        })
+        .cloned()
+        .collect();
+    let response_conflicts = (!response_conflicts.is_empty()).then(|| {
+        view! {
+            <dl class="fields" data-testid="response-conflicts">
+                {response_conflicts.into_iter().map(|c| {
+                    let value = c.values.first().cloned().unwrap_or_default();
+                    field_row("Response field", value, Some(&c))
+                }).collect_view()}
+            </dl>
+        }
+    });
     view! {
         <p><a href="/incidents">"← All incidents"</a></p>
         <h1>{report.title.clone()}</h1>
         {clock}
         {summary}
+        {overdue}
         {rows}
+        {response_conflicts}
         <Timeline entries=report.timeline.clone() id=report.id.to_string() post />
-        <SupervisorEdit base=report save />
+        <SupervisorEdit base=report.clone() people=team.clone() save />
+        <Investigation base=report.clone() save />
+        <Actions base=report.clone() people=team now=read_at save add />
+        <ReviewForm base=report save />
         <History lines=history change_count />
     }
 }
 
 /// Who changed what and when, from the document's own history, newest first.
 #[component]
-fn History(lines: Vec<crate::desk::HistoryLine>, change_count: usize) -> impl IntoView {
+fn History(lines: Vec<crate::desk::HistoryLine>, change_count: usize) -> AnyView {
     let shown = lines.len();
     view! {
         <section aria-labelledby="history-heading">
@@ -283,6 +327,7 @@ fn History(lines: Vec<crate::desk::HistoryLine>, change_count: usize) -> impl In
             </ol>
         </section>
     }
+    .into_any()
 }
 
 /// How a field of the history reads.
@@ -304,6 +349,12 @@ fn field_label(field: &str) -> &str {
         "reporter" => "reporter",
         "timeline" => "added an update",
         "reported_at" => "reported at",
+        "assignee" => "assignee",
+        "due_at" => "response due date",
+        "whys" => "5 whys",
+        "factors" => "contributing factors",
+        "actions" => "actions",
+        "review" => "post-incident review",
         other => other,
     }
 }
@@ -314,7 +365,7 @@ fn Timeline(
     entries: Vec<crate::domain::TimelineEntry>,
     id: String,
     post: Action<(String, String), Result<(), ServerFnError>>,
-) -> impl IntoView {
+) -> AnyView {
     let text = RwSignal::new(String::new());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -356,6 +407,7 @@ fn Timeline(
             </form>
         </section>
     }
+    .into_any()
 }
 
 /// Documents the server holds back because they could not be merged (administrators).
@@ -392,7 +444,13 @@ pub fn QuarantinePage() -> impl IntoView {
 
 /// The supervisor's edit form: only fields that differ from what was loaded are written.
 #[component]
-fn SupervisorEdit(base: Report, save: Action<(Report, Report), Result<(), ServerFnError>>) -> impl IntoView {
+fn SupervisorEdit(
+    base: Report,
+    people: Vec<crate::desk::Person>,
+    save: Action<(Report, Report), Result<(), ServerFnError>>,
+) -> AnyView {
+    let assignee = RwSignal::new(base.response.assignee.clone());
+    let due = RwSignal::new(base.response.due_at.map(|d| d.date()).unwrap_or_default());
     let title = RwSignal::new(base.title.clone());
     let severity = RwSignal::new(base.severity.as_str().to_owned());
     let impact = RwSignal::new(base.impact.as_str().to_owned());
@@ -413,6 +471,8 @@ fn SupervisorEdit(base: Report, save: Action<(Report, Report), Result<(), Server
         edited.status = Status::from_key(&status.get_untracked()).unwrap_or(base.status);
         edited.what_happened = what.get_untracked();
         edited.immediate_actions = actions.get_untracked();
+        edited.response.assignee = assignee.get_untracked();
+        edited.response.due_at = Timestamp::end_of_day(&due.get_untracked());
         save.dispatch((base, edited));
     };
     let outcome = move || match save.value().get() {
@@ -456,6 +516,19 @@ fn SupervisorEdit(base: Report, save: Action<(Report, Report), Result<(), Server
                         </select>
                     </div>
                 </div>
+                <div class="field-row">
+                    <div class="field">
+                        <label for="sup-assignee">"Assigned to"</label>
+                        <select id="sup-assignee" bind:value=assignee>
+                            <option value="">"Nobody yet"</option>
+                            {people.into_iter().map(|p| view! { <option value=p.id>{p.name}</option> }).collect_view()}
+                        </select>
+                    </div>
+                    <div class="field">
+                        <label for="sup-due">"Response due by"</label>
+                        <input id="sup-due" type="date" bind:value=due />
+                    </div>
+                </div>
                 <div class="field">
                     <label for="sup-what">"What happened"</label>
                     <textarea id="sup-what" rows="4" bind:value=what></textarea>
@@ -471,4 +544,5 @@ fn SupervisorEdit(base: Report, save: Action<(Report, Report), Result<(), Server
             </form>
         </section>
     }
+    .into_any()
 }

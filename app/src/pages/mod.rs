@@ -6,12 +6,14 @@ mod incidents;
 mod outbox;
 mod people;
 mod report_form;
+mod response;
 mod signin;
 
 pub use incidents::{IncidentListPage, IncidentPage, QuarantinePage};
 pub use outbox::OutboxPage;
 pub use people::PeoplePage;
 pub use report_form::ReportFormPage;
+pub use response::MyActionsPage;
 pub use signin::{DemoAccount, DemoAccounts, DemoMode, SignInPage};
 
 use leptos::prelude::*;
@@ -60,6 +62,7 @@ pub fn SyncBar() -> impl IntoView {
                 <a href="/">"Outbox"</a>
                 <a href="/report">"New report"</a>
                 <a href="/incidents">"Incidents"</a>
+                <a href="/actions">"My actions"</a>
                 {move || {
                     let admin = state.loaded.get()
                         && state.me.with(|m| m.as_ref().is_some_and(|m| m.viewer.role == crate::domain::access::Role::Admin));

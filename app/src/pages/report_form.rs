@@ -174,6 +174,7 @@ pub fn ReportFormPage() -> impl IntoView {
                 "That report is not on this device."
             </p>
         </Show>
+        <super::response::ReportOutcome report=base />
         <form class="report-form" on:submit=submit novalidate>
             <Show when=move || !errors.with(Vec::is_empty)>
                 <div class="error-summary" role="alert" data-testid="form-errors">
