@@ -113,6 +113,78 @@ pub struct HistoryLine {
     pub device: String,
     /// The fields it set.
     pub fields: Vec<String>,
+    /// The status move it made, if any: (from, to).
+    pub moved: Option<(Status, Status)>,
+    /// The name of whom it assigned the response to, if it did ("nobody" when it
+    /// unassigned).
+    pub assigned: Option<String>,
+}
+
+/// One item of an incident's timeline: an update someone wrote, or an event read from the
+/// document's history (filed, moved, assigned, edited).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimelineItem {
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub who: String,
+    /// What was written, or what happened.
+    pub text: String,
+    /// For an update, whom it is for; `None` for an event from the history.
+    pub audience: Option<crate::domain::Audience>,
+}
+
+/// The timeline: the updates and, from the history, every change that did more than add
+/// updates, oldest first. `label` names a field for people.
+#[must_use]
+pub fn timeline_items(
+    updates: &[crate::domain::TimelineEntry],
+    history: &[HistoryLine],
+    label: fn(&str) -> &str,
+) -> Vec<TimelineItem> {
+    let mut items: Vec<TimelineItem> = updates
+        .iter()
+        .map(|u| TimelineItem {
+            at: u.at,
+            who: u.author.clone(),
+            text: u.text.clone(),
+            audience: Some(u.audience),
+        })
+        .collect();
+    for line in history {
+        let mut said = Vec::new();
+        if let Some((from, to)) = line.moved {
+            said.push(format!("moved it from {} to {}", from.label(), to.label()));
+        }
+        if let Some(whom) = &line.assigned {
+            said.push(format!("assigned the response to {whom}"));
+        }
+        let edited: Vec<&str> = line
+            .fields
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !matches!(*f, "timeline" | "status" | "assignee"))
+            .map(label)
+            .collect();
+        if !edited.is_empty() {
+            said.push(if line.fields.iter().any(|f| f == "created") {
+                edited.join(", ")
+            } else {
+                format!("changed {}", edited.join(", "))
+            });
+        }
+        if !said.is_empty() {
+            items.push(TimelineItem {
+                at: line.at,
+                who: line.who.clone(),
+                text: said.join("; "),
+                audience: None,
+            });
+        }
+    }
+    // Stable: an update and the change that wrote it keep their order.
+    items.sort_by_key(|i| i.at);
+    items
 }
 
 /// A stored document the server will not merge or serve until an administrator looks at it.
@@ -127,6 +199,57 @@ pub struct QuarantinedDoc {
 }
 
 /// The port the server implements to serve the desk.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Audience, TimelineEntry};
+
+    #[test]
+    fn the_timeline_interleaves_updates_with_moves_assignments_and_edits() {
+        let line = |at: i64, fields: &[&str], moved, assigned: Option<&str>| HistoryLine {
+            at: Timestamp(at),
+            who: "Sam".into(),
+            device: "the desk".into(),
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            moved,
+            assigned: assigned.map(str::to_owned),
+        };
+        let history = [
+            line(1_000, &["created"], None, None),
+            line(
+                3_000,
+                &["status", "assignee"],
+                Some((Status::Reported, Status::Triaged)),
+                Some("Sam"),
+            ),
+            line(4_000, &["timeline"], None, None),
+            line(5_000, &["title", "severity"], None, None),
+        ];
+        let updates = [TimelineEntry {
+            id: uuid::Uuid::from_u128(1),
+            at: Timestamp(4_000),
+            author: "Sam".into(),
+            text: "Called the contractor".into(),
+            audience: Audience::Reporter,
+        }];
+        let items = timeline_items(&updates, &history, |f| {
+            if f == "created" { "filed the report" } else { f }
+        });
+        let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "filed the report",
+                "moved it from Reported to Triaged; assigned the response to Sam",
+                "Called the contractor",
+                "changed title, severity",
+            ]
+        );
+        assert_eq!(items[2].audience, Some(Audience::Reporter));
+        assert_eq!(items[1].audience, None, "an event, not an update");
+    }
+}
+
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait IncidentDesk: Send + Sync + 'static {
@@ -138,7 +261,13 @@ pub trait IncidentDesk: Send + Sync + 'static {
     /// may change the report and the edit keeps the field rules.
     async fn edit(&self, viewer: &Viewer, base: Report, edited: Report) -> Result<(), String>;
     /// Appends a dated update by `viewer` to an incident's timeline.
-    async fn add_update(&self, viewer: &Viewer, id: ReportId, text: String) -> Result<(), String>;
+    async fn add_update(
+        &self,
+        viewer: &Viewer,
+        id: ReportId,
+        text: String,
+        audience: crate::domain::Audience,
+    ) -> Result<(), String>;
     /// Adds a corrective or preventive action (its id made here) as a change by `viewer`.
     async fn add_action(&self, viewer: &Viewer, id: ReportId, action: NewAction) -> Result<(), String>;
     /// Settles a field holding concurrent values on the one shown as `value`, as a change
@@ -208,17 +337,19 @@ pub async fn edit_incident(base: Report, edited: Report) -> Result<(), ServerFnE
         .map_err(ServerFnError::new)
 }
 
-/// Appends an update to an incident's timeline, by the signed-in person, dated now by
-/// the server.
+/// Appends an update for `audience` (`team` or `reporter`) to an incident's timeline, by
+/// the signed-in person, dated now by the server.
 #[server]
-pub async fn add_update(id: String, text: String) -> Result<(), ServerFnError> {
+pub async fn add_update(id: String, text: String, audience: String) -> Result<(), ServerFnError> {
     let id: ReportId = id
         .parse()
         .map_err(|_| ServerFnError::new("that is not a report id"))?;
+    let audience = crate::domain::Audience::from_key(&audience)
+        .ok_or_else(|| ServerFnError::new("choose whom the update is for"))?;
     let viewer = signed_in()?;
     desk()?
         .0
-        .add_update(&viewer, id, text)
+        .add_update(&viewer, id, text, audience)
         .await
         .map_err(ServerFnError::new)
 }

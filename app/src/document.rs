@@ -286,6 +286,12 @@ pub struct HistoryEntry {
     pub actor: String,
     /// The fields whose value the change set, in display order (`timeline` for updates).
     pub fields: Vec<String>,
+    /// The status move it made, if it moved the status: (from, to).
+    #[serde(default)]
+    pub moved: Option<(Status, Status)>,
+    /// Whom it assigned the response to (a user id, empty for nobody), if it did.
+    #[serde(default)]
+    pub assigned: Option<String>,
 }
 
 /// A change hash as lowercase hex.
@@ -419,10 +425,19 @@ impl ReportDoc {
             .map(|(hash, deps, time, actor)| {
                 let before = read_at(&mut self.doc, &deps);
                 let after = read_at(&mut self.doc, &[hash]);
+                let (moved, assigned) = match (&before, &after) {
+                    (Some(b), Some(a)) => (
+                        (b.status != a.status).then_some((b.status, a.status)),
+                        (b.response.assignee != a.response.assignee).then(|| a.response.assignee.clone()),
+                    ),
+                    _ => (None, None),
+                };
                 HistoryEntry {
                     at: Timestamp(time.saturating_mul(1000)),
                     actor: hex::encode(actor.to_bytes()),
                     fields: changed_fields(before.as_ref(), after.as_ref()),
+                    moved,
+                    assigned,
                 }
             })
             .collect()
@@ -883,15 +898,19 @@ impl autosurgeon::Reconcile for TimelineEntry {
     }
 }
 
-/// The stored form of a timeline entry.
+/// The stored form of a timeline entry (the audience only when it is not the default
+/// team, so entries read the same as before audiences existed).
 fn entry_json(entry: &TimelineEntry) -> String {
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "id": entry.id,
         "at": entry.at.0,
         "author": entry.author,
         "text": entry.text,
-    })
-    .to_string()
+    });
+    if entry.audience != crate::domain::Audience::Team {
+        json["audience"] = serde_json::Value::from(entry.audience.as_str());
+    }
+    json.to_string()
 }
 
 /// Number of changes in a document's history (cheap: Automerge keeps the count).
@@ -980,6 +999,7 @@ mod tests {
             at: NOW,
             author: "Ana".into(),
             text: "Cordoned off".into(),
+            audience: Default::default(),
         };
         let root = doc.object(&ROOT, REPORT_KEY).unwrap();
         let list = doc.object(&root, TIMELINE_KEY).unwrap();
@@ -999,6 +1019,7 @@ mod tests {
             at: Timestamp(NOW.0 + 1),
             author: "Sam".into(),
             text: "Absorbent \"granules\" spread".into(),
+            audience: Default::default(),
         };
         let mut edited = base.clone();
         edited.timeline.push(new.clone());
@@ -1060,6 +1081,7 @@ mod tests {
             at: NOW,
             author: "Sam".into(),
             text: "Cleaned".into(),
+            audience: Default::default(),
         });
         doc.edit(&edited, &updated, Timestamp(NOW.0 + 120_000)).unwrap();
         let history = doc.history(10);
@@ -1140,7 +1162,16 @@ mod tests {
             name(),
             proptest::collection::vec(name(), 0..5),
             text(100),
-            proptest::collection::vec((any::<u128>(), 0i64..NOW.0, name(), "[a-z][a-z .]{0,30}"), 0..4),
+            proptest::collection::vec(
+                (
+                    any::<u128>(),
+                    0i64..NOW.0,
+                    name(),
+                    "[a-z][a-z .]{0,30}",
+                    any::<bool>(),
+                ),
+                0..4,
+            ),
         )
             .prop_map(
                 |(
@@ -1175,11 +1206,16 @@ mod tests {
                         status,
                         timeline: timeline
                             .into_iter()
-                            .map(|(id, at, author, text)| TimelineEntry {
+                            .map(|(id, at, author, text, shared)| TimelineEntry {
                                 id: uuid::Uuid::from_u128(id),
                                 at: Timestamp(at),
                                 author,
                                 text,
+                                audience: if shared {
+                                    crate::domain::Audience::Reporter
+                                } else {
+                                    crate::domain::Audience::Team
+                                },
                             })
                             .collect(),
                         response: Response::default(),
@@ -1337,6 +1373,7 @@ mod tests {
                         at: NOW,
                         author: "Sam Lead".into(),
                         text,
+                        audience: Default::default(),
                     });
                 }
             }

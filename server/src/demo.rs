@@ -421,6 +421,7 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DemoError> {
                     at,
                     author: "Sam Okafor (supervisor)".into(),
                     text: format!("Moved to {}.", status.label()),
+                    audience: Default::default(),
                 });
                 let _ = desk.edit(&walked, &next, at);
                 walked = next;

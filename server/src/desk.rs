@@ -143,7 +143,13 @@ impl IncidentDesk for Desk {
             .await
     }
 
-    async fn add_update(&self, viewer: &Viewer, id: ReportId, text: String) -> Result<(), String> {
+    async fn add_update(
+        &self,
+        viewer: &Viewer,
+        id: ReportId,
+        text: String,
+        audience: app::domain::Audience,
+    ) -> Result<(), String> {
         if !self.may(viewer, id, Viewer::can_write).await? {
             return Err(NOT_YOURS.to_owned());
         }
@@ -153,6 +159,7 @@ impl IncidentDesk for Desk {
             at,
             author: viewer.name.clone(),
             text: text.trim().to_owned(),
+            audience,
         };
         self.record(
             viewer,
@@ -285,11 +292,21 @@ impl Desk {
                     "before sign-in existed".to_owned(),
                 ),
             };
+            let assigned = entry.assigned.map(|id| match id.parse::<uuid::Uuid>() {
+                _ if id.is_empty() => "nobody".to_owned(),
+                Ok(user) => people
+                    .get(&user)
+                    .cloned()
+                    .unwrap_or_else(|| "someone without an account".to_owned()),
+                Err(_) => "someone without an account".to_owned(),
+            });
             lines.push(HistoryLine {
                 at: entry.at,
                 who,
                 device,
                 fields: entry.fields,
+                moved: entry.moved,
+                assigned,
             });
         }
         Ok(lines)

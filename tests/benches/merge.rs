@@ -33,6 +33,7 @@ fn main() {
             at: now,
             author: "Dana Okafor".into(),
             text: format!("Update {k}: checked the beam clips and the load plate; photos taken."),
+            audience: Default::default(),
         });
         doc.edit(&base, &next, now).unwrap();
     }

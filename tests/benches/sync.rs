@@ -57,6 +57,7 @@ fn file_report(device: &mut Device, n: usize) -> (ReportId, usize) {
             at,
             author: "Dana Okafor".into(),
             text: format!("Update {k}: checked the beam clips and the load plate; photos taken."),
+            audience: Default::default(),
         };
         device.edit(id, |r| r.timeline.push(entry));
     }

@@ -497,6 +497,132 @@ test('two people set the same field while one is offline: the supervisor sees bo
   await desk.close();
 });
 
+test('from a report made offline to lessons learned: the supervisor responds, the reporter sees the outcome, also offline', { timeout: 300_000 }, async () => {
+  const phone = await browser.newContext({ viewport: { width: 360, height: 640 } });
+  const page = await phone.newPage();
+  const errors = [];
+  watchErrors(page, errors);
+  await signIn(page, DANA);
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  const title = `Pallet fell from top shelf ${Date.now() % 1000}`;
+
+  // Offline, Dana files the report; it waits in the outbox, then syncs by itself.
+  await phone.setOffline(true);
+  await page.getByRole('link', { name: 'Report an incident' }).click();
+  await page.waitForURL(`${BASE}/report`);
+  await hydrated(page);
+  await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Place (as people call it)').fill('Racking row C');
+  await page.getByLabel('What happened?').fill('A pallet of tins fell from the top shelf into the aisle.');
+  await page.getByRole('button', { name: 'Save report' }).click();
+  await page.waitForURL(`${BASE}/`);
+  await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
+  await phone.setOffline(false);
+  await syncBadge(page, title).filter({ hasText: /^Synced$/ }).waitFor({ timeout: 30_000 });
+
+  // Sam triages (assigned to himself), investigates, adds an action.
+  const desk = await browser.newContext();
+  const sam = await desk.newPage();
+  watchErrors(sam, errors);
+  await signIn(sam, SAM);
+  await sam.goto(`${BASE}/incidents`);
+  await sam.getByRole('link', { name: title }).click();
+  await sam.waitForURL(/\/incidents\//);
+  await hydrated(sam);
+  const update = sam.getByRole('region', { name: 'Update this incident' });
+  const saveUpdate = async (status) => {
+    await update.getByLabel('Status', { exact: true }).selectOption(status);
+    await update.getByRole('button', { name: 'Save changes' }).click();
+    await sam.getByTestId('incident-fields').locator('.field-view', { hasText: 'Status' })
+      .getByText(status.charAt(0).toUpperCase() + status.slice(1), { exact: true }).waitFor();
+    await hydrated(sam);
+  };
+  await update.getByLabel('Assigned to').selectOption({ label: SAM.name });
+  await update.getByLabel('Response due by').fill('2030-01-31');
+  await saveUpdate('triaged');
+  await sam.getByTestId('incident-fields').locator('.field-view', { hasText: 'Assigned to' }).getByText(SAM.name).waitFor();
+  await saveUpdate('investigating');
+  // The timeline shows the moves and the assignment by itself, from the history.
+  const timeline = sam.getByTestId('timeline');
+  await timeline.getByText('moved it from Reported to Triaged; assigned the response to Sam Okafor').waitFor();
+  await timeline.getByText('moved it from Triaged to Investigating').waitFor();
+  // An update for the reporter too.
+  const forDana = 'We are checking every bay in row C today.';
+  await sam.getByLabel('Update', { exact: true }).fill(forDana);
+  await sam.getByLabel('For', { exact: true }).selectOption('reporter');
+  await sam.getByRole('button', { name: 'Add update' }).click();
+  await timeline.locator('li', { hasText: forDana }).getByText('also for the reporter').waitFor();
+  await hydrated(sam);
+
+  const investigation = sam.getByTestId('investigation');
+  await investigation.getByLabel('Why 1?').fill('The pallet fell');
+  await investigation.getByLabel('Why 2?').fill('It was stacked above the top beam');
+  await investigation.getByLabel('Why 3?').fill('Nobody marks the highest safe level');
+  await investigation.getByLabel('Contributing factors (one per line)').fill('Night shift\nNew starter');
+  await investigation.getByRole('button', { name: 'Save investigation' }).click();
+  await sam.getByText('Root cause: Nobody marks the highest safe level').waitFor();
+  await hydrated(sam);
+
+  const actionText = 'Paint the highest safe level on every upright';
+  const actions = sam.getByRole('region', { name: 'Corrective and preventive actions' });
+  await actions.getByLabel('What is to be done').fill(actionText);
+  await actions.getByLabel('Owner').selectOption({ label: SAM.name });
+  await actions.getByLabel('Due by').fill('2020-01-31'); // already past: overdue
+  await actions.getByRole('button', { name: 'Add action' }).click();
+  const item = sam.locator('.action', { hasText: actionText });
+  await item.getByTestId('overdue').waitFor();
+  await sam.getByTestId('overdue-summary').waitFor();
+  await hydrated(sam);
+  await sam.screenshot({ path: `${ARTIFACTS}/response-overdue.png`, fullPage: true });
+
+  // It is in Sam's own list, marked overdue.
+  const list = await desk.newPage();
+  watchErrors(list, errors);
+  await list.goto(`${BASE}/actions`);
+  await hydrated(list);
+  await list.getByTestId('my-actions').locator('.action.overdue', { hasText: actionText }).waitFor();
+  await list.close();
+
+  // Done and checked, resolved; the review; reviewed.
+  await item.getByLabel('State').selectOption('done');
+  await item.getByLabel('Effectiveness check').selectOption('effective');
+  await item.getByRole('button', { name: `Save action “${actionText}”` }).click();
+  await sam.locator('.action', { hasText: actionText }).locator('p .sub').filter({ hasText: /· Effective$/ }).waitFor();
+  await sam.getByTestId('overdue-summary').waitFor({ state: 'detached' });
+  await hydrated(sam);
+  await saveUpdate('resolved');
+  const lessons = 'Know the highest safe level before you stack, and ask when it is not marked.';
+  const review = sam.getByTestId('review');
+  await review.getByLabel('Summary').fill('A pallet stacked above the top beam fell into the aisle; nobody was hurt.');
+  await review.getByLabel('Lessons learned').fill(lessons);
+  await review.getByRole('button', { name: 'Save review' }).click();
+  await review.getByText('Review saved.').waitFor();
+  await hydrated(sam);
+  await saveUpdate('reviewed');
+  await sam.screenshot({ path: `${ARTIFACTS}/response-reviewed.png`, fullPage: true });
+
+  // Dana's phone: after a sync her report says what came of it, and still does offline.
+  await page.getByRole('button', { name: 'Sync now' }).click();
+  const mine = page.locator('.outbox-item', { hasText: title });
+  await mine.getByText('Reviewed').waitFor({ timeout: 30_000 });
+  await mine.getByRole('link').click();
+  await page.waitForURL(/\/report\?id=/);
+  await hydrated(page);
+  const outcome = page.getByTestId('report-outcome');
+  await outcome.getByTestId('lessons').filter({ hasText: lessons }).waitFor();
+  await outcome.getByText('Nobody marks the highest safe level').waitFor();
+  await outcome.getByTestId('updates-for-reporter').getByText(forDana).waitFor();
+  await phone.setOffline(true);
+  await page.reload();
+  await hydrated(page);
+  await page.getByTestId('report-outcome').getByTestId('lessons').filter({ hasText: lessons }).waitFor();
+  await page.getByTestId('report-status').filter({ hasText: 'Status: Reviewed' }).waitFor();
+  await page.screenshot({ path: `${ARTIFACTS}/lessons-on-phone.png`, fullPage: true });
+  assert.deepEqual(errors, []);
+  await phone.close();
+  await desk.close();
+});
+
 test('wrong passwords are refused with a reason, then throttled', { timeout: 60_000 }, async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

@@ -259,7 +259,7 @@ impl World {
             .server_fn(
                 actor,
                 app::desk::AddUpdate::PATH,
-                &format!("id={id}&text=Update%20{n}"),
+                &format!("id={id}&text=Update%20{n}&audience=team"),
             )
             .await;
         let after = self.current(id).await.0.timeline.len();
@@ -950,7 +950,7 @@ async fn every_change_is_tied_to_its_author_and_the_report_page_says_who_changed
         .server_fn(
             Actor::Supervisor,
             app::desk::AddUpdate::PATH,
-            &format!("id={id}&text=Checked"),
+            &format!("id={id}&text=Checked&audience=team"),
         )
         .await;
     assert_eq!(body, "null", "{body}");

@@ -72,6 +72,7 @@ fn write_seeds() {
         at: T0,
         author: "Sam Lead".into(),
         text: "Removed from use".into(),
+        audience: Default::default(),
     });
     doc.edit(&report, &edited, T0).unwrap();
     std::fs::write(

@@ -123,7 +123,7 @@ async fn cross_site_requests_that_change_state_are_refused_and_change_nothing() 
         let mut update = http
             .post(&add_update)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("id={id}&text=forged"));
+            .body(format!("id={id}&text=forged&audience=team"));
         for (name, value) in headers {
             sync = sync.header(*name, *value);
             update = update.header(*name, *value);
@@ -157,7 +157,7 @@ async fn every_route_limits_its_body() {
     let response = http
         .post(&add_update)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("id=0&text={big}"))
+        .body(format!("id=0&text={big}&audience=team"))
         .send()
         .await
         .unwrap();
@@ -224,7 +224,9 @@ async fn even_at_trace_level_the_log_holds_no_report_text() {
     let update = http
         .post(format!("{}{}", server.base, app::desk::AddUpdate::PATH))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("id={id}&text=Canary%20supervisor%207f3a"))
+        .body(format!(
+            "id={id}&text=Canary%20supervisor%207f3a&audience=reporter"
+        ))
         .send()
         .await
         .unwrap();

@@ -708,9 +708,14 @@ mod more {
         b.sync_all(&server.base).await.unwrap();
         let desk = server::desk::Desk::new(server.store.clone());
         let tester = viewer_of(&server.store, TESTER_LOGIN).await;
-        desk.add_update(&tester, ids[1], "Called the contractor".into())
-            .await
-            .unwrap();
+        desk.add_update(
+            &tester,
+            ids[1],
+            "Called the contractor".into(),
+            app::domain::Audience::Team,
+        )
+        .await
+        .unwrap();
         let before = server.store.current_seq().await.unwrap();
 
         let answer = a.sync(&server.base).await.unwrap();
@@ -719,9 +724,14 @@ mod more {
         assert_eq!(answer.cursor, u64::try_from(before).unwrap());
         assert_eq!(a.read(ids[1]).timeline.len(), 1);
 
-        desk.add_update(&tester, ids[2], "Barrier replaced".into())
-            .await
-            .unwrap();
+        desk.add_update(
+            &tester,
+            ids[2],
+            "Barrier replaced".into(),
+            app::domain::Audience::Team,
+        )
+        .await
+        .unwrap();
         let answer = a.sync(&server.base).await.unwrap();
         assert_eq!(answer.feed.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[2]]);
         assert_eq!(a.read(ids[2]).timeline.len(), 1);
@@ -739,9 +749,14 @@ mod more {
         a.sync(&server.base).await.unwrap();
         let desk = server::desk::Desk::new(server.store.clone());
         let tester = viewer_of(&server.store, TESTER_LOGIN).await;
-        desk.add_update(&tester, ids[1], "Called the contractor".into())
-            .await
-            .unwrap();
+        desk.add_update(
+            &tester,
+            ids[1],
+            "Called the contractor".into(),
+            app::domain::Audience::Team,
+        )
+        .await
+        .unwrap();
 
         // The next exchange carries only the feed: the supervisor's update.
         let answer = a.sync(&server.base).await.unwrap();
@@ -751,9 +766,14 @@ mod more {
         assert_eq!(a.read(ids[1]).timeline[0].text, "Called the contractor");
 
         // The server remembers what it sent: the next change travels alone.
-        desk.add_update(&tester, ids[1], "Contractor on site".into())
-            .await
-            .unwrap();
+        desk.add_update(
+            &tester,
+            ids[1],
+            "Contractor on site".into(),
+            app::domain::Audience::Team,
+        )
+        .await
+        .unwrap();
         let answer = a.sync(&server.base).await.unwrap();
         assert_eq!(answer.feed.len(), 1);
         assert_eq!(

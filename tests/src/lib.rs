@@ -664,6 +664,7 @@ impl Device {
             at: Timestamp(self.clock),
             author: format!("Device {}", self.id.as_bytes()[0]),
             text: text.to_owned(),
+            audience: Default::default(),
         };
         self.edit(id, |r| r.timeline.push(entry));
     }

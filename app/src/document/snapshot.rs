@@ -403,6 +403,7 @@ fn timeline(doc: &AutoCommit, list: &ObjId) -> Result<Vec<TimelineEntry>, DocErr
                 at: timestamp(&entry, "at", prefix)?,
                 author: string(&entry, "author", prefix)?,
                 text: string(&entry, "text", prefix)?,
+                audience: Default::default(),
             })
         })
         .collect()

@@ -11,7 +11,7 @@ pub mod workflow;
 
 pub use priority::{Clock, Impact, Outcome, Priority, Urgency};
 pub use report::{
-    Category, FieldError, GpsFix, Location, Report, ReportId, Severity, TimelineEntry, Timestamp,
+    Audience, Category, FieldError, GpsFix, Location, Report, ReportId, Severity, TimelineEntry, Timestamp,
 };
 pub use response::{Action, ActionKind, ActionState, Effectiveness, Response, Review};
 pub use workflow::Status;

@@ -189,12 +189,12 @@ impl Review {
     pub fn parts(&self) -> [(&'static str, &'static str, &str); 8] {
         [
             ("summary", "Summary", &self.summary),
-            ("impact", "Impact", &self.impact),
-            ("timeline", "Timeline", &self.timeline),
+            ("impact", "Impact of the incident", &self.impact),
+            ("timeline", "Timeline of events", &self.timeline),
             ("went_well", "What went well", &self.went_well),
             ("went_badly", "What did not go well", &self.went_badly),
             ("root_cause", "Root cause", &self.root_cause),
-            ("actions", "Actions", &self.actions),
+            ("actions", "Actions agreed", &self.actions),
             ("lessons", "Lessons learned", &self.lessons),
         ]
     }

@@ -4,12 +4,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::options;
-use super::response::{Actions, Add, Investigation, ReviewForm, add_action_action};
-use crate::desk::{
-    IncidentDetail, add_update, choose_value, edit_incident, get_incident, list_incidents, list_quarantined,
-};
+use super::response::{Actions, Add, Investigation, ReviewForm, Save, add_action_action, save_action};
+use crate::desk::{IncidentDetail, add_update, choose_value, get_incident, list_incidents, list_quarantined};
 use crate::document::FieldConflict;
-use crate::domain::{Category, Impact, Report, Severity, Status, Timestamp, Urgency};
+use crate::domain::{Audience, Category, Impact, Report, Severity, Status, Timestamp, Urgency};
 
 /// Every merged incident, newest first.
 #[component]
@@ -76,13 +74,15 @@ pub fn IncidentListPage() -> impl IntoView {
 pub fn IncidentPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let save = Action::new(|(base, edited): &(Report, Report)| {
-        let (base, edited) = (base.clone(), edited.clone());
-        async move { edit_incident(base, edited).await }
-    });
-    let post = Action::new(|(id, text): &(String, String)| {
-        let (id, text) = (id.clone(), text.clone());
-        async move { add_update(id, text).await }
+    let save = save_action();
+    let saves = Saves {
+        investigation: save_action(),
+        action: save_action(),
+        review: save_action(),
+    };
+    let post = Action::new(|(id, text, audience): &(String, String, String)| {
+        let (id, text, audience) = (id.clone(), text.clone(), audience.clone());
+        async move { add_update(id, text, audience).await }
     });
     let choose = Action::new(|(id, field, value): &(String, String, String)| {
         let (id, field, value) = (id.clone(), field.clone(), value.clone());
@@ -98,6 +98,9 @@ pub fn IncidentPage() -> impl IntoView {
                 post.version().get(),
                 choose.version().get(),
                 add.version().get(),
+                saves.investigation.version().get(),
+                saves.action.version().get(),
+                saves.review.version().get(),
             )
         },
         |(id, ..)| get_incident(id),
@@ -108,11 +111,19 @@ pub fn IncidentPage() -> impl IntoView {
                 match detail.await {
                     Err(e) => view! { <p class="notice" role="alert">{format!("Could not load the incident: {e}")}</p> }.into_any(),
                     Ok(None) => view! { <h1>"No such incident"</h1><p><a href="/incidents">"All incidents"</a></p> }.into_any(),
-                    Ok(Some(detail)) => view! { <IncidentView detail save post add /> }.into_any(),
+                    Ok(Some(detail)) => view! { <IncidentView detail save post add saves /> }.into_any(),
                 }
             })}
         </Suspense>
     }
+}
+
+/// The response's forms' saves, one each.
+#[derive(Clone, Copy)]
+struct Saves {
+    investigation: Save,
+    action: Save,
+    review: Save,
 }
 
 fn conflict_for<'a>(conflicts: &'a [FieldConflict], field: &str) -> Option<&'a FieldConflict> {
@@ -183,8 +194,9 @@ fn field_row(label: &'static str, value: String, conflict: Option<&FieldConflict
 fn IncidentView(
     detail: IncidentDetail,
     save: Action<(Report, Report), Result<(), ServerFnError>>,
-    post: Action<(String, String), Result<(), ServerFnError>>,
+    post: Action<(String, String, String), Result<(), ServerFnError>>,
     add: Add,
+    saves: Saves,
 ) -> impl IntoView {
     let assignee = detail.name_of(&detail.report.response.assignee);
     let IncidentDetail {
@@ -287,11 +299,11 @@ fn IncidentView(
         {overdue}
         {rows}
         {response_conflicts}
-        <Timeline entries=report.timeline.clone() id=report.id.to_string() post />
+        <Timeline entries=report.timeline.clone() history=history.clone() id=report.id.to_string() post />
         <SupervisorEdit base=report.clone() people=team.clone() save />
-        <Investigation base=report.clone() save />
-        <Actions base=report.clone() people=team now=read_at save add />
-        <ReviewForm base=report save />
+        <Investigation base=report.clone() save=saves.investigation />
+        <Actions base=report.clone() people=team now=read_at save=saves.action add />
+        <ReviewForm base=report save=saves.review />
         <History lines=history change_count />
     }
 }
@@ -363,29 +375,38 @@ fn field_label(field: &str) -> &str {
 #[component]
 fn Timeline(
     entries: Vec<crate::domain::TimelineEntry>,
+    history: Vec<crate::desk::HistoryLine>,
     id: String,
-    post: Action<(String, String), Result<(), ServerFnError>>,
+    post: Action<(String, String, String), Result<(), ServerFnError>>,
 ) -> AnyView {
     let text = RwSignal::new(String::new());
+    let audience = RwSignal::new(Audience::Team.as_str().to_owned());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        post.dispatch((id.clone(), text.get_untracked()));
+        post.dispatch((id.clone(), text.get_untracked(), audience.get_untracked()));
         text.set(String::new());
     };
     let outcome = move || match post.value().get() {
         Some(Err(e)) => Some(view! { <p class="notice" role="alert">{format!("Not added: {e}")}</p> }),
         _ => None,
     };
+    let entries = crate::desk::timeline_items(&entries, &history, field_label);
     let list = if entries.is_empty() {
         view! { <p class="empty">"No updates yet."</p> }.into_any()
     } else {
         view! {
             <ol class="timeline" data-testid="timeline">
-                {entries.into_iter().map(|e| view! {
-                    <li>
-                        <span class="sub">{format!("{} · {}", e.at.display_utc(), e.author)}</span>
-                        <p>{e.text}</p>
-                    </li>
+                {entries.into_iter().map(|e| {
+                    let shared = e.audience == Some(Audience::Reporter);
+                    view! {
+                        <li class:event=e.audience.is_none()>
+                            <span class="sub">
+                                {format!("{} · {}", e.at.display_utc(), e.who)}
+                                {shared.then_some(" · also for the reporter")}
+                            </span>
+                            <p>{e.text}</p>
+                        </li>
+                    }
                 }).collect_view()}
             </ol>
         }
@@ -399,6 +420,12 @@ fn Timeline(
                 <div class="field">
                     <label for="update-text">"Update"</label>
                     <textarea id="update-text" rows="3" required bind:value=text></textarea>
+                </div>
+                <div class="field">
+                    <label for="update-audience">"For"</label>
+                    <select id="update-audience" bind:value=audience>
+                        {options(Audience::ALL, Audience::as_str, Audience::label)}
+                    </select>
                 </div>
                 <button type="submit" class="button" data-testid="add-update" disabled=move || post.pending().get()>
                     "Add update"

@@ -15,6 +15,15 @@ pub(super) type Save = leptos::prelude::Action<(Report, Report), Result<(), Serv
 /// Adding an action: (report, the action).
 pub(super) type Add = leptos::prelude::Action<(ReportId, NewAction), Result<(), ServerFnError>>;
 
+/// A server action for saving edits of the report (one per form, so each shows its own
+/// outcome).
+pub(super) fn save_action() -> Save {
+    leptos::prelude::Action::new(|(base, edited): &(Report, Report)| {
+        let (base, edited) = (base.clone(), edited.clone());
+        async move { crate::desk::edit_incident(base, edited).await }
+    })
+}
+
 /// A server action for adding actions.
 pub(super) fn add_action_action() -> Add {
     leptos::prelude::Action::new(|(id, action): &(ReportId, NewAction)| {
@@ -24,9 +33,9 @@ pub(super) fn add_action_action() -> Add {
 }
 
 /// What a save said, for a form's live region.
-fn outcome(result: Option<Result<(), ServerFnError>>) -> Option<AnyView> {
+fn outcome(result: Option<Result<(), ServerFnError>>, done: &'static str) -> Option<AnyView> {
     match result {
-        Some(Ok(())) => Some(view! { <p class="ok" role="status">"Saved."</p> }.into_any()),
+        Some(Ok(())) => Some(view! { <p class="ok" role="status">{done}</p> }.into_any()),
         Some(Err(e)) => {
             Some(view! { <p class="notice" role="alert">{format!("Not saved: {e}")}</p> }.into_any())
         }
@@ -84,7 +93,7 @@ pub(super) fn Investigation(base: Report, save: Save) -> AnyView {
                 <button type="submit" class="button" data-testid="save-investigation" disabled=move || save.pending().get()>
                     "Save investigation"
                 </button>
-                {move || outcome(save.value().get())}
+                {move || outcome(save.value().get(), "Investigation saved.")}
             </form>
         </section>
     }
@@ -162,6 +171,7 @@ pub(super) fn Actions(base: Report, people: Vec<Person>, now: Timestamp, save: S
         <section aria-labelledby="actions-heading">
             <h2 id="actions-heading">"Corrective and preventive actions"</h2>
             {list}
+            {move || outcome(save.value().get(), "Action saved.")}
             <form on:submit=submit class="desk-edit" data-testid="add-action-form">
                 <h3>"Add an action"</h3>
                 <div class="field">
@@ -187,7 +197,7 @@ pub(super) fn Actions(base: Report, people: Vec<Person>, now: Timestamp, save: S
                 <button type="submit" class="button" data-testid="add-action" disabled=move || add.pending().get()>
                     "Add action"
                 </button>
-                {move || outcome(add.value().get())}
+                {move || outcome(add.value().get(), "Action added.")}
             </form>
         </section>
     }
@@ -300,7 +310,7 @@ pub(super) fn ReviewForm(base: Report, save: Save) -> AnyView {
                 <button type="submit" class="button" data-testid="save-review" disabled=move || save.pending().get()>
                     "Save review"
                 </button>
-                {move || outcome(save.value().get())}
+                {move || outcome(save.value().get(), "Review saved.")}
             </form>
         </section>
     }
@@ -335,10 +345,30 @@ pub(super) fn ReportOutcome(report: RwSignal<Option<Report>>) -> impl IntoView {
                 })}
             }
         });
+        let updates: Vec<_> = report
+            .timeline
+            .iter()
+            .filter(|u| u.audience == crate::domain::Audience::Reporter)
+            .cloned()
+            .collect();
+        let updates = (!updates.is_empty()).then(|| {
+            view! {
+                <h3>"Updates for you"</h3>
+                <ol class="timeline" data-testid="updates-for-reporter">
+                    {updates.into_iter().map(|u| view! {
+                        <li>
+                            <span class="sub">{format!("{} · {}", u.at.display_utc(), u.author)}</span>
+                            <p>{u.text}</p>
+                        </li>
+                    }).collect_view()}
+                </ol>
+            }
+        });
         Some(view! {
             <section class="report-outcome" aria-labelledby="outcome-heading" data-testid="report-outcome">
                 <h2 id="outcome-heading">"What came of this report"</h2>
                 <p data-testid="report-status">{format!("Status: {}", report.status.label())}</p>
+                {updates}
                 {outcome}
             </section>
         })
