@@ -9,7 +9,7 @@
 // * /api/ is never answered from the cache.
 const BUILD = '__MUSTER_BUILD__';
 const CACHE = `muster-shell-${BUILD}`;
-const SHELL_PAGES = ['/', '/report'];
+const SHELL_PAGES = ['/', '/report', '/alerts'];
 const ASSETS = [
   '/pkg/muster.js',
   '/pkg/muster_bg.wasm',

@@ -78,6 +78,29 @@ pub struct Person {
     pub name: String,
 }
 
+/// One outgoing webhook delivery, as the delivery log shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryLine {
+    /// `report:rank`, also sent as the delivery's id.
+    pub id: String,
+    /// The report.
+    pub report_id: ReportId,
+    /// The priority it reached.
+    pub priority: Priority,
+    /// When it was raised.
+    pub created_at: Timestamp,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When the next attempt is due (if not delivered).
+    pub next_attempt_at: Timestamp,
+    /// When the receiver accepted it.
+    pub delivered_at: Option<Timestamp>,
+    /// The receiver's last HTTP status.
+    pub last_status: Option<i64>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
 /// An action as the desk's form submits it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewAction {
@@ -276,6 +299,11 @@ pub trait IncidentDesk: Send + Sync + 'static {
     -> Result<(), String>;
     /// Documents held back because they could not be merged (administrators only).
     async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, String>;
+    /// Marks one of `viewer`'s notifications read.
+    async fn mark_notice_read(&self, viewer: &Viewer, id: String) -> Result<(), String>;
+    /// The outgoing webhook's delivery log (administrators only), and whether a webhook
+    /// is configured.
+    async fn deliveries(&self, viewer: &Viewer) -> Result<(Vec<DeliveryLine>, bool), String>;
     /// The actions `viewer` owns on reports they may read, and the server's time (to tell
     /// which are overdue).
     async fn my_actions(&self, viewer: &Viewer) -> Result<(Vec<ActionRow>, Timestamp), String>;
@@ -386,6 +414,24 @@ pub async fn choose_value(id: String, field: String, value: String) -> Result<()
 pub async fn my_actions() -> Result<(Vec<ActionRow>, Timestamp), ServerFnError> {
     let viewer = signed_in()?;
     desk()?.0.my_actions(&viewer).await.map_err(ServerFnError::new)
+}
+
+/// Marks one of the signed-in person's notifications read.
+#[server]
+pub async fn mark_notice_read(id: String) -> Result<(), ServerFnError> {
+    let viewer = signed_in()?;
+    desk()?
+        .0
+        .mark_notice_read(&viewer, id)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// The outgoing webhook's delivery log, newest first, and whether a webhook is set up.
+#[server]
+pub async fn list_deliveries() -> Result<(Vec<DeliveryLine>, bool), ServerFnError> {
+    let viewer = signed_in()?;
+    desk()?.0.deliveries(&viewer).await.map_err(ServerFnError::new)
 }
 
 /// Documents held back because they could not be merged, newest first.

@@ -87,6 +87,9 @@ pub struct FieldState {
     /// The server refused the session (ended, revoked, deactivated): sync stops until the
     /// person signs in again; nothing on the device is lost.
     pub signed_out: RwSignal<bool>,
+    /// A supervisor's unread notifications (P1/P2 escalations) as of the last sync, kept
+    /// on the device so they show offline.
+    pub notices: RwSignal<Vec<crate::protocol::Notice>>,
 }
 
 impl FieldState {
@@ -102,6 +105,7 @@ impl FieldState {
             loaded: RwSignal::new(false),
             me: RwSignal::new(None),
             signed_out: RwSignal::new(false),
+            notices: RwSignal::new(Vec::new()),
         }
     }
 

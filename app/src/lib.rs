@@ -28,8 +28,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::pages::{
-    IncidentListPage, IncidentPage, MyActionsPage, NotFound, OutboxPage, PeoplePage, QuarantinePage,
-    ReportFormPage, SignInPage, SyncBar,
+    AlertsPage, IncidentListPage, IncidentPage, MyActionsPage, NotFound, OutboxPage, PeoplePage,
+    QuarantinePage, ReportFormPage, SignInPage, SyncBar, WebhooksPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -70,6 +70,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/incidents") view=IncidentListPage />
                     <Route path=path!("/incidents/:id") view=IncidentPage />
                     <Route path=path!("/actions") view=MyActionsPage />
+                    <Route path=path!("/alerts") view=AlertsPage />
+                    <Route path=path!("/admin/webhooks") view=WebhooksPage />
                     <Route path=path!("/admin/quarantine") view=QuarantinePage />
                     <Route path=path!("/admin/people") view=PeoplePage />
                     <Route path=path!("/login") view=SignInPage />

@@ -116,6 +116,28 @@ pub struct SyncResponse {
     /// Whether more feed entries are waiting: ask again straight away.
     #[serde(default)]
     pub more: bool,
+    /// For supervisors: their unread notifications (P1/P2 escalations), newest first,
+    /// the whole current list each time (empty lists are left out of the body).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
+}
+
+/// The most notifications one answer carries.
+pub const MAX_NOTICES: usize = 50;
+
+/// A notification: a report of the person's team reached P1 or P2.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// Its id (to mark it read).
+    pub id: String,
+    /// The report.
+    pub report_id: ReportId,
+    /// Its title (as projected when the answer was made).
+    pub title: String,
+    /// The priority it reached.
+    pub priority: crate::domain::Priority,
+    /// When.
+    pub raised_at: crate::domain::Timestamp,
 }
 
 /// The server's durable state of one report after the request.

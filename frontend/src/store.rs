@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 const DEVICE_KEY: &str = "muster.v1.device";
 const INDEX_KEY: &str = "muster.v1.index";
 const ME_KEY: &str = "muster.v1.me";
+const NOTICES_KEY: &str = "muster.v1.notices";
 
 fn report_key(id: ReportId) -> String {
     format!("muster.v1.report.{id}")
@@ -206,6 +207,18 @@ pub fn me() -> Option<app::protocol::Me> {
 /// Remembers who this device is signed in as.
 pub fn set_me(me: &app::protocol::Me) -> Result<(), StoreError> {
     LocalStorage::set(ME_KEY, me)?;
+    Ok(())
+}
+
+/// The notifications the last sync brought (none if it never brought any).
+#[must_use]
+pub fn notices() -> Vec<app::protocol::Notice> {
+    LocalStorage::get(NOTICES_KEY).unwrap_or_default()
+}
+
+/// Replaces the stored notifications with the server's current list.
+pub fn set_notices(notices: &[app::protocol::Notice]) -> Result<(), StoreError> {
+    LocalStorage::set(NOTICES_KEY, notices)?;
     Ok(())
 }
 

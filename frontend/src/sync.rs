@@ -45,6 +45,7 @@ pub fn start(state: FieldState) {
     state.online.set(is_online());
     state.outbox.set(store::outbox());
     state.me.set(store::me());
+    state.notices.set(store::notices());
     state.loaded.set(true);
     refresh_me(state);
     if let Some(window) = web_sys::window() {
@@ -227,6 +228,9 @@ async fn run(state: FieldState) -> Result<(), String> {
         for ack in &body.reports {
             apply_remote(ack)?;
         }
+        // The server's whole current list: replaces what the device held.
+        store::set_notices(&body.notices).map_err(|e| e.0)?;
+        state.notices.set(body.notices.clone());
         let mut all_applied = true;
         for entry in &body.feed {
             if apply_remote(entry).is_err() {

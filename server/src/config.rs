@@ -28,6 +28,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// How long a sign-in lasts (also offline) before the person signs in again.
     pub session_ttl: std::time::Duration,
+    /// Where P1/P2 escalations are POSTed, if anywhere.
+    pub webhook: Option<crate::webhook::WebhookConfig>,
 }
 
 impl fmt::Debug for Config {
@@ -40,6 +42,7 @@ impl fmt::Debug for Config {
             .field("demo", &self.demo)
             .field("public_url", &self.public_url)
             .field("session_ttl", &self.session_ttl)
+            .field("webhook", &self.webhook)
             .finish()
     }
 }
@@ -53,6 +56,7 @@ impl Default for Config {
             demo: false,
             public_url: None,
             session_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
+            webhook: None,
         }
     }
 }
@@ -110,6 +114,40 @@ impl Config {
                 })?;
             config.session_ttl = std::time::Duration::from_secs(days * 24 * 3600);
         }
+        if let Some(url) = var("MUSTER_WEBHOOK_URL").filter(|u| !u.is_empty()) {
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme_ok || url.contains(char::is_whitespace) {
+                return Err(ConfigError {
+                    name: "MUSTER_WEBHOOK_URL",
+                    reason: "use the receiver's full address, e.g. https://hooks.example.org/muster"
+                        .to_owned(),
+                });
+            }
+            let secret = var("MUSTER_WEBHOOK_SECRET")
+                .filter(|s| s.chars().count() >= 16)
+                .ok_or_else(|| ConfigError {
+                    name: "MUSTER_WEBHOOK_SECRET",
+                    reason: "a webhook needs a signing secret of at least 16 characters".to_owned(),
+                })?;
+            let retry_ms: u64 = match var("MUSTER_WEBHOOK_RETRY_MS").filter(|v| !v.is_empty()) {
+                None => 10_000,
+                Some(ms) => ms
+                    .parse()
+                    .ok()
+                    .filter(|ms| (1..=3_600_000).contains(ms))
+                    .ok_or_else(|| ConfigError {
+                        name: "MUSTER_WEBHOOK_RETRY_MS",
+                        reason: "milliseconds before the first retry, 1 to 3600000".to_owned(),
+                    })?,
+            };
+            config.webhook = Some(crate::webhook::WebhookConfig {
+                url,
+                secret,
+                retry_after: std::time::Duration::from_millis(retry_ms),
+                max_attempts: 10,
+                public_url: config.public_url.clone(),
+            });
+        }
         Ok(config)
     }
 }
@@ -117,6 +155,25 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_webhook_needs_an_address_and_a_secret_and_the_secret_stays_hidden() {
+        let env = |url: &'static str, secret: &'static str| {
+            move |k: &str| match k {
+                "MUSTER_WEBHOOK_URL" => Some(url.to_owned()),
+                "MUSTER_WEBHOOK_SECRET" => Some(secret.to_owned()),
+                _ => None,
+            }
+        };
+        let config = Config::from_env(env("https://hooks.example.org/m", "sixteen-chars-secret")).unwrap();
+        let webhook = config.webhook.as_ref().unwrap();
+        assert_eq!(webhook.url, "https://hooks.example.org/m");
+        assert_eq!(webhook.retry_after, std::time::Duration::from_secs(10));
+        assert!(!format!("{config:?}").contains("sixteen-chars-secret"));
+        assert!(Config::from_env(env("https://hooks.example.org/m", "short")).is_err());
+        assert!(Config::from_env(env("ftp://hooks.example.org", "sixteen-chars-secret")).is_err());
+        assert!(Config::from_env(|_| None).unwrap().webhook.is_none());
+    }
 
     #[test]
     fn environment_overrides_defaults_and_secrets_stay_hidden() {

@@ -626,6 +626,7 @@ impl Store {
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             self.project(&mut tx, chunk, now).await?;
         }
+        self.escalate(&mut tx, &changed, now).await?;
         let following: Vec<(uuid::Uuid, &Applied)> = results
             .iter()
             .flatten()
@@ -1013,6 +1014,206 @@ impl Store {
         Ok(())
     }
 
+    /// Records each P1 or P2 that a merged report reaches for the first time, and for each
+    /// new one notifies the report's team's supervisors and queues a webhook delivery, all
+    /// in the merge's transaction.
+    async fn escalate(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        changed: &[(&Applied, Ownership)],
+        now: Timestamp,
+    ) -> Result<(), DbError> {
+        let raised: Vec<(String, i64)> = changed
+            .iter()
+            .filter_map(|(a, _)| {
+                let priority = a.merged.report.priority();
+                priority
+                    .escalates()
+                    .then(|| (a.merged.report.id.to_string(), priority.rank()))
+            })
+            .collect();
+        if raised.is_empty() {
+            return Ok(());
+        }
+        for rows in raised.chunks(ACTION_ROWS_PER_STATEMENT) {
+            let sql = self.sql(&format!(
+                "INSERT INTO escalations (report_id, priority_rank, raised_at) VALUES {}
+                 ON CONFLICT (report_id, priority_rank) DO NOTHING",
+                values_list(rows.len(), 3)
+            ));
+            rows.iter()
+                .fold(sqlx::query(&sql), |q, (id, rank)| {
+                    q.bind(id.clone()).bind(*rank).bind(now.0)
+                })
+                .execute(&mut **tx)
+                .await
+                .context("recording escalations")?;
+        }
+        sqlx::query(
+            "INSERT INTO notifications (id, user_id, report_id, priority_rank, created_at)
+             SELECT e.report_id || ':' || CAST(e.priority_rank AS TEXT) || ':' || u.id, u.id, e.report_id,
+                    e.priority_rank, e.raised_at
+             FROM escalations e
+             JOIN reports r ON r.id = e.report_id
+             JOIN memberships m ON m.team_id = r.team_id
+             JOIN users u ON u.id = m.user_id
+             WHERE e.notified = 0 AND u.role = 'supervisor' AND u.active = 1
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .execute(&mut **tx)
+        .await
+        .context("notifying supervisors")?;
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, report_id, priority_rank, created_at, next_attempt_at)
+             SELECT e.report_id || ':' || CAST(e.priority_rank AS TEXT), e.report_id, e.priority_rank,
+                    e.raised_at, e.raised_at
+             FROM escalations e WHERE e.notified = 0
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .execute(&mut **tx)
+        .await
+        .context("queueing webhook deliveries")?;
+        sqlx::query("UPDATE escalations SET notified = 1 WHERE notified = 0")
+            .execute(&mut **tx)
+            .await
+            .context("marking escalations notified")?;
+        Ok(())
+    }
+
+    /// `user`'s unread notifications, newest first (at most [`app::protocol::MAX_NOTICES`]).
+    pub async fn notices(&self, user: uuid::Uuid) -> Result<Vec<app::protocol::Notice>, DbError> {
+        let sql = self.sql(&format!(
+            "SELECT n.id, n.report_id, n.priority_rank, n.created_at, r.title
+             FROM notifications n JOIN reports r ON r.id = n.report_id
+             WHERE n.user_id = $1 AND n.read_at IS NULL
+             ORDER BY n.created_at DESC, n.id LIMIT {}",
+            app::protocol::MAX_NOTICES
+        ));
+        let rows = sqlx::query(&sql)
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .context("reading notifications")?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(app::protocol::Notice {
+                    id: r.get("id"),
+                    report_id: r.get::<String, _>("report_id").parse().ok()?,
+                    title: r.get("title"),
+                    priority: Priority::from_rank(r.get("priority_rank"))?,
+                    raised_at: Timestamp(r.get("created_at")),
+                })
+            })
+            .collect())
+    }
+
+    /// Marks `user`'s notification `id` read; whether there was such an unread one.
+    pub async fn mark_notice_read(
+        &self,
+        user: uuid::Uuid,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<bool, DbError> {
+        let done =
+            sqlx::query(&self.sql(
+                "UPDATE notifications SET read_at = $1 WHERE id = $2 AND user_id = $3 AND read_at IS NULL",
+            ))
+            .bind(now.0)
+            .bind(id.to_owned())
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await
+            .context("marking a notification read")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Webhook deliveries due at `now` (not delivered, attempts left), oldest first.
+    pub async fn due_deliveries(&self, now: Timestamp, max_attempts: i64) -> Result<Vec<Delivery>, DbError> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT d.id, d.report_id, d.priority_rank, d.created_at, d.body, d.attempts,
+                    r.title, r.category, r.status, r.occurred_at
+             FROM webhook_deliveries d JOIN reports r ON r.id = d.report_id
+             WHERE d.delivered_at IS NULL AND d.attempts < $1 AND d.next_attempt_at <= $2
+             ORDER BY d.next_attempt_at LIMIT 20",
+        ))
+        .bind(max_attempts)
+        .bind(now.0)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading due webhook deliveries")?;
+        Ok(rows
+            .iter()
+            .map(|r| Delivery {
+                id: r.get("id"),
+                report_id: r.get("report_id"),
+                priority_rank: r.get("priority_rank"),
+                created_at: Timestamp(r.get("created_at")),
+                body: r.get("body"),
+                attempts: r.get("attempts"),
+                title: r.get("title"),
+                category: r.get("category"),
+                status: r.get("status"),
+                occurred_at: Timestamp(r.get("occurred_at")),
+            })
+            .collect())
+    }
+
+    /// Records one delivery attempt: its body (fixed at the first), the answer, and either
+    /// success or when to try again.
+    pub async fn record_attempt(
+        &self,
+        id: &str,
+        body: &str,
+        outcome: &Attempt,
+        now: Timestamp,
+    ) -> Result<(), DbError> {
+        sqlx::query(&self.sql(
+            "UPDATE webhook_deliveries SET body = $1, attempts = attempts + 1,
+               delivered_at = $2, next_attempt_at = $3, last_status = $4, last_error = $5
+             WHERE id = $6",
+        ))
+        .bind(body.to_owned())
+        .bind(outcome.delivered.then_some(now.0))
+        .bind(outcome.next_attempt_at.0)
+        .bind(outcome.status.map(i64::from))
+        .bind(outcome.error.clone())
+        .bind(id.to_owned())
+        .execute(&self.pool)
+        .await
+        .context("recording a webhook attempt")?;
+        Ok(())
+    }
+
+    /// The delivery log, newest first.
+    pub async fn deliveries(&self, limit: i64) -> Result<Vec<app::desk::DeliveryLine>, DbError> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT id, report_id, priority_rank, created_at, attempts, next_attempt_at, delivered_at,
+                    last_status, last_error
+             FROM webhook_deliveries ORDER BY created_at DESC, id LIMIT $1",
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the webhook delivery log")?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(app::desk::DeliveryLine {
+                    id: r.get("id"),
+                    report_id: r.get::<String, _>("report_id").parse().ok()?,
+                    priority: Priority::from_rank(r.get("priority_rank"))?,
+                    created_at: Timestamp(r.get("created_at")),
+                    attempts: r.get("attempts"),
+                    next_attempt_at: Timestamp(r.get("next_attempt_at")),
+                    delivered_at: r.get::<Option<i64>, _>("delivered_at").map(Timestamp),
+                    last_status: r.get("last_status"),
+                    last_error: r.get("last_error"),
+                })
+            })
+            .collect())
+    }
+
     /// The actions `viewer` owns on reports they may read: open ones first by due date,
     /// then the done ones.
     pub async fn my_actions(&self, viewer: &Viewer) -> Result<Vec<ActionRow>, DbError> {
@@ -1052,6 +1253,44 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// A webhook delivery due to be tried, with what its body says about the report.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// `report:rank`; the receiver's key for ignoring a repeat.
+    pub id: String,
+    /// The report.
+    pub report_id: String,
+    /// The priority it reached (1 or 2).
+    pub priority_rank: i64,
+    /// When it was raised.
+    pub created_at: Timestamp,
+    /// The body, once fixed by the first attempt.
+    pub body: Option<String>,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The report's title, category, status and when it occurred (for the first body).
+    pub title: String,
+    /// Category key.
+    pub category: String,
+    /// Status key.
+    pub status: String,
+    /// When it occurred.
+    pub occurred_at: Timestamp,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The receiver answered 2xx.
+    pub delivered: bool,
+    /// The HTTP status, if there was an answer.
+    pub status: Option<u16>,
+    /// Why it failed (never the body).
+    pub error: Option<String>,
+    /// When to try again (ignored once delivered).
+    pub next_attempt_at: Timestamp,
 }
 
 /// Action rows per `INSERT` (8 parameters each, far below either database's limit).
@@ -1327,9 +1566,7 @@ fn row_to_incident(row: &AnyRow) -> Option<IncidentRow> {
         reporter: row.get("reporter"),
         occurred_at: Timestamp(row.get("occurred_at")),
         location,
-        priority: Priority::ALL
-            .into_iter()
-            .find(|p| p.rank() == row.get::<i64, _>("priority_rank"))?,
+        priority: Priority::from_rank(row.get("priority_rank"))?,
         report_due_at: row.get::<Option<i64>, _>("report_due_at").map(Timestamp),
     })
 }

@@ -20,17 +20,27 @@ use crate::http::now;
 #[derive(Debug, Clone)]
 pub struct Desk {
     store: Store,
+    /// Whether an outgoing webhook is configured (for the delivery log page).
+    webhook: bool,
     /// This process's part of the actors it writes desk edits as (with the person's user
     /// id, see [`actor_for`]), so several processes never reuse an actor's sequence numbers.
     salt: [u8; 4],
 }
 
 impl Desk {
+    /// This desk, telling administrators whether a webhook is configured.
+    #[must_use]
+    pub fn with_webhook(mut self, configured: bool) -> Self {
+        self.webhook = configured;
+        self
+    }
+
     /// A desk over `store`, writing as a fresh actor.
     #[must_use]
     pub fn new(store: Store) -> Self {
         Self {
             store,
+            webhook: false,
             salt: {
                 let mut salt = [0u8; 4];
                 salt.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..4]);
@@ -217,6 +227,29 @@ impl IncidentDesk for Desk {
             at,
         )
         .await
+    }
+
+    async fn mark_notice_read(&self, viewer: &Viewer, id: String) -> Result<(), String> {
+        self.store
+            .mark_notice_read(viewer.user_id, &id, now())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "marking a notification read");
+                "the notification could not be marked read right now".to_owned()
+            })?;
+        // Already read, or not theirs: nothing to do either way.
+        Ok(())
+    }
+
+    async fn deliveries(&self, viewer: &Viewer) -> Result<(Vec<app::desk::DeliveryLine>, bool), String> {
+        if viewer.role != Role::Admin {
+            return Err("only administrators see the webhook's delivery log".to_owned());
+        }
+        let lines = self.store.deliveries(200).await.map_err(|e| {
+            tracing::error!(error = %e, "reading the webhook delivery log");
+            "the delivery log is unavailable right now".to_owned()
+        })?;
+        Ok((lines, self.webhook))
     }
 
     async fn my_actions(&self, viewer: &Viewer) -> Result<(Vec<ActionRow>, Timestamp), String> {

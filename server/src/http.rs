@@ -166,12 +166,19 @@ pub async fn sync(
         .into_iter()
         .map(|a| (a.merged.report.id, a.merged.ack))
         .collect();
+    // Supervisors' unread notifications ride along, so the device lists them offline.
+    let notices = if viewer.role.acts_on_reports() {
+        state.store.notices(viewer.user_id).await.map_err(unavailable)?
+    } else {
+        Vec::new()
+    };
     let response = SyncResponse {
         protocol_version: PROTOCOL_VERSION,
         reports: order.iter().filter_map(|id| acks.remove(id)).collect(),
         feed,
         cursor: u64::try_from(cursor).unwrap_or(0),
         more,
+        notices,
     };
     Ok(Json(response).into_response())
 }

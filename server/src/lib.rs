@@ -21,6 +21,7 @@ pub mod export;
 pub mod http;
 pub mod security;
 pub mod signin;
+pub mod webhook;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub sign_in: Arc<signin::SignIn>,
     /// In demo mode, the demo accounts (shown on the sign-in page).
     pub demo: Option<app::pages::DemoMode>,
+    /// Whether an outgoing webhook is configured.
+    pub webhook: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -85,6 +88,9 @@ pub struct Muster {
     pub router: Router,
     /// The store, for tests and tools.
     pub store: db::Store,
+    /// The webhook deliverer, if a webhook is configured (runs until aborted or the
+    /// process ends).
+    pub deliverer: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Opens the database (running migrations), seeds demo data if asked, builds the router.
@@ -114,10 +120,16 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
         policy: Arc::new(security::Policy { tls, public_origin }),
         sign_in: signin::sign_in(config.session_ttl, tls),
         demo: config.demo.then(demo::accounts),
+        webhook: config.webhook.is_some(),
     };
+    let deliverer = config
+        .webhook
+        .clone()
+        .map(|webhook| webhook::spawn(store.clone(), webhook));
     Ok(Muster {
         router: router(state),
         store,
+        deliverer,
     })
 }
 
@@ -126,7 +138,9 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
 /// check, every body a limit (the sync API's own, [`security::FORM_BODY_LIMIT`] elsewhere).
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let desk = DeskHandle(Arc::new(desk::Desk::new(state.store.clone())));
+    let desk = DeskHandle(Arc::new(
+        desk::Desk::new(state.store.clone()).with_webhook(state.webhook),
+    ));
     let people = app::admin::AdminHandle(Arc::new(admin::Admin::new(state.store.clone())));
     let options = state.leptos_options.clone();
     let demo_mode = state.demo.clone();

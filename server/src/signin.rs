@@ -62,13 +62,14 @@ fn session_token(request: &Request) -> Option<&str> {
 }
 
 /// Paths anyone may fetch without signing in: the sign-in page and what it needs, the
-/// field pages' shell (it holds no report data: reports live on the device, and the page
+/// device pages' shell (outbox, report form, alerts) (it holds no report data: reports live on the device, and the page
 /// asks the person to sign in if the device has no session), health checks, and the API
 /// (which answers `401` itself).
 fn is_public(path: &str) -> bool {
     path == "/login"
         || path == "/"
         || path == "/report"
+        || path == "/alerts"
         || path == "/logout"
         || path == "/healthz"
         || path == "/readyz"

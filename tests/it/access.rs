@@ -370,6 +370,20 @@ impl World {
         ));
         let (status, _) = self.server_fn(actor, app::desk::MyActions::PATH, "").await;
         out.push((app::desk::MyActions::PATH, status == 200));
+        let (status, _) = self.text(actor, "/alerts").await;
+        out.push(("/alerts", status == 200));
+        let (status, _) = self
+            .server_fn(actor, app::desk::MarkNoticeRead::PATH, "id=no-such-notice")
+            .await;
+        out.push((app::desk::MarkNoticeRead::PATH, status == 200));
+        // Every report of this world is not judged yet, so P1: the log has deliveries.
+        let (status, page) = self.text(actor, "/admin/webhooks").await;
+        out.push((
+            "GET /admin/webhooks",
+            status == 200 && page.contains("data-testid=\"deliveries\""),
+        ));
+        let (status, _) = self.server_fn(actor, app::desk::ListDeliveries::PATH, "").await;
+        out.push((app::desk::ListDeliveries::PATH, status == 200));
         let (status, _) = self.server_fn(actor, app::pages::DemoAccounts::PATH, "").await;
         out.push((app::pages::DemoAccounts::PATH, status == 200));
         let (status, _) = self.text(actor, "/api/me").await;
@@ -439,8 +453,12 @@ impl World {
 }
 
 /// What each actor may do apart from reports: (operation, [nobody, field, supervisor, admin]).
-fn other_matrix() -> [(&'static str, [bool; 4]); 19] {
+fn other_matrix() -> [(&'static str, [bool; 4]); 23] {
     [
+        ("/alerts", [true, true, true, true]),
+        (app::desk::MarkNoticeRead::PATH, [false, true, true, true]),
+        ("GET /admin/webhooks", [false, false, false, true]),
+        (app::desk::ListDeliveries::PATH, [false, false, false, true]),
         ("GET /actions", [false, true, true, true]),
         (app::desk::MyActions::PATH, [false, true, true, true]),
         ("/", [true, true, true, true]),

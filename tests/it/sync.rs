@@ -21,7 +21,180 @@ on_both_databases!(
     reports_with_and_without_a_position_are_stored_in_any_order,
     priority_and_the_regulatory_clock_reach_the_incident_list,
     a_response_from_triage_to_review_reaches_the_reporter_and_only_supervisors_write_it,
+    p1_and_p2_notify_the_team_supervisors_and_a_signed_webhook_is_retried_until_delivered,
 );
+
+/// What a webhook receiver on 127.0.0.1 got: (signature header, delivery header, body).
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+
+/// A webhook receiver on 127.0.0.1 that answers 500 to the first request and 200 after.
+async fn receiver() -> (String, Received) {
+    use axum::http::{HeaderMap, StatusCode};
+    let got: Received = Received::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let mut seen = seen.lock().unwrap();
+                seen.push((header("muster-signature"), header("muster-delivery"), body));
+                if seen.len() == 1 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+/// Escalation: a report reaching P2, then P1, notifies its team's supervisors once per
+/// level (in the sync answer of their devices, not of others), and the webhook receives
+/// each escalation signed, retried after a failure, with the same body and delivery id,
+/// and the delivery log says so.
+async fn p1_and_p2_notify_the_team_supervisors_and_a_signed_webhook_is_retried_until_delivered(db: Db) {
+    use app::domain::access::Role;
+    use app::domain::{Impact, Urgency};
+    use hmac::Mac;
+    const SECRET: &str = "a test secret of some length";
+    let (url, received) = receiver().await;
+    let Some(server) = TestServer::start_with(db, |config| {
+        config.webhook = Some(server::webhook::WebhookConfig {
+            url,
+            secret: SECRET.to_owned(),
+            retry_after: std::time::Duration::from_millis(100),
+            max_attempts: 5,
+            public_url: Some("https://muster.example.org".to_owned()),
+        });
+    })
+    .await
+    else {
+        return;
+    };
+    let store = &server.store;
+    let (field, field_token, field_session) =
+        muster_tests::add_user_with_session(store, "fn", Role::Field, &["North"]).await;
+    let (north_lead, north_token, north_session) =
+        muster_tests::add_user_with_session(store, "ns", Role::Supervisor, &["North"]).await;
+    let (south_lead, _, _) =
+        muster_tests::add_user_with_session(store, "ss", Role::Supervisor, &["South"]).await;
+    let mut phone = Device::new(3);
+    phone.sign_in_as(field, field_session, &field_token);
+    let mut report = app::domain::Report::blank(
+        app::domain::ReportId::new_v7(muster_tests::T0, [3; 10]),
+        muster_tests::T0,
+        "fn (test)",
+    );
+    report.title = "Loose guard on conveyor".into();
+    report.location.place = "Line 4".into();
+    report.impact = Impact::Low;
+    report.urgency = Urgency::Low;
+    let id = phone.create_report(&report);
+    phone.sync(&server.base).await.unwrap();
+    assert!(
+        store.notices(north_lead).await.unwrap().is_empty(),
+        "P5: nobody is told"
+    );
+
+    // Raised to P2 (high impact, medium urgency): the North supervisor is told, once.
+    phone.edit(id, |r| {
+        r.impact = Impact::High;
+        r.urgency = Urgency::Medium;
+    });
+    phone.sync(&server.base).await.unwrap();
+    phone.edit(id, |r| r.what_happened = "The guard's bolts are missing".into());
+    phone.sync(&server.base).await.unwrap();
+    let told = store.notices(north_lead).await.unwrap();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        (told[0].report_id, told[0].priority),
+        (id, app::domain::Priority::P2)
+    );
+    assert_eq!(told[0].title, "Loose guard on conveyor");
+    assert!(
+        store.notices(south_lead).await.unwrap().is_empty(),
+        "another team's supervisor is not"
+    );
+    assert!(
+        store.notices(field).await.unwrap().is_empty(),
+        "nor the field employee"
+    );
+
+    // The webhook: refused once, then delivered; the same signed body both times.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while received.lock().unwrap().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the webhook was not retried"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got[0].2, got[1].2, "a retry sends the same body");
+    assert_eq!(got[0].1, format!("{id}:2"));
+    assert_eq!(got[1].1, got[0].1, "and the same delivery id");
+    for (signature, _, body) in &got {
+        let (t, v1) = signature
+            .strip_prefix("t=")
+            .and_then(|rest| rest.split_once(",v1="))
+            .unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(format!("{t}.{body}").as_bytes());
+        mac.verify_slice(&hex::decode(v1).unwrap())
+            .expect("a valid signature");
+    }
+    let body: serde_json::Value = serde_json::from_str(&got[0].2).unwrap();
+    assert_eq!(body["event"], "incident.escalated");
+    assert_eq!(body["priority"], "P2");
+    assert_eq!(body["title"], "Loose guard on conveyor");
+    assert_eq!(body["link"], format!("https://muster.example.org/incidents/{id}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let log = loop {
+        let log = store.deliveries(10).await.unwrap();
+        if log.first().is_some_and(|d| d.delivered_at.is_some()) {
+            break log;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delivery was not logged: {log:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].attempts, log[0].last_status), (2, Some(200)));
+
+    // Raised to P1: told again; the supervisor's device gets both, then marks one read.
+    phone.edit(id, |r| r.urgency = Urgency::High);
+    phone.sync(&server.base).await.unwrap();
+    let mut lead_device = Device::new(4);
+    lead_device.sign_in_as(north_lead, north_session, &north_token);
+    let answer = lead_device.sync(&server.base).await.unwrap();
+    let priorities: Vec<_> = answer.notices.iter().map(|n| n.priority.as_str()).collect();
+    assert_eq!(priorities, ["P1", "P2"], "newest first");
+    assert!(
+        phone.sync(&server.base).await.unwrap().notices.is_empty(),
+        "field devices get none"
+    );
+    assert!(
+        store
+            .mark_notice_read(north_lead, &answer.notices[0].id, muster_tests::T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(lead_device.sync(&server.base).await.unwrap().notices.len(), 1);
+}
 
 /// The whole response over the desk: assignment, a "5 whys" chain, an action in its
 /// owner's list (overdue), the review gate, the review's lessons on the reporter's device;

@@ -309,11 +309,15 @@ pub struct TestServer {
     pub db: TestDb,
     http: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
+    deliverer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(deliverer) = &self.deliverer {
+            deliverer.abort();
+        }
     }
 }
 
@@ -330,20 +334,27 @@ impl TestServer {
 
     /// A server on a fresh database of `kind`, told it is reached at `public_url`.
     pub async fn start_public(kind: Db, public_url: Option<&str>) -> Option<Self> {
+        let public_url = public_url.map(str::to_owned);
+        Self::start_with(kind, move |config| config.public_url = public_url).await
+    }
+
+    /// A server on a fresh database of `kind`, its configuration adjusted by `adjust`.
+    pub async fn start_with(kind: Db, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
         let db = TestDb::new(kind).await?;
-        let config = Config {
+        let mut config = Config {
             addr: "127.0.0.1:0".parse().unwrap(),
             database_url: db.url.clone(),
             site_root: db.dir().join("site"),
             demo: false,
-            public_url: public_url.map(str::to_owned),
             ..Config::default()
         };
+        adjust(&mut config);
         let muster = server::build(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = muster.router;
         let task = tokio::spawn(async move {
-            server::serve(listener, muster.router).await.unwrap();
+            server::serve(listener, router).await.unwrap();
         });
         Some(Self {
             base,
@@ -351,6 +362,7 @@ impl TestServer {
             db,
             http: signed_in_client(),
             task,
+            deliverer: muster.deliverer,
         })
     }
 

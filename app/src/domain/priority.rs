@@ -191,7 +191,13 @@ impl Priority {
         }
     }
 
-    /// Whether the team's supervisors are told at once.
+    /// The priority of a rank (1 to 5), as [`Priority::rank`] gives it.
+    #[must_use]
+    pub fn from_rank(rank: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.rank() == rank)
+    }
+
+    /// Whether the team's supervisors are told at once (P1 and P2).
     #[must_use]
     pub fn escalates(self) -> bool {
         self <= Self::P2

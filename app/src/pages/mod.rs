@@ -2,6 +2,7 @@
 //! [`crate::field`]; desk pages (incident list and detail) read the server's merged reports
 //! through server functions.
 
+mod alerts;
 mod incidents;
 mod outbox;
 mod people;
@@ -9,6 +10,7 @@ mod report_form;
 mod response;
 mod signin;
 
+pub use alerts::{AlertsPage, WebhooksPage};
 pub use incidents::{IncidentListPage, IncidentPage, QuarantinePage};
 pub use outbox::OutboxPage;
 pub use people::PeoplePage;
@@ -64,11 +66,20 @@ pub fn SyncBar() -> impl IntoView {
                 <a href="/incidents">"Incidents"</a>
                 <a href="/actions">"My actions"</a>
                 {move || {
+                    let n = state.notices.with(Vec::len);
+                    (n > 0).then(|| view! {
+                        <a href="/alerts" class="alerts-link" data-testid="alerts-link">
+                            {if n == 1 { "1 alert".to_owned() } else { format!("{n} alerts") }}
+                        </a>
+                    })
+                }}
+                {move || {
                     let admin = state.loaded.get()
                         && state.me.with(|m| m.as_ref().is_some_and(|m| m.viewer.role == crate::domain::access::Role::Admin));
                     admin.then(|| view! {
                         <a href="/admin/people">"People"</a>
                         <a href="/admin/quarantine">"Held back"</a>
+                        <a href="/admin/webhooks">"Webhook"</a>
                     })
                 }}
             </nav>

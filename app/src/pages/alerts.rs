@@ -1,0 +1,140 @@
+//! Escalations: a supervisor's alerts (P1 and P2 reports of their teams), kept on the
+//! device by sync so they show offline; and the outgoing webhook's delivery log for
+//! administrators.
+
+use leptos::prelude::*;
+
+use crate::desk::{list_deliveries, mark_notice_read};
+use crate::field::{use_device, use_field_state};
+
+/// The supervisor's unread alerts, as the last sync brought them.
+#[component]
+pub fn AlertsPage() -> impl IntoView {
+    let state = use_field_state();
+    let device = StoredValue::new_local(use_device());
+    let mark = Action::new(|id: &String| {
+        let id = id.clone();
+        async move { mark_notice_read(id).await }
+    });
+    // Once marked, the next sync brings the list without it.
+    Effect::new(move |_| {
+        if matches!(mark.value().get(), Some(Ok(()))) {
+            device.with_value(|d| {
+                if let Some(d) = d {
+                    d.0.sync_now();
+                }
+            });
+        }
+    });
+    let list = move || {
+        let notices = state.notices.get();
+        if notices.is_empty() {
+            return view! { <p class="empty">"No alerts. P1 and P2 reports of your teams show here."</p> }
+                .into_any();
+        }
+        view! {
+            <ul class="alerts" data-testid="alerts">
+                {notices.into_iter().map(|n| {
+                    let id = n.id.clone();
+                    view! {
+                        <li class="alert">
+                            <span class=format!("prio prio-{}", n.priority.rank())>{n.priority.as_str()}</span>
+                            " "
+                            <a href=format!("/incidents/{}", n.report_id)>{n.title.clone()}</a>
+                            <span class="sub">{format!(" · {}", n.raised_at.display_utc())}</span>
+                            <button
+                                type="button"
+                                class="button"
+                                aria-label=format!("Mark “{}” as read", n.title)
+                                disabled=move || !state.online.get() || mark.pending().get()
+                                on:click=move |_| { mark.dispatch(id.clone()); }
+                            >
+                                "Mark as read"
+                            </button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }
+        .into_any()
+    };
+    let failed = move || {
+        mark.value().get().and_then(Result::err).map(|e| {
+            view! { <p class="notice" role="alert">{format!("Not marked: {e}")}</p> }
+        })
+    };
+    view! {
+        <h1>"Alerts"</h1>
+        <Show
+            when=move || state.loaded.get()
+            fallback=|| view! { <p class="empty">"Reading alerts saved on this device…"</p> }
+        >
+            {list}
+        </Show>
+        {failed}
+    }
+}
+
+/// The outgoing webhook's delivery log (administrators).
+#[component]
+pub fn WebhooksPage() -> impl IntoView {
+    let log = Resource::new(|| (), |()| list_deliveries());
+    view! {
+        <h1>"Webhook deliveries"</h1>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match log.await {
+                    Err(e) => view! { <p class="notice" role="alert">{format!("Could not load the log: {e}")}</p> }.into_any(),
+                    Ok((lines, configured)) => {
+                        let setup = if configured {
+                            "P1 and P2 escalations are sent to the configured webhook (MUSTER_WEBHOOK_URL)."
+                        } else {
+                            "No webhook is configured (set MUSTER_WEBHOOK_URL and MUSTER_WEBHOOK_SECRET); escalations are listed but not sent."
+                        };
+                        view! {
+                            <p class="hint">{setup}</p>
+                            {if lines.is_empty() {
+                                view! { <p class="empty" data-testid="deliveries-empty">"Nothing has been escalated yet."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <table class="incidents" data-testid="deliveries">
+                                        <thead>
+                                            <tr>
+                                                <th scope="col">"Delivery"</th>
+                                                <th scope="col">"Priority"</th>
+                                                <th scope="col">"Raised"</th>
+                                                <th scope="col">"Attempts"</th>
+                                                <th scope="col">"Outcome"</th>
+                                            </tr>
+                                        </thead>
+                                        <tbody>
+                                            {lines.into_iter().map(|d| {
+                                                let outcome = match (d.delivered_at, &d.last_error) {
+                                                    (Some(at), _) => format!("Delivered {} ({})", at.display_utc(), d.last_status.unwrap_or_default()),
+                                                    (None, Some(error)) if d.next_attempt_at.0 == i64::MAX => format!("{error}; given up"),
+                                                    (None, Some(error)) => format!("{error}; next attempt {}", d.next_attempt_at.display_utc()),
+                                                    (None, None) => "Waiting for its first attempt".to_owned(),
+                                                };
+                                                view! {
+                                                    <tr>
+                                                        <td data-label="Delivery">
+                                                            <a href=format!("/incidents/{}", d.report_id)><code>{d.id}</code></a>
+                                                        </td>
+                                                        <td data-label="Priority">{d.priority.as_str()}</td>
+                                                        <td data-label="Raised">{d.created_at.display_utc()}</td>
+                                                        <td data-label="Attempts">{d.attempts}</td>
+                                                        <td data-label="Outcome">{outcome}</td>
+                                                    </tr>
+                                                }
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                }.into_any()
+                            }}
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
