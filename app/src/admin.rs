@@ -72,6 +72,15 @@ pub trait PeopleAdmin: Send + Sync + 'static {
     async fn set_active(&self, id: Uuid, active: bool) -> Result<(), String>;
     /// Ends one session (a lost phone): its next request is refused.
     async fn revoke(&self, session: Uuid) -> Result<(), String>;
+    /// Every response plan.
+    async fn plans(&self) -> Result<Vec<crate::domain::Plan>, String>;
+    /// Replaces a category's response plan (no steps: removes it), as `by`.
+    async fn save_plan(
+        &self,
+        category: String,
+        steps: Vec<crate::domain::PlanStep>,
+        by: Uuid,
+    ) -> Result<(), String>;
 }
 
 /// The people port, as provided through context by the server.
@@ -115,6 +124,33 @@ pub fn team_list(teams: &str) -> Vec<String> {
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// Every response plan (administrators; devices get them from `GET /api/plans`).
+#[server]
+pub async fn list_plans() -> Result<Vec<crate::domain::Plan>, ServerFnError> {
+    admin()?.0.plans().await.map_err(ServerFnError::new)
+}
+
+/// Replaces the response plan of `category` with `steps`, one per line as
+/// `role: what to do` (empty: no plan).
+#[server]
+pub async fn save_plan(category: String, steps: String) -> Result<(), ServerFnError> {
+    let handle = admin()?;
+    let category = crate::domain::Category::new(category.trim());
+    if !crate::domain::Category::DEFAULTS
+        .iter()
+        .any(|(key, _)| *key == category.0)
+    {
+        return Err(ServerFnError::new("choose one of the categories"));
+    }
+    let steps = crate::domain::Plan::parse_steps(&steps).map_err(ServerFnError::new)?;
+    let by = crate::desk::signed_in()?.user_id;
+    handle
+        .0
+        .save_plan(category.0, steps, by)
+        .await
+        .map_err(ServerFnError::new)
 }
 
 /// Everyone, with their live sessions.

@@ -15,6 +15,8 @@
 //!     ├── occurred_at, reported_at: int (ms since epoch)
 //!     ├── location: map { gps: str "lat lon accuracy" | null, place: str }
 //!     ├── people_involved: list of str
+//!     ├── plan_ticks: list of str, each one ticked plan step as JSON
+//!     │               {"step", "role", "text", "at", "by"} (absent in older documents)
 //!     ├── response: map (absent in older documents: nothing yet)
 //!     │   ├── assignee: str (user id, or empty)
 //!     │   ├── due_at: int (ms) | null
@@ -87,6 +89,7 @@ const TIMELINE_KEY: &str = "timeline";
 const RESPONSE_KEY: &str = "response";
 const ACTIONS_KEY: &str = "actions";
 const REVIEW_KEY: &str = "review";
+const PLAN_TICKS_KEY: &str = "plan_ticks";
 
 /// Scalar fields directly under `report`, in display order.
 const REPORT_SCALARS: [&str; 12] = [
@@ -207,7 +210,7 @@ fn changed_fields(before: Option<&Report>, after: Option<&Report>) -> Vec<String
         return Vec::new();
     };
     let differs = |f: &FieldText| before.is_none_or(|b| f(b) != f(after));
-    let fields: [(&str, &FieldText); 21] = [
+    let fields: [(&str, &FieldText); 22] = [
         ("title", &|r| r.title.clone()),
         ("category", &|r| r.category.0.clone()),
         ("severity", &|r| r.severity.as_str().to_owned()),
@@ -229,6 +232,7 @@ fn changed_fields(before: Option<&Report>, after: Option<&Report>) -> Vec<String
         ("factors", &|r| r.response.factors.join("\n")),
         ("actions", &|r| format!("{:?}", r.response.actions)),
         ("review", &|r| format!("{:?}", r.response.review)),
+        ("plan_ticks", &|r| r.plan_ticks.len().to_string()),
     ];
     if before.is_none() {
         return vec!["created".to_owned()];
@@ -652,6 +656,19 @@ impl ReportDoc {
         if base.response != edited.response {
             self.edit_response(&report, &base.response, &edited.response)?;
         }
+        // Ticks are append-only like the timeline: a step is ticked once.
+        let ticked: Vec<_> = edited
+            .plan_ticks
+            .iter()
+            .filter(|t| base.plan_ticks.iter().all(|b| b.step != t.step))
+            .collect();
+        if !ticked.is_empty() {
+            let list = self.object_or_new(&report, PLAN_TICKS_KEY, ObjType::List)?;
+            for tick in ticked {
+                let len = self.doc.length(&list);
+                autosurgeon::reconcile_insert(&mut self.doc, list.clone(), len, tick)?;
+            }
+        }
         let added: Vec<_> = edited
             .timeline
             .iter()
@@ -898,6 +915,15 @@ impl autosurgeon::Reconcile for TimelineEntry {
     }
 }
 
+/// A ticked plan step is written as one scalar string, its JSON (never edited).
+impl autosurgeon::Reconcile for crate::domain::PlanTick {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        reconciler.str(serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
 /// The stored form of a timeline entry (the audience only when it is not the default
 /// team, so entries read the same as before audiences existed).
 fn entry_json(entry: &TimelineEntry) -> String {
@@ -1130,9 +1156,18 @@ mod tests {
             proptest::sample::select(Urgency::ALL.to_vec()),
             proptest::sample::select(Outcome::ALL.to_vec()),
             arb_response(),
+            proptest::collection::vec(("[a-z]{1,12}", name(), text(40), 0i64..NOW.0), 0..3),
         )
-            .prop_map(|(mut report, impact, urgency, outcome, response)| {
+            .prop_map(|(mut report, impact, urgency, outcome, response, ticks)| {
                 report.response = response;
+                for (text, role, by, at) in ticks {
+                    let step = crate::domain::PlanStep::new(&role, &text);
+                    if report.plan_ticks.iter().all(|t| t.step != step.id) {
+                        report
+                            .plan_ticks
+                            .push(crate::domain::PlanTick::of(&step, &by, Timestamp(at)));
+                    }
+                }
                 report.impact = impact;
                 report.urgency = urgency;
                 if report.category.0 == "injury_illness" {
@@ -1219,6 +1254,7 @@ mod tests {
                             })
                             .collect(),
                         response: Response::default(),
+                        plan_ticks: Vec::new(),
                     }
                 },
             )

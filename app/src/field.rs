@@ -90,6 +90,8 @@ pub struct FieldState {
     /// A supervisor's unread notifications (P1/P2 escalations) as of the last sync, kept
     /// on the device so they show offline.
     pub notices: RwSignal<Vec<crate::protocol::Notice>>,
+    /// The response plans as of the last sync, kept on the device so they open offline.
+    pub plans: RwSignal<Vec<crate::domain::Plan>>,
 }
 
 impl FieldState {
@@ -106,6 +108,7 @@ impl FieldState {
             me: RwSignal::new(None),
             signed_out: RwSignal::new(false),
             notices: RwSignal::new(Vec::new()),
+            plans: RwSignal::new(Vec::new()),
         }
     }
 

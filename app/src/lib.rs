@@ -28,7 +28,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::pages::{
-    AlertsPage, IncidentListPage, IncidentPage, MyActionsPage, NotFound, OutboxPage, PeoplePage,
+    AlertsPage, IncidentListPage, IncidentPage, MyActionsPage, NotFound, OutboxPage, PeoplePage, PlansPage,
     QuarantinePage, ReportFormPage, SignInPage, SyncBar, WebhooksPage,
 };
 
@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/actions") view=MyActionsPage />
                     <Route path=path!("/alerts") view=AlertsPage />
                     <Route path=path!("/admin/webhooks") view=WebhooksPage />
+                    <Route path=path!("/admin/plans") view=PlansPage />
                     <Route path=path!("/admin/quarantine") view=QuarantinePage />
                     <Route path=path!("/admin/people") view=PeoplePage />
                     <Route path=path!("/login") view=SignInPage />

@@ -81,6 +81,13 @@ pub struct SyncRequest {
     /// Every report with changes the server has not acknowledged (at most
     /// [`MAX_REPORTS_PER_REQUEST`]).
     pub reports: Vec<ReportPush>,
+    /// The version of the notifications the device holds ([`SyncResponse::notices_version`]),
+    /// if any: the answer carries the list only when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notices_seen: Option<String>,
+    /// The version of the response plans the device holds, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plans_seen: Option<String>,
 }
 
 /// One report's unacknowledged changes.
@@ -116,10 +123,20 @@ pub struct SyncResponse {
     /// Whether more feed entries are waiting: ask again straight away.
     #[serde(default)]
     pub more: bool,
-    /// For supervisors: their unread notifications (P1/P2 escalations), newest first,
-    /// the whole current list each time (empty lists are left out of the body).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notices: Vec<Notice>,
+    /// For supervisors: their unread notifications (P1/P2 escalations), newest first, the
+    /// whole current list, sent only when it differs from `notices_seen` (absent: keep
+    /// what you hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notices: Option<Vec<Notice>>,
+    /// The version of `notices`, to send back as `notices_seen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notices_version: Option<String>,
+    /// Every response plan, sent only when they differ from `plans_seen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plans: Option<Vec<crate::domain::Plan>>,
+    /// The version of `plans`, to send back as `plans_seen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plans_version: Option<String>,
 }
 
 /// The most notifications one answer carries.

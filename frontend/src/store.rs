@@ -19,6 +19,8 @@ const DEVICE_KEY: &str = "muster.v1.device";
 const INDEX_KEY: &str = "muster.v1.index";
 const ME_KEY: &str = "muster.v1.me";
 const NOTICES_KEY: &str = "muster.v1.notices";
+const PLANS_KEY: &str = "muster.v1.plans";
+const VERSIONS_KEY: &str = "muster.v1.versions";
 
 fn report_key(id: ReportId) -> String {
     format!("muster.v1.report.{id}")
@@ -210,16 +212,57 @@ pub fn set_me(me: &app::protocol::Me) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The notifications the last sync brought (none if it never brought any).
+/// The notifications the last sync that changed them brought (none if it never brought any).
 #[must_use]
 pub fn notices() -> Vec<app::protocol::Notice> {
     LocalStorage::get(NOTICES_KEY).unwrap_or_default()
 }
 
-/// Replaces the stored notifications with the server's current list.
-pub fn set_notices(notices: &[app::protocol::Notice]) -> Result<(), StoreError> {
+/// Replaces the stored notifications with the server's current list, of `version`.
+pub fn set_notices(notices: &[app::protocol::Notice], version: &str) -> Result<(), StoreError> {
     LocalStorage::set(NOTICES_KEY, notices)?;
+    set_version(0, version)
+}
+
+/// The versions of the lists the device holds: (notifications, plans).
+fn versions() -> (Option<String>, Option<String>) {
+    LocalStorage::get(VERSIONS_KEY).unwrap_or_default()
+}
+
+fn set_version(which: usize, version: &str) -> Result<(), StoreError> {
+    let mut versions = versions();
+    let slot = if which == 0 {
+        &mut versions.0
+    } else {
+        &mut versions.1
+    };
+    *slot = Some(version.to_owned());
+    LocalStorage::set(VERSIONS_KEY, versions)?;
     Ok(())
+}
+
+/// The version of the notifications held (to send as `notices_seen`).
+#[must_use]
+pub fn notices_version() -> Option<String> {
+    versions().0
+}
+
+/// The version of the response plans held (to send as `plans_seen`).
+#[must_use]
+pub fn plans_version() -> Option<String> {
+    versions().1
+}
+
+/// The response plans the last sync brought (none if it never brought any).
+#[must_use]
+pub fn plans() -> Vec<app::domain::Plan> {
+    LocalStorage::get(PLANS_KEY).unwrap_or_default()
+}
+
+/// Replaces the stored response plans, of `version`.
+pub fn set_plans(plans: &[app::domain::Plan], version: &str) -> Result<(), StoreError> {
+    LocalStorage::set(PLANS_KEY, plans)?;
+    set_version(1, version)
 }
 
 /// Removes everything this app keeps in this browser's local storage: reports, the

@@ -46,6 +46,7 @@ pub fn start(state: FieldState) {
     state.outbox.set(store::outbox());
     state.me.set(store::me());
     state.notices.set(store::notices());
+    state.plans.set(store::plans());
     state.loaded.set(true);
     refresh_me(state);
     if let Some(window) = web_sys::window() {
@@ -194,6 +195,8 @@ async fn run(state: FieldState) -> Result<(), String> {
             device_id: device.device_id,
             since: cursor,
             reports: pushes,
+            notices_seen: store::notices_version(),
+            plans_seen: store::plans_version(),
         };
         let response = gloo_net::http::Request::post("/api/sync")
             .json(&request)
@@ -228,9 +231,15 @@ async fn run(state: FieldState) -> Result<(), String> {
         for ack in &body.reports {
             apply_remote(ack)?;
         }
-        // The server's whole current list: replaces what the device held.
-        store::set_notices(&body.notices).map_err(|e| e.0)?;
-        state.notices.set(body.notices.clone());
+        // Lists the server sent because they changed: each replaces what the device held.
+        if let (Some(notices), Some(version)) = (&body.notices, &body.notices_version) {
+            store::set_notices(notices, version).map_err(|e| e.0)?;
+            state.notices.set(notices.clone());
+        }
+        if let (Some(plans), Some(version)) = (&body.plans, &body.plans_version) {
+            store::set_plans(plans, version).map_err(|e| e.0)?;
+            state.plans.set(plans.clone());
+        }
         let mut all_applied = true;
         for entry in &body.feed {
             if apply_remote(entry).is_err() {

@@ -47,6 +47,22 @@ fn random_password() -> Result<String, String> {
 
 #[async_trait::async_trait]
 impl PeopleAdmin for Admin {
+    async fn plans(&self) -> Result<Vec<app::domain::Plan>, String> {
+        self.store.plans().await.map_err(unavailable)
+    }
+
+    async fn save_plan(
+        &self,
+        category: String,
+        steps: Vec<app::domain::PlanStep>,
+        by: Uuid,
+    ) -> Result<(), String> {
+        self.store
+            .set_plan(&category, &steps, by, now())
+            .await
+            .map_err(unavailable)
+    }
+
     async fn people(&self) -> Result<Vec<Person>, String> {
         let now = now();
         let mut out = Vec::new();

@@ -1128,6 +1128,55 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Every response plan, by category.
+    pub async fn plans(&self) -> Result<Vec<app::domain::Plan>, DbError> {
+        let rows = sqlx::query("SELECT category, steps, updated_at FROM plans ORDER BY category")
+            .fetch_all(&self.pool)
+            .await
+            .context("reading response plans")?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(app::domain::Plan {
+                    category: app::domain::Category(r.get("category")),
+                    steps: serde_json::from_str(&r.get::<String, _>("steps")).ok()?,
+                    updated_at: Timestamp(r.get("updated_at")),
+                })
+            })
+            .collect())
+    }
+
+    /// Replaces the response plan of `category` (no steps: removes it).
+    pub async fn set_plan(
+        &self,
+        category: &str,
+        steps: &[app::domain::PlanStep],
+        by: uuid::Uuid,
+        now: Timestamp,
+    ) -> Result<(), DbError> {
+        if steps.is_empty() {
+            sqlx::query(&self.sql("DELETE FROM plans WHERE category = $1"))
+                .bind(category.to_owned())
+                .execute(&self.pool)
+                .await
+                .context("removing a response plan")?;
+            return Ok(());
+        }
+        sqlx::query(&self.sql(
+            "INSERT INTO plans (category, steps, updated_at, updated_by) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (category) DO UPDATE SET steps = excluded.steps, updated_at = excluded.updated_at,
+               updated_by = excluded.updated_by",
+        ))
+        .bind(category.to_owned())
+        .bind(serde_json::to_string(steps).unwrap_or_else(|_| "[]".to_owned()))
+        .bind(now.0)
+        .bind(by.to_string())
+        .execute(&self.pool)
+        .await
+        .context("saving a response plan")?;
+        Ok(())
+    }
+
     /// Webhook deliveries due at `now` (not delivered, attempts left), oldest first.
     pub async fn due_deliveries(&self, now: Timestamp, max_attempts: i64) -> Result<Vec<Delivery>, DbError> {
         let rows = sqlx::query(&self.sql(

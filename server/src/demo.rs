@@ -246,6 +246,7 @@ fn report_of(index: usize, sample: &Sample, now: Timestamp) -> Report {
         immediate_actions: sample.actions.to_owned(),
         timeline: Vec::new(),
         status: Status::Reported,
+        plan_ticks: Vec::new(),
         response: if sample.title.starts_with("Ladder") {
             ladder_review(reported)
         } else {
@@ -385,10 +386,42 @@ pub async fn seed_users(store: &Store, now: Timestamp) -> Result<usize, AccountE
     Ok(added)
 }
 
+/// The demo's response plans: (category, steps as the plan editor takes them).
+const DEMO_PLANS: [(&str, &str); 2] = [
+    (
+        "injury_illness",
+        "Whoever reports: Make the area safe before helping\n\
+         Whoever reports: Call a first aider (ext. 2222)\n\
+         First aider: Treat the injured person; call 112 if in doubt\n\
+         Whoever reports: Tell the supervisor on duty\n\
+         Supervisor: Keep the scene as it is until photos are taken",
+    ),
+    (
+        "environmental_release",
+        "Whoever reports: Stop the source if it is safe to\n\
+         Whoever reports: Contain the spill with the nearest spill kit\n\
+         Supervisor: Check whether it reached a drain; if so, call the environment agency",
+    ),
+];
+
+/// Seeds the demo's response plans for categories that have none.
+async fn seed_plans(store: &Store, now: Timestamp) -> Result<(), DemoError> {
+    let existing = store.plans().await?;
+    for (category, steps) in DEMO_PLANS {
+        if existing.iter().any(|p| p.category.0 == category) {
+            continue;
+        }
+        let steps = app::domain::Plan::parse_steps(steps).unwrap_or_default();
+        store.set_plan(category, &steps, uuid::Uuid::nil(), now).await?;
+    }
+    Ok(())
+}
+
 /// Seeds the sample incidents that are not stored yet (the demo people first, so they
 /// can own them). Returns how many incidents were added.
 pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DemoError> {
     seed_users(store, now).await?;
+    seed_plans(store, now).await?;
     let north = store.ensure_team(DEMO_TEAMS[0], now).await?;
     let south = store.ensure_team(DEMO_TEAMS[1], now).await?;
     let dana = store

@@ -166,21 +166,49 @@ pub async fn sync(
         .into_iter()
         .map(|a| (a.merged.report.id, a.merged.ack))
         .collect();
-    // Supervisors' unread notifications ride along, so the device lists them offline.
-    let notices = if viewer.role.acts_on_reports() {
-        state.store.notices(viewer.user_id).await.map_err(unavailable)?
-    } else {
-        Vec::new()
-    };
-    let response = SyncResponse {
+    // Supervisors' unread notifications and everyone's response plans ride along when
+    // they differ from what the device holds, so the device lists them offline.
+    let mut response = SyncResponse {
         protocol_version: PROTOCOL_VERSION,
         reports: order.iter().filter_map(|id| acks.remove(id)).collect(),
         feed,
         cursor: u64::try_from(cursor).unwrap_or(0),
         more,
-        notices,
+        notices: None,
+        notices_version: None,
+        plans: None,
+        plans_version: None,
     };
+    if viewer.role.acts_on_reports() {
+        let notices = state.store.notices(viewer.user_id).await.map_err(unavailable)?;
+        let version = version_of(notices.iter().map(|n| n.id.as_str()));
+        if request.notices_seen.as_deref() != Some(version.as_str()) {
+            response.notices = Some(notices);
+            response.notices_version = Some(version);
+        }
+    }
+    let plans = state.store.plans().await.map_err(unavailable)?;
+    let version = version_of(
+        plans
+            .iter()
+            .map(|p| format!("{}@{}", p.category.0, p.updated_at.0)),
+    );
+    if request.plans_seen.as_deref() != Some(version.as_str()) {
+        response.plans = Some(plans);
+        response.plans_version = Some(version);
+    }
     Ok(Json(response).into_response())
+}
+
+/// A short version of a list: the first 8 bytes of a SHA-256 over its items, in hex.
+fn version_of<T: AsRef<str>>(items: impl Iterator<Item = T>) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for item in items {
+        hash.update(item.as_ref().as_bytes());
+        hash.update(b"\n");
+    }
+    hex::encode(&hash.finalize()[..8])
 }
 
 /// The feed part of an answer: followed reports changed after `since` that the device

@@ -205,6 +205,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
                 .layer::<_, Infallible>(GlobalConcurrencyLimitLayer::new(syncs_at_once())),
         ),
         route("/api/me", Method::GET, get(signin::me)),
+        route("/api/plans", Method::GET, get(signin::plans)),
         route("/export/incidents.csv", Method::GET, get(export::incidents_csv)),
         route("/login", Method::POST, post(signin::login)),
         route("/logout", Method::POST, post(signin::logout)),

@@ -190,6 +190,27 @@ pub async fn logout(State(state): State<AppState>, session: Option<Extension<Ses
     response
 }
 
+/// `GET /api/plans`: every response plan, for the device to keep offline.
+pub async fn plans(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    session: Option<Extension<Session>>,
+) -> Response {
+    if session.is_none() {
+        return crate::http::signed_out().into_response();
+    }
+    match state.store.plans().await {
+        Ok(plans) => Json(plans).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading response plans");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "the response plans are unavailable right now",
+            )
+                .into_response()
+        }
+    }
+}
+
 /// `GET /api/me`.
 pub async fn me(session: Option<Extension<Session>>) -> Response {
     let Some(Extension(session)) = session else {

@@ -506,14 +506,24 @@ test('from a report made offline to lessons learned: the supervisor responds, th
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
   const title = `Pallet fell from top shelf ${Date.now() % 1000}`;
 
-  // Offline, Dana files the report; it waits in the outbox, then syncs by itself.
+  // The device has synced once, so it holds the response plans.
+  await page.getByTestId('sync-activity').filter({ hasText: 'Last synced' }).waitFor({ timeout: 30_000 });
+
+  // Offline, Dana files the report, ticking the injury plan's first steps as she does
+  // them; it waits in the outbox, then syncs by itself.
   await phone.setOffline(true);
   await page.getByRole('link', { name: 'Report an incident' }).click();
   await page.waitForURL(`${BASE}/report`);
   await hydrated(page);
   await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Category').selectOption('injury_illness');
+  const plan = page.getByTestId('plan');
+  await plan.getByLabel('Whoever reports: Make the area safe before helping').check();
+  await plan.getByLabel('Whoever reports: Call a first aider (ext. 2222)').check();
+  await plan.getByText(/done \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/).first().waitFor();
+  await page.screenshot({ path: `${ARTIFACTS}/plan-offline.png`, fullPage: true });
   await page.getByLabel('Place (as people call it)').fill('Racking row C');
-  await page.getByLabel('What happened?').fill('A pallet of tins fell from the top shelf into the aisle.');
+  await page.getByLabel('What happened?').fill('A pallet of tins fell from the top shelf into the aisle and grazed a picker.');
   await page.getByRole('button', { name: 'Save report' }).click();
   await page.waitForURL(`${BASE}/`);
   await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
@@ -525,10 +535,17 @@ test('from a report made offline to lessons learned: the supervisor responds, th
   const sam = await desk.newPage();
   watchErrors(sam, errors);
   await signIn(sam, SAM);
-  await sam.goto(`${BASE}/incidents`);
-  await sam.getByRole('link', { name: title }).click();
+  // Not judged yet, so P1: Sam (the site's supervisor) has an alert for it.
+  await sam.getByTestId('alerts-link').waitFor({ timeout: 30_000 });
+  await sam.getByTestId('alerts-link').click();
+  await sam.waitForURL(`${BASE}/alerts`);
+  await hydrated(sam);
+  await sam.getByTestId('alerts').getByRole('link', { name: title }).click();
   await sam.waitForURL(/\/incidents\//);
   await hydrated(sam);
+  const ticked = sam.getByTestId('plan-ticks');
+  await ticked.getByText('Whoever reports: Make the area safe before helping').waitFor();
+  await ticked.getByText('Whoever reports: Call a first aider (ext. 2222)').waitFor();
   const update = sam.getByRole('region', { name: 'Update this incident' });
   const saveUpdate = async (status) => {
     await update.getByLabel('Status', { exact: true }).selectOption(status);

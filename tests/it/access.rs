@@ -205,6 +205,8 @@ impl World {
             device_id: uuid::Uuid::from_u128(0xd0),
             since: None,
             reports,
+            notices_seen: None,
+            plans_seen: None,
         };
         post_as(
             &reqwest::Client::new(),
@@ -370,6 +372,23 @@ impl World {
         ));
         let (status, _) = self.server_fn(actor, app::desk::MyActions::PATH, "").await;
         out.push((app::desk::MyActions::PATH, status == 200));
+        let (status, body) = self.text(actor, "/api/plans").await;
+        out.push(("GET /api/plans", status == 200 && body.starts_with('[')));
+        let (status, page) = self.text(actor, "/admin/plans").await;
+        out.push((
+            "GET /admin/plans",
+            status == 200 && page.contains("data-testid=\"plan-form-injury_illness\""),
+        ));
+        let (status, _) = self.server_fn(actor, app::admin::ListPlans::PATH, "").await;
+        out.push((app::admin::ListPlans::PATH, status == 200));
+        let (status, _) = self
+            .server_fn(
+                actor,
+                app::admin::SavePlan::PATH,
+                "category=near_miss&steps=Tell%20the%20supervisor",
+            )
+            .await;
+        out.push((app::admin::SavePlan::PATH, status == 200));
         let (status, _) = self.text(actor, "/alerts").await;
         out.push(("/alerts", status == 200));
         let (status, _) = self
@@ -453,8 +472,12 @@ impl World {
 }
 
 /// What each actor may do apart from reports: (operation, [nobody, field, supervisor, admin]).
-fn other_matrix() -> [(&'static str, [bool; 4]); 23] {
+fn other_matrix() -> [(&'static str, [bool; 4]); 27] {
     [
+        ("GET /api/plans", [false, true, true, true]),
+        ("GET /admin/plans", [false, false, false, true]),
+        (app::admin::ListPlans::PATH, [false, false, false, true]),
+        (app::admin::SavePlan::PATH, [false, false, false, true]),
         ("/alerts", [true, true, true, true]),
         (app::desk::MarkNoticeRead::PATH, [false, true, true, true]),
         ("GET /admin/webhooks", [false, false, false, true]),

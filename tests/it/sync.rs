@@ -22,7 +22,94 @@ on_both_databases!(
     priority_and_the_regulatory_clock_reach_the_incident_list,
     a_response_from_triage_to_review_reaches_the_reporter_and_only_supervisors_write_it,
     p1_and_p2_notify_the_team_supervisors_and_a_signed_webhook_is_retried_until_delivered,
+    response_plans_reach_signed_in_devices_and_ticked_steps_are_kept_in_the_report,
 );
+
+/// Response plans: what an administrator saves is what `GET /api/plans` gives a signed-in
+/// device (and nobody else); steps a reporter ticks are merged into the report with their
+/// times, each step once, and the desk shows them.
+async fn response_plans_reach_signed_in_devices_and_ticked_steps_are_kept_in_the_report(db: Db) {
+    use app::domain::{Plan, PlanTick, Timestamp};
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
+    let steps =
+        Plan::parse_steps("Whoever reports: Make the area safe\nFirst aider: Treat the injured").unwrap();
+    server
+        .store
+        .set_plan("injury_illness", &steps, uuid::Uuid::nil(), muster_tests::T0)
+        .await
+        .unwrap();
+    let (status, body) = server.get("/api/plans").await;
+    assert_eq!(status, 200);
+    let plans: Vec<Plan> = serde_json::from_str(&body).unwrap();
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].category.0, "injury_illness");
+    assert_eq!(plans[0].steps, steps);
+    let anonymous = reqwest::get(format!("{}/api/plans", server.base)).await.unwrap();
+    assert_eq!(anonymous.status(), 401, "plans are for signed-in devices");
+    // Sync brings them to a device once, then only when they change.
+    let mut other = Device::new(6);
+    assert_eq!(other.sync(&server.base).await.unwrap().plans, Some(plans.clone()));
+    assert_eq!(other.sync(&server.base).await.unwrap().plans, None);
+    let more = Plan::parse_steps("Whoever reports: Stop the leak").unwrap();
+    server
+        .store
+        .set_plan(
+            "environmental_release",
+            &more,
+            uuid::Uuid::nil(),
+            muster_tests::T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        other.sync(&server.base).await.unwrap().plans.map(|p| p.len()),
+        Some(2)
+    );
+
+    // The reporter ticks the first step, then (later, again offline) the second, and
+    // ticks the first again by mistake: each step is kept once, with its first time.
+    let mut phone = Device::new(5);
+    let id = phone.create("Cut hand on sheet metal", "Press shop");
+    phone.edit(id, |r| {
+        r.category = app::domain::Category::new("injury_illness");
+        r.plan_ticks.push(PlanTick::of(
+            &steps[0],
+            "Tess Tester",
+            Timestamp(muster_tests::T0.0 + 1_000),
+        ));
+    });
+    phone.sync(&server.base).await.unwrap();
+    phone.edit(id, |r| {
+        r.plan_ticks.push(PlanTick::of(
+            &steps[1],
+            "Tess Tester",
+            Timestamp(muster_tests::T0.0 + 2_000),
+        ));
+    });
+    phone.edit(id, |r| {
+        r.plan_ticks.push(PlanTick::of(
+            &steps[0],
+            "Tess Tester",
+            Timestamp(muster_tests::T0.0 + 3_000),
+        ));
+    });
+    phone.sync(&server.base).await.unwrap();
+    let desk = server::desk::Desk::new(server.store.clone());
+    let tester = viewer_of(&server.store, TESTER_LOGIN).await;
+    let report = desk.detail(&tester, id).await.unwrap().unwrap().report;
+    let kept: Vec<(&str, i64)> = report
+        .plan_ticks
+        .iter()
+        .map(|t| (t.text.as_str(), t.at.0 - muster_tests::T0.0))
+        .collect();
+    assert_eq!(
+        kept,
+        [("Make the area safe", 1_000), ("Treat the injured", 2_000)]
+    );
+    assert_eq!(report.plan_ticks[1].role, "First aider");
+}
 
 /// What a webhook receiver on 127.0.0.1 got: (signature header, delivery header, body).
 type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
@@ -181,19 +268,33 @@ async fn p1_and_p2_notify_the_team_supervisors_and_a_signed_webhook_is_retried_u
     let mut lead_device = Device::new(4);
     lead_device.sign_in_as(north_lead, north_session, &north_token);
     let answer = lead_device.sync(&server.base).await.unwrap();
-    let priorities: Vec<_> = answer.notices.iter().map(|n| n.priority.as_str()).collect();
+    let notices = answer.notices.expect("a first sync brings the list");
+    let priorities: Vec<_> = notices.iter().map(|n| n.priority.as_str()).collect();
     assert_eq!(priorities, ["P1", "P2"], "newest first");
+    assert_eq!(
+        lead_device.sync(&server.base).await.unwrap().notices,
+        None,
+        "an unchanged list is not sent again"
+    );
     assert!(
-        phone.sync(&server.base).await.unwrap().notices.is_empty(),
+        phone.sync(&server.base).await.unwrap().notices.is_none(),
         "field devices get none"
     );
     assert!(
         store
-            .mark_notice_read(north_lead, &answer.notices[0].id, muster_tests::T0)
+            .mark_notice_read(north_lead, &notices[0].id, muster_tests::T0)
             .await
             .unwrap()
     );
-    assert_eq!(lead_device.sync(&server.base).await.unwrap().notices.len(), 1);
+    assert_eq!(
+        lead_device
+            .sync(&server.base)
+            .await
+            .unwrap()
+            .notices
+            .map(|n| n.len()),
+        Some(1)
+    );
 }
 
 /// The whole response over the desk: assignment, a "5 whys" chain, an action in its
@@ -714,6 +815,8 @@ async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
             changes: vec![Bytes(b"hello".to_vec())],
             document: None,
         }],
+        notices_seen: None,
+        plans_seen: None,
     };
     assert_report_refused(&server, &request, "could not be decoded").await;
 

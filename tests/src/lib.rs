@@ -566,6 +566,10 @@ pub struct Device {
     http: reqwest::Client,
     clock: i64,
     serial: u64,
+    /// The versions of the notifications and plans the last answers brought, sent back
+    /// like the app does so unchanged lists are not sent again.
+    pub notices_seen: Option<String>,
+    pub plans_seen: Option<String>,
 }
 
 pub const T0: Timestamp = Timestamp(1_764_000_000_000);
@@ -592,6 +596,8 @@ impl Device {
                 .unwrap(),
             clock: T0.0,
             serial: 0,
+            notices_seen: None,
+            plans_seen: None,
         }
     }
 
@@ -775,6 +781,8 @@ impl Device {
             device_id: self.id,
             since: self.cursor,
             reports,
+            notices_seen: self.notices_seen.clone(),
+            plans_seen: self.plans_seen.clone(),
         }
     }
 
@@ -792,6 +800,12 @@ impl Device {
         }
         let answer: SyncResponse = serde_json::from_slice(&bytes).unwrap();
         self.apply(&answer);
+        if let Some(version) = &answer.notices_version {
+            self.notices_seen = Some(version.clone());
+        }
+        if let Some(version) = &answer.plans_version {
+            self.plans_seen = Some(version.clone());
+        }
         Ok(answer)
     }
 

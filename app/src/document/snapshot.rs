@@ -13,8 +13,8 @@ use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValueRef as Sca
 use uuid::Uuid;
 
 use super::{
-    ACTIONS_KEY, DocError, LOCATION_KEY, PEOPLE_KEY, REPORT_KEY, RESPONSE_KEY, REVIEW_KEY, SCHEMA_KEY,
-    SCHEMA_VERSION, TIMELINE_KEY,
+    ACTIONS_KEY, DocError, LOCATION_KEY, PEOPLE_KEY, PLAN_TICKS_KEY, REPORT_KEY, RESPONSE_KEY, REVIEW_KEY,
+    SCHEMA_KEY, SCHEMA_VERSION, TIMELINE_KEY,
 };
 use crate::domain::{
     Action, ActionKind, ActionState, Category, Effectiveness, GpsFix, Impact, Location, Outcome, Report,
@@ -123,6 +123,17 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
             Some(_) => timeline(doc, &object(&report, TIMELINE_KEY, ObjType::List, "")?)?,
         },
         response,
+        plan_ticks: match report.get(PLAN_TICKS_KEY) {
+            None => Vec::new(),
+            Some(_) => doc
+                .list_range(&object(&report, PLAN_TICKS_KEY, ObjType::List, "")?, ..)
+                .map(|item| match &item.value {
+                    ValueRef::Scalar(ScalarValue::Str(json)) => serde_json::from_str(json)
+                        .map_err(|_| shape("plan_ticks[]", "expected a tick {step, role, text, at, by}")),
+                    _ => Err(shape(PLAN_TICKS_KEY, "expected a list of ticks")),
+                })
+                .collect::<Result<_, _>>()?,
+        },
     };
     // Concurrent judgements of how bad or urgent it is: the worst stands until a person
     // chooses (a merge never silently lowers them).

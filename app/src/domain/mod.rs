@@ -4,11 +4,13 @@
 //! No IO, no clock, no randomness: time and ids are passed in.
 
 pub mod access;
+pub mod plan;
 pub mod priority;
 pub mod report;
 pub mod response;
 pub mod workflow;
 
+pub use plan::{Plan, PlanStep, PlanTick};
 pub use priority::{Clock, Impact, Outcome, Priority, Urgency};
 pub use report::{
     Audience, Category, FieldError, GpsFix, Location, Report, ReportId, Severity, TimelineEntry, Timestamp,

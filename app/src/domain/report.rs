@@ -413,6 +413,10 @@ pub struct Report {
     /// documents written before it existed: nothing yet).
     #[serde(default)]
     pub response: Response,
+    /// Steps of the category's response plan ticked done while reporting, in the order
+    /// they were ticked (absent from documents written before plans: none).
+    #[serde(default)]
+    pub plan_ticks: Vec<super::plan::PlanTick>,
 }
 
 /// One reason a report is not acceptable, named by field so a form can show it there.
@@ -452,6 +456,7 @@ impl Report {
             status: Status::Reported,
             timeline: Vec::new(),
             response: Response::default(),
+            plan_ticks: Vec::new(),
         }
     }
 
@@ -573,6 +578,25 @@ impl Report {
                     "Each update needs its author and 1 to {MAX_TEXT} characters of text, and a real date."
                 ),
             );
+        }
+        let bad_tick = self.plan_ticks.len() > super::plan::MAX_TICKS
+            || self.plan_ticks.iter().any(|t| {
+                t.step.is_empty()
+                    || t.step.len() > 64
+                    || t.role.chars().count() > MAX_SHORT
+                    || t.text.chars().count() > MAX_TEXT
+                    || t.by.chars().count() > MAX_SHORT
+                    || t.at.0 < 0
+                    || t.at.0 > now.0.saturating_add(86_400_000)
+            });
+        if bad_tick {
+            errors.push(FieldError {
+                field: "plan_ticks".to_owned(),
+                message: format!(
+                    "At most {} ticked steps, each naming its step and a real time.",
+                    super::plan::MAX_TICKS
+                ),
+            });
         }
         self.response.check(&mut errors);
         if errors.is_empty() { Ok(()) } else { Err(errors) }

@@ -299,6 +299,19 @@ fn IncidentView(
         {overdue}
         {rows}
         {response_conflicts}
+        {(!report.plan_ticks.is_empty()).then(|| view! {
+            <section aria-labelledby="plan-heading">
+                <h2 id="plan-heading">"Response plan steps done while reporting"</h2>
+                <ol class="timeline" data-testid="plan-ticks">
+                    {report.plan_ticks.iter().map(|t| view! {
+                        <li>
+                            <span class="sub">{format!("{} · {}", t.at.display_utc(), t.by)}</span>
+                            <p>{format!("{}: {}", t.role, t.text)}</p>
+                        </li>
+                    }).collect_view()}
+                </ol>
+            </section>
+        })}
         <Timeline entries=report.timeline.clone() history=history.clone() id=report.id.to_string() post />
         <SupervisorEdit base=report.clone() people=team.clone() save />
         <Investigation base=report.clone() save=saves.investigation />
@@ -367,6 +380,7 @@ fn field_label(field: &str) -> &str {
         "factors" => "contributing factors",
         "actions" => "actions",
         "review" => "post-incident review",
+        "plan_ticks" => "ticked response plan steps",
         other => other,
     }
 }

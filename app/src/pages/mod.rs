@@ -6,6 +6,7 @@ mod alerts;
 mod incidents;
 mod outbox;
 mod people;
+mod plans;
 mod report_form;
 mod response;
 mod signin;
@@ -14,6 +15,7 @@ pub use alerts::{AlertsPage, WebhooksPage};
 pub use incidents::{IncidentListPage, IncidentPage, QuarantinePage};
 pub use outbox::OutboxPage;
 pub use people::PeoplePage;
+pub use plans::PlansPage;
 pub use report_form::ReportFormPage;
 pub use response::MyActionsPage;
 pub use signin::{DemoAccount, DemoAccounts, DemoMode, SignInPage};
@@ -80,6 +82,7 @@ pub fn SyncBar() -> impl IntoView {
                         <a href="/admin/people">"People"</a>
                         <a href="/admin/quarantine">"Held back"</a>
                         <a href="/admin/webhooks">"Webhook"</a>
+                        <a href="/admin/plans">"Plans"</a>
                     })
                 }}
             </nav>

@@ -44,6 +44,7 @@ pub fn ReportFormPage() -> impl IntoView {
     let people = RwSignal::new(String::new());
     let actions = RwSignal::new(String::new());
     let reporter = RwSignal::new(String::new());
+    let ticks: RwSignal<Vec<crate::domain::PlanTick>> = RwSignal::new(Vec::new());
     let errors: RwSignal<Vec<FieldError>> = RwSignal::new(Vec::new());
     let locate_message: RwSignal<Option<String>> = RwSignal::new(None);
     let missing = RwSignal::new(false);
@@ -75,6 +76,7 @@ pub fn ReportFormPage() -> impl IntoView {
             people.set(report.people_involved.join("\n"));
             actions.set(report.immediate_actions.clone());
             reporter.set(report.reporter.clone());
+            ticks.set(report.plan_ticks.clone());
             base.set(loaded);
         });
     }
@@ -121,6 +123,7 @@ pub fn ReportFormPage() -> impl IntoView {
             report.people_involved = people_from_lines(&people.get_untracked());
             report.immediate_actions = actions.get_untracked();
             report.reporter = reporter.get_untracked().trim().to_owned();
+            report.plan_ticks = ticks.get_untracked();
             let mut problems = Vec::new();
             match device.0.parse_local_input(&occurred.get_untracked()) {
                 Some(at) => report.occurred_at = at,
@@ -223,6 +226,8 @@ pub fn ReportFormPage() -> impl IntoView {
                     </select>
                 </div>
             </div>
+
+            <super::plans::PlanChecklist category ticks base reporter />
 
             <div class="field-row">
                 <div class="field">
