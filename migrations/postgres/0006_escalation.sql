@@ -1,15 +1,13 @@
 -- Escalation (see server::webhook and Store::escalate): each priority a report reaches at
--- P1 or P2 is recorded once, in the transaction that merged it; that notifies the
+-- P1 or P2 is recorded once, in the transaction that merged it; a new one notifies the
 -- report's team's supervisors (in-app, delivered with sync) and queues one webhook
 -- delivery (a transactional outbox: nothing is sent for a merge that did not commit).
 CREATE TABLE escalations (
     report_id     TEXT NOT NULL,
     priority_rank BIGINT NOT NULL,
     raised_at     BIGINT NOT NULL,
-    notified      BIGINT NOT NULL DEFAULT 0,   -- 1 once its notifications and delivery exist
     PRIMARY KEY (report_id, priority_rank)
 );
-CREATE INDEX escalations_pending ON escalations (notified);
 
 CREATE TABLE notifications (
     id            TEXT PRIMARY KEY NOT NULL, -- report:rank:user, so never twice
@@ -19,7 +17,15 @@ CREATE TABLE notifications (
     created_at    BIGINT NOT NULL,
     read_at       BIGINT
 );
-CREATE INDEX notifications_by_user ON notifications (user_id, read_at, created_at);
+-- The unread ones, newest first, straight from the index.
+CREATE INDEX notifications_unread ON notifications (user_id, created_at) WHERE read_at IS NULL;
+
+-- A counter per person, bumped whenever their notifications change (one raised, one read):
+-- a sync compares it with what the device holds and reads the list only when it moved.
+CREATE TABLE notice_marks (
+    user_id TEXT PRIMARY KEY NOT NULL,
+    version BIGINT NOT NULL
+);
 
 -- One outgoing webhook delivery per escalation, and its log: attempts so far, when to try
 -- next, the last answer. The body is fixed at the first attempt (then signed per attempt).

@@ -963,18 +963,26 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         chunk: &[(&Applied, Ownership)],
     ) -> Result<(), DbError> {
+        // Actions are never removed from a report (a field rule on every write), so a
+        // report without actions has none projected: only reports with some are rewritten.
+        let with_actions: Vec<String> = chunk
+            .iter()
+            .filter(|(a, _)| !a.merged.report.response.actions.is_empty())
+            .map(|(a, _)| a.merged.report.id.to_string())
+            .collect();
+        if with_actions.is_empty() {
+            return Ok(());
+        }
         let delete = self.sql(&format!(
             "DELETE FROM actions WHERE report_id IN ({})",
-            (1..=chunk.len())
+            (1..=with_actions.len())
                 .map(|i| format!("${i}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        chunk
+        with_actions
             .iter()
-            .fold(sqlx::query(&delete), |q, (a, _)| {
-                q.bind(a.merged.report.id.to_string())
-            })
+            .fold(sqlx::query(&delete), |q, id| q.bind(id.clone()))
             .execute(&mut **tx)
             .await
             .context("clearing projected actions")?;
@@ -1035,58 +1043,90 @@ impl Store {
         if raised.is_empty() {
             return Ok(());
         }
+        // Only the rows inserted now are new escalations: a report that was already at
+        // this priority adds nothing (and costs no further statement).
+        let mut new: Vec<String> = Vec::new();
         for rows in raised.chunks(ACTION_ROWS_PER_STATEMENT) {
             let sql = self.sql(&format!(
                 "INSERT INTO escalations (report_id, priority_rank, raised_at) VALUES {}
-                 ON CONFLICT (report_id, priority_rank) DO NOTHING",
+                 ON CONFLICT (report_id, priority_rank) DO NOTHING RETURNING report_id",
                 values_list(rows.len(), 3)
             ));
-            rows.iter()
+            let inserted = rows
+                .iter()
                 .fold(sqlx::query(&sql), |q, (id, rank)| {
                     q.bind(id.clone()).bind(*rank).bind(now.0)
                 })
-                .execute(&mut **tx)
+                .fetch_all(&mut **tx)
                 .await
                 .context("recording escalations")?;
+            new.extend(inserted.iter().map(|r| r.get::<String, _>("report_id")));
         }
-        sqlx::query(
-            "INSERT INTO notifications (id, user_id, report_id, priority_rank, created_at)
-             SELECT e.report_id || ':' || CAST(e.priority_rank AS TEXT) || ':' || u.id, u.id, e.report_id,
-                    e.priority_rank, e.raised_at
-             FROM escalations e
-             JOIN reports r ON r.id = e.report_id
-             JOIN memberships m ON m.team_id = r.team_id
-             JOIN users u ON u.id = m.user_id
-             WHERE e.notified = 0 AND u.role = 'supervisor' AND u.active = 1
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .execute(&mut **tx)
-        .await
-        .context("notifying supervisors")?;
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (id, report_id, priority_rank, created_at, next_attempt_at)
-             SELECT e.report_id || ':' || CAST(e.priority_rank AS TEXT), e.report_id, e.priority_rank,
-                    e.raised_at, e.raised_at
-             FROM escalations e WHERE e.notified = 0
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .execute(&mut **tx)
-        .await
-        .context("queueing webhook deliveries")?;
-        sqlx::query("UPDATE escalations SET notified = 1 WHERE notified = 0")
-            .execute(&mut **tx)
-            .await
-            .context("marking escalations notified")?;
+        for ids in new.chunks(ACTION_ROWS_PER_STATEMENT) {
+            // The escalations of these reports raised by this merge (`raised_at = now`).
+            let these = (2..ids.len() + 2)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let notify = self.sql(&format!(
+                "INSERT INTO notifications (id, user_id, report_id, priority_rank, created_at)
+                 SELECT e.report_id || ':' || CAST(e.priority_rank AS TEXT) || ':' || u.id, u.id,
+                        e.report_id, e.priority_rank, e.raised_at
+                 FROM escalations e
+                 JOIN reports r ON r.id = e.report_id
+                 JOIN memberships m ON m.team_id = r.team_id
+                 JOIN users u ON u.id = m.user_id
+                 WHERE e.raised_at = $1 AND e.report_id IN ({these})
+                   AND u.role = 'supervisor' AND u.active = 1
+                 ON CONFLICT (id) DO NOTHING RETURNING user_id"
+            ));
+            let told = ids
+                .iter()
+                .fold(sqlx::query(&notify).bind(now.0), |q, id| q.bind(id.clone()))
+                .fetch_all(&mut **tx)
+                .await
+                .context("notifying supervisors")?;
+            let mut users: Vec<String> = told.iter().map(|r| r.get("user_id")).collect();
+            users.sort_unstable();
+            users.dedup();
+            bump_notice_marks(self.backend, tx, &users).await?;
+            let queue = self.sql(&format!(
+                "INSERT INTO webhook_deliveries (id, report_id, priority_rank, created_at, next_attempt_at)
+                 SELECT e.report_id || ':' || CAST(e.priority_rank AS TEXT), e.report_id, e.priority_rank,
+                        e.raised_at, e.raised_at
+                 FROM escalations e WHERE e.raised_at = $1 AND e.report_id IN ({these})
+                 ON CONFLICT (id) DO NOTHING"
+            ));
+            ids.iter()
+                .fold(sqlx::query(&queue).bind(now.0), |q, id| q.bind(id.clone()))
+                .execute(&mut **tx)
+                .await
+                .context("queueing webhook deliveries")?;
+        }
         Ok(())
+    }
+
+    /// A number that changes whenever `user`'s notifications change (0 if they never had
+    /// any): one primary-key lookup, so every sync can ask.
+    pub async fn notice_mark(&self, user: uuid::Uuid) -> Result<i64, DbError> {
+        let row = sqlx::query(&self.sql("SELECT version FROM notice_marks WHERE user_id = $1"))
+            .bind(user.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading a notification mark")?;
+        Ok(row.map_or(0, |r| r.get("version")))
     }
 
     /// `user`'s unread notifications, newest first (at most [`app::protocol::MAX_NOTICES`]).
     pub async fn notices(&self, user: uuid::Uuid) -> Result<Vec<app::protocol::Notice>, DbError> {
         let sql = self.sql(&format!(
+            // The newest first straight from the index, then their titles: a supervisor
+            // with thousands of unread alerts costs the same as one with fifty.
             "SELECT n.id, n.report_id, n.priority_rank, n.created_at, r.title
-             FROM notifications n JOIN reports r ON r.id = n.report_id
-             WHERE n.user_id = $1 AND n.read_at IS NULL
-             ORDER BY n.created_at DESC, n.id LIMIT {}",
+             FROM (SELECT id, report_id, priority_rank, created_at FROM notifications
+                   WHERE user_id = $1 AND read_at IS NULL ORDER BY created_at DESC LIMIT {}) n
+             JOIN reports r ON r.id = n.report_id
+             ORDER BY n.created_at DESC, n.id",
             app::protocol::MAX_NOTICES
         ));
         let rows = sqlx::query(&sql)
@@ -1115,6 +1155,7 @@ impl Store {
         id: &str,
         now: Timestamp,
     ) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await.context("starting a transaction")?;
         let done =
             sqlx::query(&self.sql(
                 "UPDATE notifications SET read_at = $1 WHERE id = $2 AND user_id = $3 AND read_at IS NULL",
@@ -1122,10 +1163,27 @@ impl Store {
             .bind(now.0)
             .bind(id.to_owned())
             .bind(user.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .context("marking a notification read")?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        bump_notice_marks(self.backend, &mut tx, &[user.to_string()]).await?;
+        tx.commit().await.context("committing")?;
+        Ok(true)
+    }
+
+    /// What identifies the current response plans: each category with when it changed.
+    pub async fn plan_stamps(&self) -> Result<Vec<(String, i64)>, DbError> {
+        let rows = sqlx::query("SELECT category, updated_at FROM plans ORDER BY category")
+            .fetch_all(&self.pool)
+            .await
+            .context("reading response plan versions")?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("category"), r.get("updated_at")))
+            .collect())
     }
 
     /// Every response plan, by category.
@@ -1302,6 +1360,34 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Bumps the notification marks of `users` (see [`Store::notice_mark`]).
+async fn bump_notice_marks(
+    backend: Backend,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    users: &[String],
+) -> Result<(), DbError> {
+    for users in users.chunks(ACTION_ROWS_PER_STATEMENT) {
+        let mut sql = format!(
+            "INSERT INTO notice_marks (user_id, version) VALUES {}
+             ON CONFLICT (user_id) DO UPDATE SET version = notice_marks.version + 1",
+            (1..=users.len())
+                .map(|i| format!("(${i}, 1)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if backend == Backend::Sqlite {
+            sql = sql.replace('$', "?");
+        }
+        users
+            .iter()
+            .fold(sqlx::query(&sql), |q, u| q.bind(u.clone()))
+            .execute(&mut **tx)
+            .await
+            .context("marking notifications changed")?;
+    }
+    Ok(())
 }
 
 /// A webhook delivery due to be tried, with what its body says about the report.

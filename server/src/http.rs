@@ -180,21 +180,22 @@ pub async fn sync(
         plans_version: None,
     };
     if viewer.role.acts_on_reports() {
-        let notices = state.store.notices(viewer.user_id).await.map_err(unavailable)?;
-        let version = version_of(notices.iter().map(|n| n.id.as_str()));
+        // The list is read only when its mark moved since the device's copy.
+        let version = state
+            .store
+            .notice_mark(viewer.user_id)
+            .await
+            .map_err(unavailable)?
+            .to_string();
         if request.notices_seen.as_deref() != Some(version.as_str()) {
-            response.notices = Some(notices);
+            response.notices = Some(state.store.notices(viewer.user_id).await.map_err(unavailable)?);
             response.notices_version = Some(version);
         }
     }
-    let plans = state.store.plans().await.map_err(unavailable)?;
-    let version = version_of(
-        plans
-            .iter()
-            .map(|p| format!("{}@{}", p.category.0, p.updated_at.0)),
-    );
+    let stamps = state.store.plan_stamps().await.map_err(unavailable)?;
+    let version = version_of(stamps.iter().map(|(category, at)| format!("{category}@{at}")));
     if request.plans_seen.as_deref() != Some(version.as_str()) {
-        response.plans = Some(plans);
+        response.plans = Some(state.store.plans().await.map_err(unavailable)?);
         response.plans_version = Some(version);
     }
     Ok(Json(response).into_response())

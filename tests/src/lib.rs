@@ -800,12 +800,6 @@ impl Device {
         }
         let answer: SyncResponse = serde_json::from_slice(&bytes).unwrap();
         self.apply(&answer);
-        if let Some(version) = &answer.notices_version {
-            self.notices_seen = Some(version.clone());
-        }
-        if let Some(version) = &answer.plans_version {
-            self.plans_seen = Some(version.clone());
-        }
         Ok(answer)
     }
 
@@ -850,6 +844,13 @@ impl Device {
     /// Applies a sync answer: acknowledgements, then the feed; the cursor advances only
     /// if every feed entry applied.
     pub fn apply(&mut self, answer: &SyncResponse) {
+        // Like the app: keep the versions of the lists, to send back.
+        if let Some(version) = &answer.notices_version {
+            self.notices_seen = Some(version.clone());
+        }
+        if let Some(version) = &answer.plans_version {
+            self.plans_seen = Some(version.clone());
+        }
         for ack in &answer.reports {
             assert!(self.apply_remote(ack), "an acknowledgement always applies");
             self.pulls.remove(&ack.id);

@@ -178,6 +178,18 @@ impl Viewer {
             Some(before) if before.response != after.response && !self.role.acts_on_reports() => {
                 Err(RESPONSE_RULE.to_owned())
             }
+            Some(before)
+                if before
+                    .response
+                    .actions
+                    .iter()
+                    .any(|a| after.response.actions.iter().all(|b| b.id != a.id)) =>
+            {
+                Err(
+                    "an action is never removed from a report; mark it done, or note why it was dropped"
+                        .to_owned(),
+                )
+            }
             Some(_) => Ok(()),
         }
     }
@@ -318,6 +330,28 @@ mod tests {
             viewer(Role::Admin)
                 .check_fields(Some(&filed), &investigated)
                 .is_ok()
+        );
+        // Nobody removes an action (the projection relies on it).
+        let mut with_action = investigated.clone();
+        with_action.response.actions.push(crate::domain::Action::new(
+            Uuid::from_u128(9),
+            crate::domain::ActionKind::Corrective,
+            "Dry the floor",
+            "",
+            None,
+        ));
+        let acted = Guarded::of(&with_action);
+        assert!(supervisor.check_fields(Some(&acted), &with_action).is_ok());
+        assert!(
+            supervisor
+                .check_fields(Some(&acted), &investigated)
+                .unwrap_err()
+                .contains("never removed")
+        );
+        assert!(
+            viewer(Role::Admin)
+                .check_fields(Some(&acted), &investigated)
+                .is_err()
         );
     }
 
