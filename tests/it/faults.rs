@@ -206,7 +206,9 @@ async fn graceful_shutdown_finishes_the_sync_in_flight() {
     let body = serde_json::to_vec(&device.request()).unwrap();
     let base = server.base.clone();
     let sync = tokio::spawn(async move { post_raw(&reqwest::Client::new(), &base, body).await });
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // Long enough for the request to reach the server on a busy machine (30 ms was not,
+    // once documents grew), far shorter than merging its 200 reports takes (about 2 s).
+    tokio::time::sleep(Duration::from_millis(250)).await;
     assert!(server.terminate().await, "the server exits cleanly");
     let (status, answer) = sync.await.unwrap().expect("the sync in flight was answered");
     assert_eq!(status, 200);
