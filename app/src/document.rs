@@ -17,7 +17,8 @@
 //!     ├── people_involved: list of str
 //!     ├── plan_ticks: list of str, each one ticked plan step as JSON
 //!     │               {"step", "role", "text", "at", "by"} (absent in older documents)
-//!     ├── response: map (absent in older documents: nothing yet)
+//!     ├── response: map (absent until the response starts: nothing yet; created by the
+//!     │             server's first write to it, under the report's lock)
 //!     │   ├── assignee: str (user id, or empty)
 //!     │   ├── due_at: int (ms) | null
 //!     │   ├── whys: list of str           the "5 whys" chain, edited by position
@@ -1748,6 +1749,39 @@ mod tests {
                     prop_assert_eq!(&c.values[0], want.label(), "the standing value is listed first");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_new_report_holds_no_response_until_one_part_of_it_is_written() {
+        let report = Report::blank(ReportId::new_v7(NOW, [9; 10]), NOW, "Ana");
+        let mut doc = ReportDoc::create(&report, actor(1), NOW).unwrap();
+        let plain = doc.save().len();
+        let response = doc.object(&doc.object(&ROOT, REPORT_KEY).unwrap(), RESPONSE_KEY);
+        assert!(response.is_err(), "a new document has no response map");
+        assert_eq!(doc.read().unwrap().response, Response::default());
+        // Each part alone starts the response: the rest reads as not yet written.
+        let action = crate::domain::Action::new(
+            uuid::Uuid::from_u128(7),
+            ActionKind::Corrective,
+            "Fix it",
+            "",
+            None,
+        );
+        let edits: [&dyn Fn(&mut Response); 5] = [
+            &|r| r.actions.push(action.clone()),
+            &|r| r.assignee = "u1".into(),
+            &|r| r.due_at = Some(NOW),
+            &|r| r.whys.push("why".into()),
+            &|r| r.review.lessons = "lesson".into(),
+        ];
+        for edit in edits {
+            let mut started = doc.clone();
+            let mut next = report.clone();
+            edit(&mut next.response);
+            started.edit(&report, &next, NOW).unwrap();
+            assert_eq!(started.read().unwrap().response, next.response);
+            assert!(started.save().len() > plain);
         }
     }
 

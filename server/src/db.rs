@@ -29,6 +29,7 @@ use app::desk::{ActionRow, IncidentRow, QuarantinedDoc};
 use app::domain::access::{Ownership, Role, Viewer};
 use app::domain::{Priority, Report, ReportId, Severity, Status, Timestamp};
 use app::merge::{MergeError, Merged};
+use sha2::Digest;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::{Mutex, oneshot};
@@ -91,7 +92,14 @@ pub struct Store {
     cpu: Arc<tokio::sync::Semaphore>,
     /// Merges waiting to be committed together.
     group: Arc<Group>,
+    /// The response plans' version as last read, and when: every sync asks for it and
+    /// plans rarely change (see [`Store::plans_version`]).
+    plans_version: Arc<std::sync::Mutex<Option<(std::time::Instant, String)>>>,
 }
+
+/// How long a read of the plans' version is reused. This instance's own plan changes
+/// reach devices at once; another instance's within this time.
+const PLANS_VERSION_TTL: Duration = Duration::from_secs(2);
 
 /// Group commit: merges queue here; whoever holds `leader` commits all that queued.
 #[derive(Debug, Default)]
@@ -249,6 +257,7 @@ impl Store {
             sqlite_writer: Arc::new(Mutex::new(())),
             cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
             group: Arc::default(),
+            plans_version: Arc::default(),
         })
     }
 
@@ -1174,16 +1183,37 @@ impl Store {
         Ok(true)
     }
 
-    /// What identifies the current response plans: each category with when it changed.
-    pub async fn plan_stamps(&self) -> Result<Vec<(String, i64)>, DbError> {
+    /// A short version of the current response plans (the first 8 bytes of a SHA-256 over
+    /// each category and when it changed, in hex), so a device that holds them is not sent
+    /// them again. Read at most every [`PLANS_VERSION_TTL`] (every sync asks).
+    pub async fn plans_version(&self) -> Result<String, DbError> {
+        if let Some((read_at, version)) = &*self.cached_plans_version()
+            && read_at.elapsed() < PLANS_VERSION_TTL
+        {
+            return Ok(version.clone());
+        }
         let rows = sqlx::query("SELECT category, updated_at FROM plans ORDER BY category")
             .fetch_all(&self.pool)
             .await
             .context("reading response plan versions")?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get("category"), r.get("updated_at")))
-            .collect())
+        let mut hash = sha2::Sha256::new();
+        for row in &rows {
+            hash.update(format!(
+                "{}@{}\n",
+                row.get::<String, _>("category"),
+                row.get::<i64, _>("updated_at")
+            ));
+        }
+        let version = hex::encode(&hash.finalize()[..8]);
+        *self.cached_plans_version() = Some((std::time::Instant::now(), version.clone()));
+        Ok(version)
+    }
+
+    fn cached_plans_version(&self) -> std::sync::MutexGuard<'_, Option<(std::time::Instant, String)>> {
+        // A poisoned cache is only a stale cache.
+        self.plans_version
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Every response plan, by category.
@@ -1206,6 +1236,18 @@ impl Store {
 
     /// Replaces the response plan of `category` (no steps: removes it).
     pub async fn set_plan(
+        &self,
+        category: &str,
+        steps: &[app::domain::PlanStep],
+        by: uuid::Uuid,
+        now: Timestamp,
+    ) -> Result<(), DbError> {
+        let result = self.write_plan(category, steps, by, now).await;
+        *self.cached_plans_version() = None;
+        result
+    }
+
+    async fn write_plan(
         &self,
         category: &str,
         steps: &[app::domain::PlanStep],

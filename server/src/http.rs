@@ -192,24 +192,12 @@ pub async fn sync(
             response.notices_version = Some(version);
         }
     }
-    let stamps = state.store.plan_stamps().await.map_err(unavailable)?;
-    let version = version_of(stamps.iter().map(|(category, at)| format!("{category}@{at}")));
+    let version = state.store.plans_version().await.map_err(unavailable)?;
     if request.plans_seen.as_deref() != Some(version.as_str()) {
         response.plans = Some(state.store.plans().await.map_err(unavailable)?);
         response.plans_version = Some(version);
     }
     Ok(Json(response).into_response())
-}
-
-/// A short version of a list: the first 8 bytes of a SHA-256 over its items, in hex.
-fn version_of<T: AsRef<str>>(items: impl Iterator<Item = T>) -> String {
-    use sha2::Digest;
-    let mut hash = sha2::Sha256::new();
-    for item in items {
-        hash.update(item.as_ref().as_bytes());
-        hash.update(b"\n");
-    }
-    hex::encode(&hash.finalize()[..8])
 }
 
 /// The feed part of an answer: followed reports changed after `since` that the device

@@ -269,8 +269,15 @@ fn response(doc: &AutoCommit, obj: &ObjId, conflicted: &mut Vec<String>) -> Resu
         }
     };
     Ok(Response {
-        assignee: string(&map, "assignee", prefix)?,
-        due_at: optional_timestamp(&map, "due_at", prefix)?,
+        // The map is created by its first write, which may set neither.
+        assignee: match map.get("assignee") {
+            None => String::new(),
+            Some(_) => string(&map, "assignee", prefix)?,
+        },
+        due_at: match map.get("due_at") {
+            None => None,
+            Some(_) => optional_timestamp(&map, "due_at", prefix)?,
+        },
         whys: match map.get("whys") {
             None => Vec::new(),
             Some(_) => strings(doc, &object(&map, "whys", ObjType::List, prefix)?)?,

@@ -410,8 +410,10 @@ pub struct Report {
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
     /// The response: assignment, investigation, actions and review (absent from
-    /// documents written before it existed: nothing yet).
+    /// documents written before it existed, and from new documents until someone starts
+    /// the response: nothing yet).
     #[serde(default)]
+    #[autosurgeon(reconcile = "super::response::reconcile_if_started")]
     pub response: Response,
     /// Steps of the category's response plan ticked done while reporting, in the order
     /// they were ticked (absent from documents written before plans: none).

@@ -244,6 +244,20 @@ fn actions_by_id<R: autosurgeon::Reconciler>(actions: &[Action], mut reconciler:
     Ok(())
 }
 
+/// A new document holds no response until someone starts one: the map is created by the
+/// first write to it (`ReportDoc::edit`), which only the server makes, under the report's
+/// lock, so no two replicas race to create it. A reporter's document is smaller and
+/// cheaper to merge for it.
+pub(crate) fn reconcile_if_started<R: autosurgeon::Reconciler>(
+    response: &Response,
+    reconciler: R,
+) -> Result<(), R::Error> {
+    if *response == Response::default() {
+        return Ok(());
+    }
+    response.reconcile(reconciler)
+}
+
 impl Response {
     /// The root cause the "5 whys" chain reached (its last answer), if any.
     #[must_use]
