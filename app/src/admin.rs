@@ -81,6 +81,10 @@ pub trait PeopleAdmin: Send + Sync + 'static {
         steps: Vec<crate::domain::PlanStep>,
         by: Uuid,
     ) -> Result<(), String>;
+    /// Every report category, active or retired, in form order.
+    async fn categories(&self) -> Result<Vec<crate::domain::CategoryDef>, String>;
+    /// Adds a category or changes one's label and whether it is offered.
+    async fn save_category(&self, category: crate::domain::CategoryDef) -> Result<(), String>;
 }
 
 /// The people port, as provided through context by the server.
@@ -138,9 +142,13 @@ pub async fn list_plans() -> Result<Vec<crate::domain::Plan>, ServerFnError> {
 pub async fn save_plan(category: String, steps: String) -> Result<(), ServerFnError> {
     let handle = admin()?;
     let category = crate::domain::Category::new(category.trim());
-    if !crate::domain::Category::DEFAULTS
+    if !handle
+        .0
+        .categories()
+        .await
+        .map_err(ServerFnError::new)?
         .iter()
-        .any(|(key, _)| *key == category.0)
+        .any(|c| c.key == category)
     {
         return Err(ServerFnError::new("choose one of the categories"));
     }
@@ -149,6 +157,48 @@ pub async fn save_plan(category: String, steps: String) -> Result<(), ServerFnEr
     handle
         .0
         .save_plan(category.0, steps, by)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Every report category, active or retired, in form order (administrators; devices get
+/// them with sync).
+#[server]
+pub async fn list_categories() -> Result<Vec<crate::domain::CategoryDef>, ServerFnError> {
+    admin()?.0.categories().await.map_err(ServerFnError::new)
+}
+
+/// Adds a category named `label` (`key` empty: the key is made from the label and never
+/// changes), or renames category `key` and sets whether it is offered for new reports.
+#[server]
+pub async fn save_category(key: String, label: String, active: bool) -> Result<(), ServerFnError> {
+    let handle = admin()?;
+    crate::domain::CategoryDef::check_label(&label).map_err(ServerFnError::new)?;
+    let existing = handle.0.categories().await.map_err(ServerFnError::new)?;
+    let key = if key.trim().is_empty() {
+        let key = crate::domain::Category::key_for(&label)
+            .ok_or_else(|| ServerFnError::new("give the category a name with letters or digits in it"))?;
+        if existing.iter().any(|c| c.key == key) {
+            return Err(ServerFnError::new(format!(
+                "there is already a category with the key {}; rename that one instead",
+                key.0
+            )));
+        }
+        key
+    } else {
+        let key = crate::domain::Category::new(key.trim());
+        if !existing.iter().any(|c| c.key == key) {
+            return Err(ServerFnError::new("there is no such category"));
+        }
+        key
+    };
+    handle
+        .0
+        .save_category(crate::domain::CategoryDef {
+            key,
+            label: label.trim().to_owned(),
+            active,
+        })
         .await
         .map_err(ServerFnError::new)
 }

@@ -18,6 +18,8 @@ pub struct IncidentRow {
     pub title: String,
     /// Category key.
     pub category: String,
+    /// The category as administrators name it.
+    pub category_label: String,
     /// Severity.
     pub severity: Severity,
     /// Workflow status.
@@ -52,6 +54,11 @@ pub struct IncidentDetail {
     /// Who can be assigned the response or an action (the report's team), and anyone the
     /// response already names: to choose from and to put names to ids.
     pub people: Vec<Person>,
+    /// Whether privacy-sensitive parts (the injury details) were left out because this
+    /// reader may read the report but not those.
+    pub private_withheld: bool,
+    /// The report's category as administrators name it.
+    pub category_label: String,
 }
 
 impl IncidentDetail {

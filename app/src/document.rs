@@ -17,6 +17,12 @@
 //!     ├── people_involved: list of str
 //!     ├── plan_ticks: list of str, each one ticked plan step as JSON
 //!     │               {"step", "role", "text", "at", "by"} (absent in older documents)
+//!     ├── injury: map { employee, job_title, work_began, activity, how, injury,
+//!     │                 body_part, object, treatment, died_on: str } — the OSHA 301
+//!     │               details; made empty with every new document, each key written
+//!     │               when first filled (absent in older documents and keys: empty)
+//!     ├── witnesses: list of str, each one witness as JSON {"name", "contact",
+//!     │              "statement"}, merged as a set (absent in older documents)
 //!     ├── response: map (absent until the response starts: nothing yet; created by the
 //!     │             server's first write to it, under the report's lock)
 //!     │   ├── assignee: str (user id, or empty)
@@ -51,7 +57,8 @@
 //! * Concurrent writes to one field are kept by Automerge; [`ReportDoc::conflicts`] lists
 //!   every value so a supervisor can choose. No value silently disappears.
 //! * `people_involved` merges as a union: an edit applies only its own additions and
-//!   removals to the merged list.
+//!   removals to the merged list. So does `witnesses`: changing a witness removes the old
+//!   entry and adds the new one, so two concurrent changes keep both rather than one.
 //! * `timeline` is append-only: an edit appends the entries it added (by id), so every
 //!   device's and supervisor's updates survive, in a single order every replica agrees on.
 //! * Concurrent status values settle by the workflow's rule ([`Status::settle`]): a reopen
@@ -74,8 +81,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::domain::{
-    ActionKind, ActionState, Category, Effectiveness, Impact, Outcome, Report, ReportId, Response, Review,
-    Severity, Status, TimelineEntry, Timestamp, Urgency,
+    ActionKind, ActionState, Category, Effectiveness, Impact, Injury, Outcome, Report, ReportId, Response,
+    Review, Severity, Status, TimelineEntry, Timestamp, Treatment, Urgency, Witness,
 };
 
 mod snapshot;
@@ -91,6 +98,8 @@ const RESPONSE_KEY: &str = "response";
 const ACTIONS_KEY: &str = "actions";
 const REVIEW_KEY: &str = "review";
 const PLAN_TICKS_KEY: &str = "plan_ticks";
+const INJURY_KEY: &str = "injury";
+const WITNESSES_KEY: &str = "witnesses";
 
 /// Scalar fields directly under `report`, in display order.
 const REPORT_SCALARS: [&str; 12] = [
@@ -111,6 +120,19 @@ const REPORT_SCALARS: [&str; 12] = [
 const LOCATION_SCALARS: [&str; 2] = ["gps", "place"];
 /// Scalar fields under `report.response`.
 const RESPONSE_SCALARS: [&str; 2] = ["assignee", "due_at"];
+/// Scalar fields under `report.injury`, in form order.
+const INJURY_SCALARS: [&str; 10] = [
+    "employee",
+    "job_title",
+    "work_began",
+    "activity",
+    "how",
+    "injury",
+    "body_part",
+    "object",
+    "treatment",
+    "died_on",
+];
 /// Scalar fields of each action under `report.response.actions.<id>`.
 const ACTION_SCALARS: [&str; 7] = ["kind", "text", "owner", "due_at", "state", "check", "check_note"];
 
@@ -211,7 +233,7 @@ fn changed_fields(before: Option<&Report>, after: Option<&Report>) -> Vec<String
         return Vec::new();
     };
     let differs = |f: &FieldText| before.is_none_or(|b| f(b) != f(after));
-    let fields: [(&str, &FieldText); 22] = [
+    let fields: [(&str, &FieldText); 24] = [
         ("title", &|r| r.title.clone()),
         ("category", &|r| r.category.0.clone()),
         ("severity", &|r| r.severity.as_str().to_owned()),
@@ -234,6 +256,8 @@ fn changed_fields(before: Option<&Report>, after: Option<&Report>) -> Vec<String
         ("actions", &|r| format!("{:?}", r.response.actions)),
         ("review", &|r| format!("{:?}", r.response.review)),
         ("plan_ticks", &|r| r.plan_ticks.len().to_string()),
+        ("injury", &|r| format!("{:?}", r.injury)),
+        ("witnesses", &|r| format!("{:?}", r.witnesses)),
     ];
     if before.is_none() {
         return vec!["created".to_owned()];
@@ -657,6 +681,27 @@ impl ReportDoc {
         if base.response != edited.response {
             self.edit_response(&report, &base.response, &edited.response)?;
         }
+        if base.injury != edited.injury {
+            // Made with the document; documents from before injury details lack it.
+            let injury = self.object_or_new(&report, INJURY_KEY, ObjType::Map)?;
+            for ((key, _, was), (_, _, now)) in base.injury.texts().into_iter().zip(edited.injury.texts()) {
+                if was != now {
+                    self.doc.put(&injury, key, now)?;
+                }
+            }
+            if base.injury.treatment != edited.injury.treatment {
+                self.doc
+                    .put(&injury, "treatment", edited.injury.treatment.as_str())?;
+            }
+        }
+        if base.witnesses != edited.witnesses {
+            let list = self.object_or_new(&report, WITNESSES_KEY, ObjType::List)?;
+            let (was, now) = (
+                witness_entries(&base.witnesses),
+                witness_entries(&edited.witnesses),
+            );
+            self.apply_list_edit(&list, &was, &now)?;
+        }
         // Ticks are append-only like the timeline: a step is ticked once.
         let ticked: Vec<_> = edited
             .plan_ticks
@@ -807,6 +852,9 @@ impl ReportDoc {
             ["response", key] if RESPONSE_SCALARS.contains(key) => {
                 (self.object(&report, RESPONSE_KEY).ok()?, *key)
             }
+            [INJURY_KEY, key] if INJURY_SCALARS.contains(key) => {
+                (self.object(&report, INJURY_KEY).ok()?, *key)
+            }
             ["response", "review", key] if Review::default().parts().iter().any(|(k, ..)| k == key) => {
                 let response = self.object(&report, RESPONSE_KEY).ok()?;
                 (self.object(&response, REVIEW_KEY).ok()?, *key)
@@ -916,6 +964,43 @@ impl autosurgeon::Reconcile for TimelineEntry {
     }
 }
 
+/// The injury details are a map holding only the parts filled in (an empty map for a
+/// report that has none), so a new document carries no keys for them.
+impl autosurgeon::Reconcile for Injury {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        use autosurgeon::reconcile::MapReconciler;
+        let mut map = reconciler.map()?;
+        for (key, _, text) in self.texts() {
+            if !text.is_empty() {
+                map.put(key, text)?;
+            }
+        }
+        if self.treatment != Treatment::NotSaid {
+            map.put("treatment", self.treatment.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// A witness is written as one scalar string, its JSON, so the list merges as a set.
+impl autosurgeon::Reconcile for Witness {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        reconciler.str(witness_json(self))
+    }
+}
+
+fn witness_json(witness: &Witness) -> String {
+    serde_json::to_string(witness).unwrap_or_default()
+}
+
+fn witness_entries(witnesses: &[Witness]) -> Vec<String> {
+    witnesses.iter().map(witness_json).collect()
+}
+
 /// A ticked plan step is written as one scalar string, its JSON (never edited).
 impl autosurgeon::Reconcile for crate::domain::PlanTick {
     type Key<'a> = autosurgeon::reconcile::NoKey;
@@ -972,6 +1057,9 @@ fn display_value(key: &str, value: &Value<'_>) -> String {
         }
         ("state", ScalarValue::Str(k)) => {
             ActionState::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
+        }
+        ("treatment", ScalarValue::Str(k)) => {
+            Treatment::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
         }
         ("check", ScalarValue::Str(k)) => {
             Effectiveness::from_key(k).map_or_else(|| k.to_string(), |v| v.label().to_owned())
@@ -1158,24 +1246,83 @@ mod tests {
             proptest::sample::select(Outcome::ALL.to_vec()),
             arb_response(),
             proptest::collection::vec(("[a-z]{1,12}", name(), text(40), 0i64..NOW.0), 0..3),
+            (arb_injury(), proptest::collection::vec(arb_witness(), 0..3)),
         )
-            .prop_map(|(mut report, impact, urgency, outcome, response, ticks)| {
-                report.response = response;
-                for (text, role, by, at) in ticks {
-                    let step = crate::domain::PlanStep::new(&role, &text);
-                    if report.plan_ticks.iter().all(|t| t.step != step.id) {
-                        report
-                            .plan_ticks
-                            .push(crate::domain::PlanTick::of(&step, &by, Timestamp(at)));
+            .prop_map(
+                |(mut report, impact, urgency, outcome, response, ticks, (injury, witnesses))| {
+                    report.response = response;
+                    for w in witnesses {
+                        if !report.witnesses.contains(&w) {
+                            report.witnesses.push(w);
+                        }
+                    }
+                    for (text, role, by, at) in ticks {
+                        let step = crate::domain::PlanStep::new(&role, &text);
+                        if report.plan_ticks.iter().all(|t| t.step != step.id) {
+                            report
+                                .plan_ticks
+                                .push(crate::domain::PlanTick::of(&step, &by, Timestamp(at)));
+                        }
+                    }
+                    report.impact = impact;
+                    report.urgency = urgency;
+                    if report.category.0 == "injury_illness" {
+                        report.outcome = outcome;
+                        report.injury = injury;
+                        if report.injury.treatment == Treatment::HospitalisedOvernight
+                            && outcome == Outcome::None
+                        {
+                            report.injury.treatment = Treatment::EmergencyRoom;
+                        }
+                        if outcome == Outcome::Fatality {
+                            report.injury.died_on = Timestamp(NOW.0 - 86_400_000).date();
+                        }
+                    }
+                    report
+                },
+            )
+    }
+
+    fn arb_injury() -> impl Strategy<Value = Injury> {
+        (
+            proptest::collection::vec(proptest::option::of(text(30)), 7),
+            proptest::option::of((0u8..24, 0u8..60)),
+            proptest::sample::select(Treatment::ALL.to_vec()),
+        )
+            .prop_map(|(texts, began, treatment)| {
+                let mut injury = Injury {
+                    treatment,
+                    ..Injury::default()
+                };
+                let keys = [
+                    "employee",
+                    "job_title",
+                    "activity",
+                    "how",
+                    "injury",
+                    "body_part",
+                    "object",
+                ];
+                for (key, text) in keys.into_iter().zip(texts) {
+                    if let (Some(text), Some(part)) = (text, injury.text_mut(key)) {
+                        *part = text;
                     }
                 }
-                report.impact = impact;
-                report.urgency = urgency;
-                if report.category.0 == "injury_illness" {
-                    report.outcome = outcome;
+                if let Some((h, m)) = began {
+                    injury.work_began = format!("{h:02}:{m:02}");
                 }
-                report
+                injury
             })
+    }
+
+    fn arb_witness() -> impl Strategy<Value = Witness> {
+        (name(), proptest::option::of("[0-9 +]{3,15}"), text(60)).prop_map(|(name, contact, statement)| {
+            Witness {
+                name,
+                contact: contact.unwrap_or_default(),
+                statement,
+            }
+        })
     }
 
     fn arb_base_report() -> impl Strategy<Value = Report> {
@@ -1256,6 +1403,8 @@ mod tests {
                             .collect(),
                         response: Response::default(),
                         plan_ticks: Vec::new(),
+                        injury: Injury::default(),
+                        witnesses: Vec::new(),
                     }
                 },
             )
@@ -1355,6 +1504,9 @@ mod tests {
         AddAction(u128, String),
         FirstActionDone,
         FirstActionDue(i64),
+        BodyPart(String),
+        AddWitness(String, String),
+        RestateFirstWitness(String),
     }
 
     fn arb_edit() -> impl Strategy<Value = Edit> {
@@ -1375,6 +1527,9 @@ mod tests {
             (any::<u128>(), "[a-z]{1,12}").prop_map(|(id, t)| Edit::AddAction(id, t)),
             Just(Edit::FirstActionDone),
             (0i64..NOW.0).prop_map(Edit::FirstActionDue),
+            "[a-z]{1,12}".prop_map(Edit::BodyPart),
+            (name(), text(20)).prop_map(|(n, t)| Edit::AddWitness(n, t)),
+            text(20).prop_map(Edit::RestateFirstWitness),
         ]
     }
 
@@ -1448,6 +1603,30 @@ mod tests {
                     a.due_at = Some(Timestamp(at));
                 }
             }
+            Edit::BodyPart(part) => report.injury.body_part = part,
+            Edit::AddWitness(name, statement) => {
+                let witness = Witness {
+                    name,
+                    contact: String::new(),
+                    statement,
+                };
+                if !report.witnesses.contains(&witness) {
+                    report.witnesses.push(witness);
+                }
+            }
+            Edit::RestateFirstWitness(statement) => {
+                let restated = report.witnesses.first().map(|w| Witness {
+                    statement,
+                    ..w.clone()
+                });
+                // The old entry goes and the new one joins the end (a set keeps no order).
+                if let Some(w) = restated
+                    && !report.witnesses.contains(&w)
+                {
+                    report.witnesses.remove(0);
+                    report.witnesses.push(w);
+                }
+            }
         }
     }
 
@@ -1482,6 +1661,7 @@ mod tests {
             "severity" => report.severity.label().to_owned(),
             "status" => report.status.label().to_owned(),
             "location.place" => report.location.place.clone(),
+            "injury.body_part" => report.injury.body_part.clone(),
             "location.gps" => report
                 .location
                 .gps
@@ -1508,6 +1688,7 @@ mod tests {
             Edit::Gps(_) => "location.gps".into(),
             Edit::Assignee(_) => "response.assignee".into(),
             Edit::Lessons(_) => "response.review.lessons".into(),
+            Edit::BodyPart(_) => "injury.body_part".into(),
             // The base's first action (a replica may have added one before it since; its
             // value in the replica's final report is what must be held).
             Edit::FirstActionDone => format!("{}.state", first()?),
@@ -1517,7 +1698,9 @@ mod tests {
             | Edit::AddUpdate(..)
             | Edit::AddFactor(_)
             | Edit::Why(..)
-            | Edit::AddAction(..) => return None,
+            | Edit::AddAction(..)
+            | Edit::AddWitness(..)
+            | Edit::RestateFirstWitness(_) => return None,
         })
     }
 
@@ -1584,6 +1767,7 @@ mod tests {
                 .iter()
                 .map(|k| (*k).to_owned())
                 .chain(LOCATION_SCALARS.iter().map(|k| format!("location.{k}")))
+                .chain(INJURY_SCALARS.iter().map(|k| format!("injury.{k}")))
                 .chain(RESPONSE_SCALARS.iter().map(|k| format!("response.{k}")))
                 .chain(Review::default().parts().map(|(k, ..)| format!("response.review.{k}")))
                 .chain(first_report.response.actions.iter().flat_map(|a| {
@@ -1623,9 +1807,12 @@ mod tests {
                     let held = values_of(doc, field);
                     prop_assert!(held.contains(&want), "{field}: {want:?} not in {held:?}");
                 }
-                // Lists are unions: every person a replica added is present.
+                // Lists are unions: every person and witness a replica added is present.
                 for p in fin.people_involved.iter().filter(|p| !base.people_involved.contains(p)) {
                     prop_assert!(first_report.people_involved.contains(p));
+                }
+                for w in fin.witnesses.iter().filter(|w| !base.witnesses.contains(w)) {
+                    prop_assert!(first_report.witnesses.contains(w), "witness {w:?} lost");
                 }
                 // The timeline is append-only: every update any replica added is there once.
                 for e in &fin.timeline {

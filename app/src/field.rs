@@ -92,6 +92,9 @@ pub struct FieldState {
     pub notices: RwSignal<Vec<crate::protocol::Notice>>,
     /// The response plans as of the last sync, kept on the device so they open offline.
     pub plans: RwSignal<Vec<crate::domain::Plan>>,
+    /// The report categories as of the last sync (empty before the first: the form then
+    /// offers the defaults).
+    pub categories: RwSignal<Vec<crate::domain::CategoryDef>>,
 }
 
 impl FieldState {
@@ -109,6 +112,7 @@ impl FieldState {
             signed_out: RwSignal::new(false),
             notices: RwSignal::new(Vec::new()),
             plans: RwSignal::new(Vec::new()),
+            categories: RwSignal::new(Vec::new()),
         }
     }
 

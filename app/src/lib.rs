@@ -28,8 +28,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::pages::{
-    AlertsPage, IncidentListPage, IncidentPage, MyActionsPage, NotFound, OutboxPage, PeoplePage, PlansPage,
-    QuarantinePage, ReportFormPage, SignInPage, SyncBar, WebhooksPage,
+    AlertsPage, CategoriesPage, IncidentListPage, IncidentPage, MyActionsPage, NotFound, OutboxPage,
+    PeoplePage, PlansPage, QuarantinePage, ReportFormPage, SignInPage, SyncBar, WebhooksPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -73,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/alerts") view=AlertsPage />
                     <Route path=path!("/admin/webhooks") view=WebhooksPage />
                     <Route path=path!("/admin/plans") view=PlansPage />
+                    <Route path=path!("/admin/categories") view=CategoriesPage />
                     <Route path=path!("/admin/quarantine") view=QuarantinePage />
                     <Route path=path!("/admin/people") view=PeoplePage />
                     <Route path=path!("/login") view=SignInPage />

@@ -85,9 +85,10 @@ pub struct SyncRequest {
     /// if any: the answer carries the list only when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notices_seen: Option<String>,
-    /// The version of the response plans the device holds, likewise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plans_seen: Option<String>,
+    /// The version of the reference lists (response plans and categories) the device
+    /// holds, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "plans_seen")]
+    pub lists_seen: Option<String>,
 }
 
 /// One report's unacknowledged changes.
@@ -131,12 +132,17 @@ pub struct SyncResponse {
     /// The version of `notices`, to send back as `notices_seen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notices_version: Option<String>,
-    /// Every response plan, sent only when they differ from `plans_seen`.
+    /// Every response plan, sent (with `categories`) only when the lists differ from
+    /// `lists_seen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plans: Option<Vec<crate::domain::Plan>>,
-    /// The version of `plans`, to send back as `plans_seen`.
+    /// Every report category, active or retired, in the order forms list them; sent
+    /// with `plans`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plans_version: Option<String>,
+    pub categories: Option<Vec<crate::domain::CategoryDef>>,
+    /// The version of `plans` and `categories`, to send back as `lists_seen`.
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "plans_version")]
+    pub lists_version: Option<String>,
 }
 
 /// The most notifications one answer carries.

@@ -9,6 +9,8 @@
 //! Data comes in from the pages (through the port) and from `POST /api/sync` answers; it
 //! goes out to `localStorage` and to the server.
 
+#![recursion_limit = "256"]
+
 pub mod device;
 pub mod store;
 pub mod sync;

@@ -20,6 +20,7 @@ const INDEX_KEY: &str = "muster.v1.index";
 const ME_KEY: &str = "muster.v1.me";
 const NOTICES_KEY: &str = "muster.v1.notices";
 const PLANS_KEY: &str = "muster.v1.plans";
+const CATEGORIES_KEY: &str = "muster.v1.categories";
 const VERSIONS_KEY: &str = "muster.v1.versions";
 
 fn report_key(id: ReportId) -> String {
@@ -224,7 +225,7 @@ pub fn set_notices(notices: &[app::protocol::Notice], version: &str) -> Result<(
     set_version(0, version)
 }
 
-/// The versions of the lists the device holds: (notifications, plans).
+/// The versions of the lists the device holds: (notifications, plans and categories).
 fn versions() -> (Option<String>, Option<String>) {
     LocalStorage::get(VERSIONS_KEY).unwrap_or_default()
 }
@@ -247,9 +248,9 @@ pub fn notices_version() -> Option<String> {
     versions().0
 }
 
-/// The version of the response plans held (to send as `plans_seen`).
+/// The version of the reference lists held (to send as `lists_seen`).
 #[must_use]
-pub fn plans_version() -> Option<String> {
+pub fn lists_version() -> Option<String> {
     versions().1
 }
 
@@ -259,9 +260,20 @@ pub fn plans() -> Vec<app::domain::Plan> {
     LocalStorage::get(PLANS_KEY).unwrap_or_default()
 }
 
-/// Replaces the stored response plans, of `version`.
-pub fn set_plans(plans: &[app::domain::Plan], version: &str) -> Result<(), StoreError> {
+/// The report categories the last sync brought (none if it never brought any).
+#[must_use]
+pub fn categories() -> Vec<app::domain::CategoryDef> {
+    LocalStorage::get(CATEGORIES_KEY).unwrap_or_default()
+}
+
+/// Replaces the stored reference lists (response plans and categories), of `version`.
+pub fn set_lists(
+    plans: &[app::domain::Plan],
+    categories: &[app::domain::CategoryDef],
+    version: &str,
+) -> Result<(), StoreError> {
     LocalStorage::set(PLANS_KEY, plans)?;
+    LocalStorage::set(CATEGORIES_KEY, categories)?;
     set_version(1, version)
 }
 

@@ -47,6 +47,7 @@ pub fn start(state: FieldState) {
     state.me.set(store::me());
     state.notices.set(store::notices());
     state.plans.set(store::plans());
+    state.categories.set(store::categories());
     state.loaded.set(true);
     refresh_me(state);
     if let Some(window) = web_sys::window() {
@@ -196,7 +197,7 @@ async fn run(state: FieldState) -> Result<(), String> {
             since: cursor,
             reports: pushes,
             notices_seen: store::notices_version(),
-            plans_seen: store::plans_version(),
+            lists_seen: store::lists_version(),
         };
         let response = gloo_net::http::Request::post("/api/sync")
             .json(&request)
@@ -236,9 +237,12 @@ async fn run(state: FieldState) -> Result<(), String> {
             store::set_notices(notices, version).map_err(|e| e.0)?;
             state.notices.set(notices.clone());
         }
-        if let (Some(plans), Some(version)) = (&body.plans, &body.plans_version) {
-            store::set_plans(plans, version).map_err(|e| e.0)?;
+        if let (Some(plans), Some(categories), Some(version)) =
+            (&body.plans, &body.categories, &body.lists_version)
+        {
+            store::set_lists(plans, categories, version).map_err(|e| e.0)?;
             state.plans.set(plans.clone());
+            state.categories.set(categories.clone());
         }
         let mut all_applied = true;
         for entry in &body.feed {

@@ -51,6 +51,17 @@ impl PeopleAdmin for Admin {
         self.store.plans().await.map_err(unavailable)
     }
 
+    async fn categories(&self) -> Result<Vec<app::domain::CategoryDef>, String> {
+        self.store.categories().await.map_err(unavailable)
+    }
+
+    async fn save_category(&self, category: app::domain::CategoryDef) -> Result<(), String> {
+        self.store
+            .save_category(&category, now())
+            .await
+            .map_err(unavailable)
+    }
+
     async fn save_plan(
         &self,
         category: String,

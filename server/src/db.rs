@@ -92,14 +92,14 @@ pub struct Store {
     cpu: Arc<tokio::sync::Semaphore>,
     /// Merges waiting to be committed together.
     group: Arc<Group>,
-    /// The response plans' version as last read, and when: every sync asks for it and
-    /// plans rarely change (see [`Store::plans_version`]).
-    plans_version: Arc<std::sync::Mutex<Option<(std::time::Instant, String)>>>,
+    /// The reference lists' version as last read, and when: every sync asks for it and
+    /// the lists rarely change (see [`Store::lists_version`]).
+    lists_version: Arc<std::sync::Mutex<Option<(std::time::Instant, String)>>>,
 }
 
-/// How long a read of the plans' version is reused. This instance's own plan changes
-/// reach devices at once; another instance's within this time.
-const PLANS_VERSION_TTL: Duration = Duration::from_secs(2);
+/// How long a read of the lists' version is reused. This instance's own changes to plans
+/// and categories reach devices at once; another instance's within this time.
+const LISTS_VERSION_TTL: Duration = Duration::from_secs(2);
 
 /// Group commit: merges queue here; whoever holds `leader` commits all that queued.
 #[derive(Debug, Default)]
@@ -257,7 +257,7 @@ impl Store {
             sqlite_writer: Arc::new(Mutex::new(())),
             cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
             group: Arc::default(),
-            plans_version: Arc::default(),
+            lists_version: Arc::default(),
         })
     }
 
@@ -726,7 +726,7 @@ impl Store {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let sql = self.sql_for_ids(
-                "SELECT id, owner_id, team_id FROM reports WHERE id IN ({ids})",
+                "SELECT id, owner_id, team_id, category FROM reports WHERE id IN ({ids})",
                 chunk.len(),
             );
             let rows = bind_ids(&sql, chunk)
@@ -741,6 +741,7 @@ impl Store {
                     Ownership {
                         owner: uuid("owner_id"),
                         team: uuid("team_id"),
+                        sensitive: r.get::<String, _>("category") == app::domain::report::INJURY_CATEGORY,
                     },
                 ))
             }));
@@ -1183,37 +1184,84 @@ impl Store {
         Ok(true)
     }
 
-    /// A short version of the current response plans (the first 8 bytes of a SHA-256 over
-    /// each category and when it changed, in hex), so a device that holds them is not sent
-    /// them again. Read at most every [`PLANS_VERSION_TTL`] (every sync asks).
-    pub async fn plans_version(&self) -> Result<String, DbError> {
-        if let Some((read_at, version)) = &*self.cached_plans_version()
-            && read_at.elapsed() < PLANS_VERSION_TTL
+    /// A short version of the reference lists devices keep (response plans and
+    /// categories): the first 8 bytes of a SHA-256 over each plan's category and when it
+    /// changed and each category's key and when it changed, in hex, so a device that holds
+    /// them is not sent them again. Read at most every 2 s (every sync
+    /// asks).
+    pub async fn lists_version(&self) -> Result<String, DbError> {
+        if let Some((read_at, version)) = &*self.cached_lists_version()
+            && read_at.elapsed() < LISTS_VERSION_TTL
         {
             return Ok(version.clone());
         }
-        let rows = sqlx::query("SELECT category, updated_at FROM plans ORDER BY category")
-            .fetch_all(&self.pool)
-            .await
-            .context("reading response plan versions")?;
+        let rows = sqlx::query(
+            "SELECT 'plan' AS list, category AS item, updated_at FROM plans
+             UNION ALL SELECT 'category', key, updated_at FROM categories
+             ORDER BY list, item",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the lists' versions")?;
         let mut hash = sha2::Sha256::new();
         for row in &rows {
             hash.update(format!(
-                "{}@{}\n",
-                row.get::<String, _>("category"),
+                "{}:{}@{}\n",
+                row.get::<String, _>("list"),
+                row.get::<String, _>("item"),
                 row.get::<i64, _>("updated_at")
             ));
         }
         let version = hex::encode(&hash.finalize()[..8]);
-        *self.cached_plans_version() = Some((std::time::Instant::now(), version.clone()));
+        *self.cached_lists_version() = Some((std::time::Instant::now(), version.clone()));
         Ok(version)
     }
 
-    fn cached_plans_version(&self) -> std::sync::MutexGuard<'_, Option<(std::time::Instant, String)>> {
+    fn cached_lists_version(&self) -> std::sync::MutexGuard<'_, Option<(std::time::Instant, String)>> {
         // A poisoned cache is only a stale cache.
-        self.plans_version
+        self.lists_version
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every report category, active or retired, in the order forms list them.
+    pub async fn categories(&self) -> Result<Vec<app::domain::CategoryDef>, DbError> {
+        let rows = sqlx::query("SELECT key, label, active FROM categories ORDER BY position, key")
+            .fetch_all(&self.pool)
+            .await
+            .context("reading categories")?;
+        Ok(rows
+            .iter()
+            .map(|r| app::domain::CategoryDef {
+                key: app::domain::Category(r.get("key")),
+                label: r.get("label"),
+                active: r.get::<i64, _>("active") == 1,
+            })
+            .collect())
+    }
+
+    /// Adds a category (listed last) or changes one's label and whether it is offered.
+    /// Keys never change: reports hold them.
+    pub async fn save_category(
+        &self,
+        category: &app::domain::CategoryDef,
+        now: Timestamp,
+    ) -> Result<(), DbError> {
+        let result = sqlx::query(&self.sql(
+            "INSERT INTO categories (key, label, position, active, updated_at)
+             VALUES ($1, $2, (SELECT COALESCE(MAX(position), 0) + 1 FROM categories), $3, $4)
+             ON CONFLICT (key) DO UPDATE SET label = excluded.label, active = excluded.active,
+               updated_at = excluded.updated_at",
+        ))
+        .bind(category.key.0.clone())
+        .bind(category.label.trim().to_owned())
+        .bind(i64::from(category.active))
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .context("saving a category");
+        *self.cached_lists_version() = None;
+        result.map(|_| ())
     }
 
     /// Every response plan, by category.
@@ -1243,7 +1291,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), DbError> {
         let result = self.write_plan(category, steps, by, now).await;
-        *self.cached_plans_version() = None;
+        *self.cached_lists_version() = None;
         result
     }
 
@@ -1738,6 +1786,7 @@ fn row_to_incident(row: &AnyRow) -> Option<IncidentRow> {
         id: id.parse().ok()?,
         title: row.get("title"),
         category: row.get("category"),
+        category_label: app::domain::Category(row.get("category")).label(),
         severity: Severity::from_key(row.get("severity"))?,
         status: Status::from_key(row.get("status"))?,
         reporter: row.get("reporter"),

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use app::document::ReportDoc;
 use app::domain::access::{Ownership, Role};
 use app::domain::{
-    Action, ActionKind, ActionState, Category, Effectiveness, GpsFix, Impact, Location, Outcome, Report,
-    ReportId, Response, Review, Severity, Status, TimelineEntry, Timestamp, Urgency,
+    Action, ActionKind, ActionState, Category, Effectiveness, GpsFix, Impact, Injury, Location, Outcome,
+    Report, ReportId, Response, Review, Severity, Status, TimelineEntry, Timestamp, Treatment, Urgency,
+    Witness,
 };
 use app::merge::{MergeError, Merged};
 use automerge::ActorId;
@@ -252,6 +253,38 @@ fn report_of(index: usize, sample: &Sample, now: Timestamp) -> Report {
         } else {
             Response::default()
         },
+        injury: if sample.category == "injury_illness" {
+            slip_injury()
+        } else {
+            Injury::default()
+        },
+        witnesses: if sample.title.starts_with("Slip") {
+            vec![Witness {
+                name: "Rosa Lindqvist".to_owned(),
+                contact: "Canteen team, ext. 214".to_owned(),
+                statement: "Saw Ben lose his footing by the basin; the floor there was wet and unmarked."
+                    .to_owned(),
+            }]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// The canteen slip's OSHA 301 details (privacy-sensitive: the demo's field employee of
+/// another team sees the report but not these).
+fn slip_injury() -> Injury {
+    Injury {
+        employee: "Ben Carter".to_owned(),
+        job_title: "Kitchen porter".to_owned(),
+        work_began: "06:00".to_owned(),
+        activity: "Carrying a tray of cups from the handwash station to the servery.".to_owned(),
+        how: "Slipped on water pooled below the leaking basin and fell onto his left side.".to_owned(),
+        injury: "Bruised elbow".to_owned(),
+        body_part: "Left elbow".to_owned(),
+        object: "Wet floor".to_owned(),
+        treatment: Treatment::FirstAid,
+        died_on: String::new(),
     }
 }
 
@@ -486,6 +519,7 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DemoError> {
         let owner = Ownership {
             owner: dana.filter(|_| sample.reporter == "Dana Okafor"),
             team: Some(if index % 3 == 2 { south } else { north }),
+            sensitive: false,
         };
         jobs.push((
             owner,

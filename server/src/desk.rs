@@ -53,17 +53,25 @@ impl Desk {
 #[async_trait::async_trait]
 impl IncidentDesk for Desk {
     async fn list(&self, viewer: &Viewer) -> Result<Vec<IncidentRow>, String> {
-        self.store.list(viewer).await.map_err(|e| {
+        let unavailable = |e: crate::db::DbError| {
             tracing::error!(error = %e, "listing incidents");
             "the incident list is unavailable right now".to_owned()
-        })
+        };
+        let mut rows = self.store.list(viewer).await.map_err(unavailable)?;
+        let categories = self.store.categories().await.map_err(unavailable)?;
+        for row in &mut rows {
+            if let Some(c) = categories.iter().find(|c| c.key.0 == row.category) {
+                row.category_label.clone_from(&c.label);
+            }
+        }
+        Ok(rows)
     }
 
     async fn detail(&self, viewer: &Viewer, id: ReportId) -> Result<Option<IncidentDetail>, String> {
         // A report they may not read is, to them, a report that does not exist.
-        if !self.may(viewer, id, Viewer::can_read).await? {
+        let Some(of) = self.ownership_of(id).await?.filter(|of| viewer.can_read(*of)) else {
             return Ok(None);
-        }
+        };
         let stored = self.store.load_doc(id).await.map_err(|e| e.to_string())?;
         let Some(stored) = stored else { return Ok(None) };
         let read = self
@@ -107,8 +115,21 @@ impl IncidentDesk for Desk {
                 }
             }
         }
-        let report = snapshot.report;
-        let team = self.team_name(id).await?;
+        let mut report = snapshot.report;
+        // Colleagues who may read the report but not its privacy-sensitive parts see
+        // neither those parts nor their concurrent values.
+        let private_withheld = !viewer.can_read_private(of) && report.withhold_private();
+        if !viewer.can_read_private(of) {
+            conflicts.retain(|c| !Report::is_private_field(&c.field));
+        }
+        let team = self.team_name(of.team).await?;
+        let category_label = match self.store.categories().await {
+            Ok(list) => app::domain::CategoryDef::label_of(&list, &report.category),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading categories");
+                report.category.label()
+            }
+        };
         let named: Vec<&str> = std::iter::once(report.response.assignee.as_str())
             .chain(report.response.actions.iter().map(|a| a.owner.as_str()))
             .collect();
@@ -131,6 +152,8 @@ impl IncidentDesk for Desk {
             history,
             read_at: crate::http::now(),
             people: assignable,
+            private_withheld,
+            category_label,
         }))
     }
 
@@ -345,17 +368,15 @@ impl Desk {
         Ok(lines)
     }
 
-    /// The name of the team report `id` belongs to, if any.
-    async fn team_name(&self, id: ReportId) -> Result<Option<String>, String> {
-        let unavailable = |e: crate::db::DbError| {
-            tracing::error!(error = %e, "reading a report's team");
-            "the incident is unavailable right now".to_owned()
-        };
-        let owners = self.store.ownership(&[id]).await.map_err(unavailable)?;
-        let Some(team) = owners.get(&id).and_then(|of| of.team) else {
+    /// The name of `team`, if any.
+    async fn team_name(&self, team: Option<uuid::Uuid>) -> Result<Option<String>, String> {
+        let Some(team) = team else {
             return Ok(None);
         };
-        let teams = self.store.teams().await.map_err(unavailable)?;
+        let teams = self.store.teams().await.map_err(|e| {
+            tracing::error!(error = %e, "reading a report's team");
+            "the incident is unavailable right now".to_owned()
+        })?;
         Ok(teams.into_iter().find(|t| t.id == team).map(|t| t.name))
     }
 
@@ -366,11 +387,16 @@ impl Desk {
         id: ReportId,
         rule: fn(&Viewer, Ownership) -> bool,
     ) -> Result<bool, String> {
+        Ok(self.ownership_of(id).await?.is_some_and(|of| rule(viewer, of)))
+    }
+
+    /// Who report `id` belongs to (`None` if it does not exist).
+    async fn ownership_of(&self, id: ReportId) -> Result<Option<Ownership>, String> {
         let owners = self.store.ownership(&[id]).await.map_err(|e| {
             tracing::error!(error = %e, "reading who a report belongs to");
             "the incident is unavailable right now".to_owned()
         })?;
-        Ok(owners.get(&id).is_some_and(|of| rule(viewer, *of)))
+        Ok(owners.get(&id).copied())
     }
 
     /// Records an edit as a change by this desk's actor, through the same merge-and-commit

@@ -111,6 +111,12 @@ pub async fn sync(
             let writes = !push.changes.is_empty() || push.document.is_some();
             if !viewer.can_read(of) {
                 Some((push.id, "you may not read or change this report".to_owned()))
+            } else if !viewer.can_hold(of) {
+                Some((
+                    push.id,
+                    "this injury report holds privacy-sensitive details: only its reporter and the team's supervisors keep it on a device; read it on the incident page"
+                        .to_owned(),
+                ))
             } else if writes && !viewer.can_write(of) {
                 Some((
                     push.id,
@@ -151,6 +157,7 @@ pub async fn sync(
         owner: Ownership {
             owner: Some(viewer.user_id),
             team: viewer.home_team(),
+            sensitive: false,
         },
     };
     let applied = if jobs.is_empty() {
@@ -177,7 +184,8 @@ pub async fn sync(
         notices: None,
         notices_version: None,
         plans: None,
-        plans_version: None,
+        categories: None,
+        lists_version: None,
     };
     if viewer.role.acts_on_reports() {
         // The list is read only when its mark moved since the device's copy.
@@ -192,10 +200,11 @@ pub async fn sync(
             response.notices_version = Some(version);
         }
     }
-    let version = state.store.plans_version().await.map_err(unavailable)?;
-    if request.plans_seen.as_deref() != Some(version.as_str()) {
+    let version = state.store.lists_version().await.map_err(unavailable)?;
+    if request.lists_seen.as_deref() != Some(version.as_str()) {
         response.plans = Some(state.store.plans().await.map_err(unavailable)?);
-        response.plans_version = Some(version);
+        response.categories = Some(state.store.categories().await.map_err(unavailable)?);
+        response.lists_version = Some(version);
     }
     Ok(Json(response).into_response())
 }
@@ -224,12 +233,13 @@ async fn feed(
     } else {
         until
     };
-    // Followed once is not readable forever (a person can change teams or roles): what
-    // they may no longer read is left out, and the cursor moves past it.
+    // Followed once is not readable forever (a person can change teams or roles, a report
+    // can become an injury report): what they may no longer hold is left out, and the
+    // cursor moves past it.
     if !rows.is_empty() {
         let ids: Vec<ReportId> = rows.iter().map(|r| r.id).collect();
         let owners = store.ownership(&ids).await.map_err(unavailable)?;
-        rows.retain(|r| owners.get(&r.id).is_some_and(|of| viewer.can_read(*of)));
+        rows.retain(|r| owners.get(&r.id).is_some_and(|of| viewer.can_hold(*of)));
     }
     if rows.is_empty() {
         return Ok((Vec::new(), cursor, more));

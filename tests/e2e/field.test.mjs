@@ -524,6 +524,16 @@ test('from a report made offline to lessons learned: the supervisor responds, th
   await page.screenshot({ path: `${ARTIFACTS}/plan-offline.png`, fullPage: true });
   await page.getByLabel('Place (as people call it)').fill('Racking row C');
   await page.getByLabel('What happened?').fill('A pallet of tins fell from the top shelf into the aisle and grazed a picker.');
+  // The OSHA 301 details, marked private, and a witness.
+  const injury = page.getByTestId('injury-fields');
+  await injury.getByText('Private').waitFor();
+  await injury.getByLabel("Employee's full name").fill('Jo Picker');
+  await injury.getByLabel('Time the employee began work').fill('06:30');
+  await injury.getByLabel('Part of the body affected').fill('Right forearm');
+  await injury.getByLabel('Treatment').selectOption('first_aid');
+  await page.getByRole('button', { name: 'Add a witness' }).click();
+  await page.getByLabel("Witness's name").fill('Kim Driver');
+  await page.getByLabel('What they saw').fill('The pallet tipped when the shelf flexed.');
   await page.getByRole('button', { name: 'Save report' }).click();
   await page.waitForURL(`${BASE}/`);
   await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
@@ -543,6 +553,11 @@ test('from a report made offline to lessons learned: the supervisor responds, th
   await sam.getByTestId('alerts').getByRole('link', { name: title }).click();
   await sam.waitForURL(/\/incidents\//);
   await hydrated(sam);
+  const details = sam.getByTestId('injury-details');
+  await details.getByText('Right forearm').waitFor();
+  await details.getByText('First aid only').waitFor();
+  await details.getByText('06:30').waitFor();
+  await sam.getByTestId('witnesses').getByText('Kim Driver').waitFor();
   const ticked = sam.getByTestId('plan-ticks');
   await ticked.getByText('Whoever reports: Make the area safe before helping').waitFor();
   await ticked.getByText('Whoever reports: Call a first aider (ext. 2222)').waitFor();

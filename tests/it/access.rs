@@ -22,6 +22,7 @@ on_both_databases!(
     every_role_on_every_route_and_report_is_allowed_or_denied_as_the_matrix_says,
     a_field_employee_receives_nothing_of_another_team,
     a_revoked_session_is_refused_at_once_even_after_days_offline,
+    injury_details_are_seen_only_by_the_reporter_the_team_supervisors_and_admins,
 );
 
 /// Who acts: nobody signed in, or a person of a role.
@@ -206,7 +207,7 @@ impl World {
             since: None,
             reports,
             notices_seen: None,
-            plans_seen: None,
+            lists_seen: None,
         };
         post_as(
             &reqwest::Client::new(),
@@ -389,6 +390,21 @@ impl World {
             )
             .await;
         out.push((app::admin::SavePlan::PATH, status == 200));
+        let (status, page) = self.text(actor, "/admin/categories").await;
+        out.push((
+            "GET /admin/categories",
+            status == 200 && page.contains("data-testid=\"category-form-injury_illness\""),
+        ));
+        let (status, _) = self.server_fn(actor, app::admin::ListCategories::PATH, "").await;
+        out.push((app::admin::ListCategories::PATH, status == 200));
+        let (status, _) = self
+            .server_fn(
+                actor,
+                app::admin::SaveCategory::PATH,
+                "key=near_miss&label=Near%20miss&active=true",
+            )
+            .await;
+        out.push((app::admin::SaveCategory::PATH, status == 200));
         let (status, _) = self.text(actor, "/alerts").await;
         out.push(("/alerts", status == 200));
         let (status, _) = self
@@ -472,8 +488,11 @@ impl World {
 }
 
 /// What each actor may do apart from reports: (operation, [nobody, field, supervisor, admin]).
-fn other_matrix() -> [(&'static str, [bool; 4]); 27] {
+fn other_matrix() -> [(&'static str, [bool; 4]); 30] {
     [
+        ("GET /admin/categories", [false, false, false, true]),
+        (app::admin::ListCategories::PATH, [false, false, false, true]),
+        (app::admin::SaveCategory::PATH, [false, false, false, true]),
         ("GET /api/plans", [false, true, true, true]),
         ("GET /admin/plans", [false, false, false, true]),
         (app::admin::ListPlans::PATH, [false, false, false, true]),
@@ -651,6 +670,105 @@ async fn every_role_on_every_route_and_report_is_allowed_or_denied_as_the_matrix
         .unwrap();
     assert!(response.status().is_success());
     let _ = &world.names;
+}
+
+/// The OSHA 301 details are privacy-sensitive: a teammate who may read the report sees it
+/// at the desk without them and cannot hold its document on a device (before or after it
+/// became an injury report); the reporter, the team's supervisor and an administrator see
+/// them; the CSV export never carries them.
+async fn injury_details_are_seen_only_by_the_reporter_the_team_supervisors_and_admins(db: Db) {
+    let Some(world) = world(db).await else { return };
+    let (id, _) = world.report(Actor::Field, Whose::Own);
+    let token = world.tokens[&Actor::Field].clone();
+    let field = world.users[&Actor::Field];
+    let secret = "Fractured left wrist q7x";
+    let mut phone = Device::new(40);
+    phone.sign_in_as(field, uuid::Uuid::nil(), &token);
+    phone.follow(id);
+    phone.sync_all(&world.server.base).await.unwrap();
+    // A teammate's device holds the report while it is not an injury report.
+    let (teammate_id, teammate_token, _) =
+        add_user_with_session(&world.server.store, "fa3", Role::Field, &[TEAM_A]).await;
+    let teammate = world.server.store.viewer(teammate_id).await.unwrap().unwrap();
+    let mut colleague = Device::new(41);
+    colleague.sign_in_as(teammate.user_id, uuid::Uuid::nil(), &teammate_token);
+    colleague.follow(id);
+    colleague.sync_all(&world.server.base).await.unwrap();
+    assert!(colleague.has(id));
+    phone.edit(id, |r| {
+        r.category = app::domain::Category::new("injury_illness");
+        r.injury.injury = secret.to_owned();
+        r.injury.employee = "Pat Field".to_owned();
+        r.injury.treatment = app::domain::Treatment::EmergencyRoom;
+        r.witnesses.push(app::domain::Witness {
+            name: "Lee Witness".to_owned(),
+            contact: String::new(),
+            statement: "Saw it.".to_owned(),
+        });
+    });
+    phone.sync_all(&world.server.base).await.unwrap();
+
+    // The teammate's device gets nothing more of it, and a fresh one cannot pull it.
+    let answer = colleague.sync(&world.server.base).await.unwrap();
+    assert!(!serde_json::to_string(&answer).unwrap().contains(&id.to_string()));
+    assert!(!colleague.read(id).injury.injury.contains("q7x"));
+    let mut fresh = Device::new(42);
+    fresh.sign_in_as(teammate.user_id, uuid::Uuid::nil(), &teammate_token);
+    fresh.follow(id);
+    match fresh.try_sync(&world.server.base).await {
+        Err(muster_tests::SyncFailure::Refused(_, error)) => {
+            assert_eq!(error.error, ErrorCode::RejectedReports);
+            assert!(
+                error.rejected[0].reason.contains("privacy-sensitive"),
+                "{}",
+                error.rejected[0].reason
+            );
+        }
+        other => panic!("a teammate's device was sent an injury report: {other:?}"),
+    }
+    assert_eq!(fresh.try_read(id), None, "nothing of it arrived");
+
+    // At the desk: the teammate reads the report without the details.
+    let desk = server::desk::Desk::new(world.server.store.clone());
+    let seen = app::desk::IncidentDesk::detail(&desk, &teammate, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(seen.private_withheld);
+    assert_eq!(seen.report.injury, app::domain::Injury::default());
+    assert_eq!(seen.report.witnesses.len(), 1, "witnesses are not private");
+    let (status, page) = world
+        .client(Actor::Field)
+        .get(format!("{}/incidents/{id}", world.server.base))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        page.text().await.unwrap().contains(secret),
+        "the reporter sees them"
+    );
+    let teammate_page = client_with_session(&teammate_token)
+        .get(format!("{}/incidents/{id}", world.server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!teammate_page.contains(secret));
+    assert!(teammate_page.contains("injury-withheld"));
+    for actor in [Actor::Supervisor, Actor::Admin] {
+        let (status, page) = world.text(actor, &format!("/incidents/{id}")).await;
+        assert_eq!(status, 200);
+        assert!(page.contains(secret), "{actor:?} sees them");
+        let (_, csv) = world.text(actor, "/export/incidents.csv").await;
+        assert!(
+            csv.contains(&id.to_string()) && !csv.contains("q7x"),
+            "{actor:?}'s export leaves them out"
+        );
+    }
 }
 
 async fn a_field_employee_receives_nothing_of_another_team(db: Db) {

@@ -23,6 +23,7 @@ on_both_databases!(
     a_response_from_triage_to_review_reaches_the_reporter_and_only_supervisors_write_it,
     p1_and_p2_notify_the_team_supervisors_and_a_signed_webhook_is_retried_until_delivered,
     response_plans_reach_signed_in_devices_and_ticked_steps_are_kept_in_the_report,
+    categories_an_administrator_changes_reach_devices_and_the_desk,
 );
 
 /// Response plans: what an administrator saves is what `GET /api/plans` gives a signed-in
@@ -109,6 +110,64 @@ async fn response_plans_reach_signed_in_devices_and_ticked_steps_are_kept_in_the
         [("Make the area safe", 1_000), ("Treat the injured", 2_000)]
     );
     assert_eq!(report.plan_ticks[1].role, "First aider");
+}
+
+/// Categories: the nine seeded ones reach a device with its first sync; an added one and
+/// a retired one reach it with the next sync (and only then), and the desk lists reports
+/// under the administrators' labels. A report in a category the server does not know
+/// (a device's list can be older) is still kept.
+async fn categories_an_administrator_changes_reach_devices_and_the_desk(db: Db) {
+    use app::domain::{Category, CategoryDef};
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
+    let mut device = Device::new(7);
+    let first = device.sync(&server.base).await.unwrap().categories.unwrap();
+    assert_eq!(first, CategoryDef::defaults());
+    assert_eq!(device.sync(&server.base).await.unwrap().categories, None);
+
+    let added = CategoryDef {
+        key: Category::key_for("Chemical spill").unwrap(),
+        label: "Chemical spill".to_owned(),
+        active: true,
+    };
+    server
+        .store
+        .save_category(&added, muster_tests::T0)
+        .await
+        .unwrap();
+    let retired = CategoryDef {
+        key: Category::new("vehicle"),
+        label: "Vehicles and mobile plant".to_owned(),
+        active: false,
+    };
+    server
+        .store
+        .save_category(&retired, muster_tests::T0)
+        .await
+        .unwrap();
+    let next = device.sync(&server.base).await.unwrap().categories.unwrap();
+    assert_eq!(next.len(), 10);
+    assert_eq!(next.last(), Some(&added), "a new category is listed last");
+    assert!(next.contains(&retired));
+    assert_eq!(device.sync(&server.base).await.unwrap().categories, None);
+
+    let spill = device.create("Solvent on the floor", "Paint shop");
+    device.edit(spill, |r| r.category = added.key.clone());
+    let van = device.create("Van reversed into bollard", "Yard");
+    device.edit(van, |r| r.category = retired.key.clone());
+    let odd = device.create("Something new", "Gate");
+    device.edit(odd, |r| r.category = Category::new("from_an_older_list"));
+    device.sync_all(&server.base).await.unwrap();
+    let desk = server::desk::Desk::new(server.store.clone());
+    let tester = viewer_of(&server.store, TESTER_LOGIN).await;
+    let rows = desk.list(&tester).await.unwrap();
+    let label = |id| rows.iter().find(|r| r.id == id).map(|r| r.category_label.clone());
+    assert_eq!(label(spill).as_deref(), Some("Chemical spill"));
+    assert_eq!(label(van).as_deref(), Some("Vehicles and mobile plant"));
+    assert_eq!(label(odd).as_deref(), Some("from an older list"));
+    let detail = desk.detail(&tester, van).await.unwrap().unwrap();
+    assert_eq!(detail.category_label, "Vehicles and mobile plant");
 }
 
 /// What a webhook receiver on 127.0.0.1 got: (signature header, delivery header, body).
@@ -816,7 +875,7 @@ async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
             document: None,
         }],
         notices_seen: None,
-        plans_seen: None,
+        lists_seen: None,
     };
     assert_report_refused(&server, &request, "could not be decoded").await;
 

@@ -569,7 +569,7 @@ pub struct Device {
     /// The versions of the notifications and plans the last answers brought, sent back
     /// like the app does so unchanged lists are not sent again.
     pub notices_seen: Option<String>,
-    pub plans_seen: Option<String>,
+    pub lists_seen: Option<String>,
 }
 
 pub const T0: Timestamp = Timestamp(1_764_000_000_000);
@@ -597,7 +597,7 @@ impl Device {
             clock: T0.0,
             serial: 0,
             notices_seen: None,
-            plans_seen: None,
+            lists_seen: None,
         }
     }
 
@@ -782,7 +782,7 @@ impl Device {
             since: self.cursor,
             reports,
             notices_seen: self.notices_seen.clone(),
-            plans_seen: self.plans_seen.clone(),
+            lists_seen: self.lists_seen.clone(),
         }
     }
 
@@ -848,8 +848,8 @@ impl Device {
         if let Some(version) = &answer.notices_version {
             self.notices_seen = Some(version.clone());
         }
-        if let Some(version) = &answer.plans_version {
-            self.plans_seen = Some(version.clone());
+        if let Some(version) = &answer.lists_version {
+            self.lists_seen = Some(version.clone());
         }
         for ack in &answer.reports {
             assert!(self.apply_remote(ack), "an acknowledgement always applies");

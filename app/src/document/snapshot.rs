@@ -13,12 +13,12 @@ use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValueRef as Sca
 use uuid::Uuid;
 
 use super::{
-    ACTIONS_KEY, DocError, LOCATION_KEY, PEOPLE_KEY, PLAN_TICKS_KEY, REPORT_KEY, RESPONSE_KEY, REVIEW_KEY,
-    SCHEMA_KEY, SCHEMA_VERSION, TIMELINE_KEY,
+    ACTIONS_KEY, DocError, INJURY_KEY, LOCATION_KEY, PEOPLE_KEY, PLAN_TICKS_KEY, REPORT_KEY, RESPONSE_KEY,
+    REVIEW_KEY, SCHEMA_KEY, SCHEMA_VERSION, TIMELINE_KEY, WITNESSES_KEY,
 };
 use crate::domain::{
-    Action, ActionKind, ActionState, Category, Effectiveness, GpsFix, Impact, Location, Outcome, Report,
-    ReportId, Response, Review, Severity, Status, TimelineEntry, Timestamp, Urgency,
+    Action, ActionKind, ActionState, Category, Effectiveness, GpsFix, Impact, Injury, Location, Outcome,
+    Report, ReportId, Response, Review, Severity, Status, TimelineEntry, Timestamp, Treatment, Urgency,
 };
 
 /// One map's entries, as `map_range` yields them. Maps here hold at most a dozen keys, so
@@ -82,6 +82,15 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
         )
         .collect();
     let mut conflicted = conflicted;
+    let injury = match report.get(INJURY_KEY) {
+        // Documents written before injury details have none.
+        None => Injury::default(),
+        Some(_) => injury(
+            doc,
+            &object(&report, INJURY_KEY, ObjType::Map, "")?,
+            &mut conflicted,
+        )?,
+    };
     let response = match report.get(RESPONSE_KEY) {
         // Documents written before the response existed have none of it.
         None => Response::default(),
@@ -131,6 +140,18 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
                     ValueRef::Scalar(ScalarValue::Str(json)) => serde_json::from_str(json)
                         .map_err(|_| shape("plan_ticks[]", "expected a tick {step, role, text, at, by}")),
                     _ => Err(shape(PLAN_TICKS_KEY, "expected a list of ticks")),
+                })
+                .collect::<Result<_, _>>()?,
+        },
+        injury,
+        witnesses: match report.get(WITNESSES_KEY) {
+            None => Vec::new(),
+            Some(_) => doc
+                .list_range(&object(&report, WITNESSES_KEY, ObjType::List, "")?, ..)
+                .map(|item| match &item.value {
+                    ValueRef::Scalar(ScalarValue::Str(json)) => serde_json::from_str(json)
+                        .map_err(|_| shape("witnesses[]", "expected a witness {name, contact, statement}")),
+                    _ => Err(shape(WITNESSES_KEY, "expected a list of witnesses")),
                 })
                 .collect::<Result<_, _>>()?,
         },
@@ -289,6 +310,31 @@ fn response(doc: &AutoCommit, obj: &ObjId, conflicted: &mut Vec<String>) -> Resu
         actions,
         review,
     })
+}
+
+/// The injury details: every part a string, absent while not filled in. Paths of parts
+/// holding concurrent values are added to `conflicted`, in form order.
+fn injury(doc: &AutoCommit, obj: &ObjId, conflicted: &mut Vec<String>) -> Result<Injury, DocError> {
+    let map = Map::read(doc, obj);
+    let flagged: Vec<&str> = map.conflicted().collect();
+    let prefix = "injury.";
+    let mut read = Injury::default();
+    for key in super::INJURY_SCALARS {
+        if flagged.contains(&key) {
+            conflicted.push(format!("{prefix}{key}"));
+        }
+        if map.get(key).is_none() {
+            continue;
+        }
+        let text = string(&map, key, prefix)?;
+        if key == "treatment" {
+            read.treatment = Treatment::from_key(&text)
+                .ok_or_else(|| shape("injury.treatment", &format!("unknown value {text:?}")))?;
+        } else if let Some(part) = read.text_mut(key) {
+            *part = text;
+        }
+    }
+    Ok(read)
 }
 
 /// A time that may be empty (null).

@@ -101,6 +101,10 @@ pub struct Ownership {
     pub owner: Option<Uuid>,
     /// The team it was filed for.
     pub team: Option<Uuid>,
+    /// Whether it is an injury or illness report, which holds privacy-sensitive details
+    /// (read from the server's projection of the report; not part of what is recorded
+    /// when a report is first stored).
+    pub sensitive: bool,
 }
 
 /// The fields of a stored report that writes are checked against.
@@ -141,6 +145,26 @@ impl Viewer {
     #[must_use]
     pub fn can_read(&self, of: Ownership) -> bool {
         self.role == Role::Admin || of.owner == Some(self.user_id) || self.in_team(of.team)
+    }
+
+    /// Whether they may read the privacy-sensitive parts of a report with this ownership
+    /// (the OSHA 301 injury details): whoever filed it, its team's supervisors and
+    /// administrators, but not every colleague who may read the report.
+    #[must_use]
+    pub fn can_read_private(&self, of: Ownership) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::Supervisor => of.owner == Some(self.user_id) || self.in_team(of.team),
+            Role::Field => of.owner == Some(self.user_id),
+        }
+    }
+
+    /// Whether their devices may hold the whole document of a report with this ownership
+    /// (sync hands out documents whole, with every part and its history): they may read
+    /// it, and if it is sensitive, its private parts too.
+    #[must_use]
+    pub fn can_hold(&self, of: Ownership) -> bool {
+        self.can_read(of) && (!of.sensitive || self.can_read_private(of))
     }
 
     /// Whether they may change a report with this ownership.
@@ -218,19 +242,48 @@ mod tests {
     const OWN: Ownership = Ownership {
         owner: Some(Uuid::from_u128(1)),
         team: Some(Uuid::from_u128(10)),
+        sensitive: false,
     };
     const SAME_TEAM: Ownership = Ownership {
         owner: Some(Uuid::from_u128(2)),
         team: Some(Uuid::from_u128(10)),
+        sensitive: false,
     };
     const OTHER_TEAM: Ownership = Ownership {
         owner: Some(Uuid::from_u128(3)),
         team: Some(Uuid::from_u128(20)),
+        sensitive: false,
     };
     const UNOWNED: Ownership = Ownership {
         owner: None,
         team: None,
+        sensitive: false,
     };
+
+    #[test]
+    fn only_those_who_may_read_the_private_parts_hold_a_sensitive_report_on_a_device() {
+        let sensitive = |of: Ownership| Ownership {
+            sensitive: true,
+            ..of
+        };
+        // (role, ownership, private, hold sensitive)
+        let table = [
+            (Role::Field, OWN, true, true),
+            (Role::Field, SAME_TEAM, false, false),
+            (Role::Field, OTHER_TEAM, false, false),
+            (Role::Supervisor, OWN, true, true),
+            (Role::Supervisor, SAME_TEAM, true, true),
+            (Role::Supervisor, OTHER_TEAM, false, false),
+            (Role::Admin, OTHER_TEAM, true, true),
+            (Role::Admin, UNOWNED, true, true),
+        ];
+        for (role, of, private, hold) in table {
+            let v = viewer(role);
+            assert_eq!(v.can_read_private(of), private, "{role:?} {of:?}");
+            assert_eq!(v.can_hold(sensitive(of)), hold, "{role:?} {of:?}");
+            assert_eq!(v.can_hold(of), v.can_read(of), "{role:?} {of:?}: not sensitive");
+        }
+    }
 
     #[test]
     fn every_role_against_every_ownership() {

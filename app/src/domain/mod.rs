@@ -3,17 +3,49 @@
 //!
 //! No IO, no clock, no randomness: time and ids are passed in.
 
+/// The methods of a closed set of values stored by key: `ALL`, `as_str`, `label`,
+/// `from_key`.
+macro_rules! keyed {
+    ($t:ident { $($v:ident = $key:literal, $label:literal;)+ }) => {
+        impl $t {
+            /// Every value, in the order forms list them.
+            pub const ALL: &'static [$t] = &[$(Self::$v),+];
+
+            /// The stored key.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $key),+ }
+            }
+
+            /// A label for people.
+            #[must_use]
+            pub fn label(self) -> &'static str {
+                match self { $(Self::$v => $label),+ }
+            }
+
+            /// A value from its stored key.
+            #[must_use]
+            pub fn from_key(key: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == key)
+            }
+        }
+    };
+}
+
 pub mod access;
+pub mod injury;
 pub mod plan;
 pub mod priority;
 pub mod report;
 pub mod response;
 pub mod workflow;
 
+pub use injury::{Injury, Treatment, Witness};
 pub use plan::{Plan, PlanStep, PlanTick};
 pub use priority::{Clock, Impact, Outcome, Priority, Urgency};
 pub use report::{
-    Audience, Category, FieldError, GpsFix, Location, Report, ReportId, Severity, TimelineEntry, Timestamp,
+    Audience, Category, CategoryDef, FieldError, GpsFix, Location, Report, ReportId, Severity, TimelineEntry,
+    Timestamp,
 };
 pub use response::{Action, ActionKind, ActionState, Effectiveness, Response, Review};
 pub use workflow::Status;

@@ -195,8 +195,13 @@ impl Severity {
     }
 }
 
-/// The kind of incident. A short lowercase key (`near_miss`); admins will be able to add
-/// their own, so it is an open set checked by shape rather than a closed enum.
+/// The category whose reports carry the OSHA Form 301 details and a regulatory outcome.
+pub const INJURY_CATEGORY: &str = "injury_illness";
+
+/// The kind of incident. A short lowercase key (`near_miss`); administrators add their
+/// own ([`CategoryDef`]), so it is an open set checked by shape rather than a closed enum.
+/// A device may hold a list older than the server's, so reports are not refused for a key
+/// the server does not list.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Reconcile)]
 #[serde(transparent)]
 pub struct Category(pub String);
@@ -230,7 +235,32 @@ impl Category {
             .map_or_else(|| self.0.replace('_', " "), |(_, l)| (*l).to_owned())
     }
 
-    fn is_well_formed(&self) -> bool {
+    /// Whether this is an injury or illness (which carries the OSHA Form 301 details).
+    #[must_use]
+    pub fn is_injury(&self) -> bool {
+        self.0 == INJURY_CATEGORY
+    }
+
+    /// The key for a new category named `label`: lowercase letters, digits and `_`
+    /// (`"Chemical spill"` → `chemical_spill`), if the label has any letters or digits.
+    #[must_use]
+    pub fn key_for(label: &str) -> Option<Self> {
+        let mut key = String::new();
+        for c in label.trim().chars().flat_map(char::to_lowercase) {
+            if c.is_ascii_alphanumeric() {
+                key.push(c);
+            } else if !key.ends_with('_') && !key.is_empty() {
+                key.push('_');
+            }
+        }
+        let key: String = key.trim_end_matches('_').chars().take(40).collect();
+        let key = Self(key.trim_end_matches('_').to_owned());
+        key.is_well_formed().then_some(key)
+    }
+
+    /// Whether the key has the shape every category key has.
+    #[must_use]
+    pub fn is_well_formed(&self) -> bool {
         (1..=40).contains(&self.0.len())
             && self
                 .0
@@ -278,6 +308,49 @@ impl Reconcile for GpsFix {
     type Key<'a> = autosurgeon::reconcile::NoKey;
     fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
         reconciler.str(self.to_string())
+    }
+}
+
+/// A category as administrators define it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryDef {
+    /// The stored key, fixed once made.
+    pub key: Category,
+    /// The name people see.
+    pub label: String,
+    /// Offered for new reports (retired ones stay on the reports that have them).
+    pub active: bool,
+}
+
+impl CategoryDef {
+    /// The seeded categories, as defined before any administrator changes them.
+    #[must_use]
+    pub fn defaults() -> Vec<Self> {
+        Category::DEFAULTS
+            .iter()
+            .map(|(key, label)| Self {
+                key: Category::new(key),
+                label: (*label).to_owned(),
+                active: true,
+            })
+            .collect()
+    }
+
+    /// The label of `key` in `list`, else its default label or its key made readable.
+    #[must_use]
+    pub fn label_of(list: &[Self], key: &Category) -> String {
+        list.iter()
+            .find(|c| c.key == *key)
+            .map_or_else(|| key.label(), |c| c.label.clone())
+    }
+
+    /// The label's rules, as a reason to refuse it.
+    pub fn check_label(label: &str) -> Result<(), String> {
+        let count = label.trim().chars().count();
+        if count == 0 || count > 60 {
+            return Err("Give the category a name of 1 to 60 characters.".to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -419,6 +492,13 @@ pub struct Report {
     /// they were ticked (absent from documents written before plans: none).
     #[serde(default)]
     pub plan_ticks: Vec<super::plan::PlanTick>,
+    /// The OSHA Form 301 details of an injury or illness: privacy-sensitive (empty for
+    /// other categories, and absent from documents written before them).
+    #[serde(default)]
+    pub injury: super::Injury,
+    /// Who saw it (absent from documents written before witnesses: none).
+    #[serde(default)]
+    pub witnesses: Vec<super::Witness>,
 }
 
 /// One reason a report is not acceptable, named by field so a form can show it there.
@@ -459,7 +539,23 @@ impl Report {
             timeline: Vec::new(),
             response: Response::default(),
             plan_ticks: Vec::new(),
+            injury: super::Injury::default(),
+            witnesses: Vec::new(),
         }
+    }
+
+    /// Leaves out the privacy-sensitive parts (the OSHA 301 injury details), for someone
+    /// who may read the report but not those. Returns whether there were any.
+    pub fn withhold_private(&mut self) -> bool {
+        let had = !self.injury.is_empty();
+        self.injury = super::Injury::default();
+        had
+    }
+
+    /// Whether a field path (as conflicts name fields) is privacy-sensitive.
+    #[must_use]
+    pub fn is_private_field(path: &str) -> bool {
+        path == "injury" || path.starts_with("injury.")
     }
 
     /// Its priority: P1 while a regulatory clock runs, otherwise impact × urgency.
@@ -505,10 +601,17 @@ impl Report {
         if !self.category.is_well_formed() {
             fail("category", "Choose a category from the list.".into());
         }
-        if self.outcome != Outcome::None && self.category.0 != "injury_illness" {
+        if self.outcome != Outcome::None && self.category.0 != INJURY_CATEGORY {
             fail(
                 "outcome",
                 "Only an injury or illness has this outcome: choose that category, or \"None of these\"."
+                    .into(),
+            );
+        }
+        if self.category.0 != INJURY_CATEGORY && !self.injury.is_empty() {
+            fail(
+                "injury",
+                "Injury details belong to an injury or illness report: choose that category, or clear them."
                     .into(),
             );
         }
@@ -600,6 +703,8 @@ impl Report {
                 ),
             });
         }
+        self.injury.check(self.outcome, now, &mut errors);
+        super::injury::check_witnesses(&self.witnesses, &mut errors);
         self.response.check(&mut errors);
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
@@ -682,6 +787,48 @@ mod tests {
         assert!(r.validate(r.reported_at).is_ok());
         assert_eq!(r.priority(), Priority::P1);
         assert_eq!(r.clock().unwrap().due.0, r.occurred_at.0 + 24 * 3_600_000);
+    }
+
+    #[test]
+    fn a_new_category_gets_a_key_from_its_label() {
+        let key = |l: &str| Category::key_for(l).map(|c| c.0);
+        assert_eq!(key("Chemical spill").as_deref(), Some("chemical_spill"));
+        assert_eq!(
+            key("  Slips, trips & falls! ").as_deref(),
+            Some("slips_trips_falls")
+        );
+        assert_eq!(key("Fire 2").as_deref(), Some("fire_2"));
+        assert_eq!(key("Éboulement").as_deref(), Some("boulement"));
+        assert_eq!(key("!!!"), None);
+        assert_eq!(key(&"a".repeat(60)).map(|k| k.len()), Some(40));
+        let defs = CategoryDef::defaults();
+        assert_eq!(
+            CategoryDef::label_of(&defs, &Category::new("near_miss")),
+            "Near miss"
+        );
+        assert_eq!(CategoryDef::label_of(&defs, &Category::new("fire_2")), "fire 2");
+        assert!(CategoryDef::check_label(" ").is_err());
+        assert!(CategoryDef::check_label("Fire").is_ok());
+    }
+
+    #[test]
+    fn injury_details_belong_to_injury_reports_and_witnesses_are_checked() {
+        let mut r = sample();
+        r.injury.body_part = "Left hand".into();
+        let fields = |r: &Report| {
+            r.validate(r.reported_at)
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.field)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(fields(&r), ["injury"]);
+        r.category = Category::new(INJURY_CATEGORY);
+        assert!(fields(&r).is_empty());
+        r.injury.work_began = "7am".into();
+        r.witnesses.push(crate::domain::Witness::default());
+        assert_eq!(fields(&r), ["injury.work_began", "witnesses"]);
     }
 
     #[test]

@@ -19,35 +19,6 @@ pub const MAX_FACTORS: usize = 50;
 /// Most actions on one report.
 pub const MAX_ACTIONS: usize = 200;
 
-/// The methods of a closed set of values stored by key: `ALL`, `as_str`, `label`,
-/// `from_key`.
-macro_rules! keyed {
-    ($t:ident { $($v:ident = $key:literal, $label:literal;)+ }) => {
-        impl $t {
-            /// Every value, in the order forms list them.
-            pub const ALL: &'static [$t] = &[$(Self::$v),+];
-
-            /// The stored key.
-            #[must_use]
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $key),+ }
-            }
-
-            /// A label for people.
-            #[must_use]
-            pub fn label(self) -> &'static str {
-                match self { $(Self::$v => $label),+ }
-            }
-
-            /// A value from its stored key.
-            #[must_use]
-            pub fn from_key(key: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == key)
-            }
-        }
-    };
-}
-
 /// Whether an action fixes this incident's cause or stops the like from happening.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Reconcile)]
 #[serde(rename_all = "snake_case")]

@@ -7,7 +7,7 @@ use super::options;
 use super::response::{Actions, Add, Investigation, ReviewForm, Save, add_action_action, save_action};
 use crate::desk::{IncidentDetail, add_update, choose_value, get_incident, list_incidents, list_quarantined};
 use crate::document::FieldConflict;
-use crate::domain::{Audience, Category, Impact, Report, Severity, Status, Timestamp, Urgency};
+use crate::domain::{Audience, Impact, Report, Severity, Status, Timestamp, Urgency};
 
 /// Every merged incident, newest first.
 #[component]
@@ -55,7 +55,7 @@ pub fn IncidentListPage() -> impl IntoView {
                                             <span class=format!("sev sev-{}", row.severity.as_str())>{row.severity.label()}</span>
                                         </td>
                                         <td data-label="Status">{row.status.label()}</td>
-                                        <td data-label="Category">{Category::new(&row.category).label()}</td>
+                                        <td data-label="Category">{row.category_label.clone()}</td>
                                         <td data-label="Reporter">{row.reporter}</td>
                                         <td data-label="Occurred">{row.occurred_at.display_utc()}</td>
                                     </tr>
@@ -206,6 +206,8 @@ fn IncidentView(
         history,
         read_at,
         people: team,
+        private_withheld,
+        category_label,
     } = detail;
     let c = |field: &str| conflict_for(&conflicts, field);
     let gps = report.location.gps.map_or_else(
@@ -220,7 +222,7 @@ fn IncidentView(
     let rows = view! {
         <dl class="fields" data-testid="incident-fields">
             {field_row("Title", report.title.clone(), c("title"))}
-            {field_row("Category", report.category.label(), c("category"))}
+            {field_row("Category", category_label, c("category"))}
             {field_row("Priority", report.priority().as_str().to_owned(), None)}
             {field_row("Severity", report.severity.label().to_owned(), c("severity"))}
             {field_row("Impact", report.impact.label().to_owned(), c("impact"))}
@@ -298,6 +300,21 @@ fn IncidentView(
         {summary}
         {overdue}
         {rows}
+        <InjuryDetails report=report.clone() conflicts=conflicts.clone() withheld=private_withheld />
+        {(!report.witnesses.is_empty()).then(|| view! {
+            <section aria-labelledby="witnesses-heading">
+                <h2 id="witnesses-heading">"Witnesses"</h2>
+                <ul class="timeline" data-testid="witnesses">
+                    {report.witnesses.iter().map(|w| view! {
+                        <li>
+                            <strong>{w.name.clone()}</strong>
+                            {(!w.contact.is_empty()).then(|| view! { <span class="sub">{format!(" · {}", w.contact)}</span> })}
+                            {(!w.statement.is_empty()).then(|| view! { <p>{w.statement.clone()}</p> })}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
         {response_conflicts}
         {(!report.plan_ticks.is_empty()).then(|| view! {
             <section aria-labelledby="plan-heading">
@@ -319,6 +336,43 @@ fn IncidentView(
         <ReviewForm base=report save=saves.review />
         <History lines=history change_count />
     }
+}
+
+/// The OSHA Form 301 details of an injury report, marked private; or, for a colleague who
+/// may read the report but not those, a note that they were left out.
+#[component]
+fn InjuryDetails(report: Report, conflicts: Vec<FieldConflict>, withheld: bool) -> AnyView {
+    if withheld {
+        return view! {
+            <p class="notice" data-testid="injury-withheld">
+                "The injury details are private: only the reporter, the team's supervisors and administrators see them."
+            </p>
+        }
+        .into_any();
+    }
+    if !report.category.is_injury() {
+        return ().into_any();
+    }
+    let injury = report.injury;
+    let c = |key: &str| conflict_for(&conflicts, &format!("injury.{key}"));
+    let shown = |text: &str| {
+        if text.is_empty() {
+            "—".to_owned()
+        } else {
+            text.to_owned()
+        }
+    };
+    view! {
+        <section aria-labelledby="injury-heading" class="private" data-testid="injury-details">
+            <h2 id="injury-heading">"Injury details (OSHA Form 301) " <span class="badge">"Private"</span></h2>
+            <p class="hint">"Privacy-sensitive: not exported and not sent to other systems."</p>
+            <dl class="fields">
+                {injury.texts().into_iter().map(|(key, label, text)| field_row(label, shown(text), c(key))).collect_view()}
+                {field_row("Treatment", injury.treatment.label().to_owned(), c("treatment"))}
+            </dl>
+        </section>
+    }
+    .into_any()
 }
 
 /// Who changed what and when, from the document's own history, newest first.

@@ -3,6 +3,7 @@
 //! through server functions.
 
 mod alerts;
+mod categories;
 mod incidents;
 mod outbox;
 mod people;
@@ -12,6 +13,7 @@ mod response;
 mod signin;
 
 pub use alerts::{AlertsPage, WebhooksPage};
+pub use categories::CategoriesPage;
 pub use incidents::{IncidentListPage, IncidentPage, QuarantinePage};
 pub use outbox::OutboxPage;
 pub use people::PeoplePage;
@@ -83,6 +85,7 @@ pub fn SyncBar() -> impl IntoView {
                         <a href="/admin/quarantine">"Held back"</a>
                         <a href="/admin/webhooks">"Webhook"</a>
                         <a href="/admin/plans">"Plans"</a>
+                        <a href="/admin/categories">"Categories"</a>
                     })
                 }}
             </nav>
@@ -220,7 +223,11 @@ pub fn NotFound() -> impl IntoView {
 }
 
 /// The messages for one field, linked to its control by `{field}-error`.
-fn field_errors(errors: RwSignal<Vec<FieldError>>, field: &'static str) -> impl IntoView {
+fn field_errors(
+    errors: RwSignal<Vec<FieldError>>,
+    field: impl Into<std::borrow::Cow<'static, str>>,
+) -> impl IntoView {
+    let field = field.into();
     move || {
         let messages: Vec<String> = errors.with(|all| {
             all.iter()

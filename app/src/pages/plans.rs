@@ -3,8 +3,8 @@
 
 use leptos::prelude::*;
 
-use crate::admin::{list_plans, save_plan};
-use crate::domain::{Category, Plan, PlanTick, Report};
+use crate::admin::{list_categories, list_plans, save_plan};
+use crate::domain::{Plan, PlanTick, Report};
 use crate::field::{use_device, use_field_state};
 
 /// The chosen category's plan as a checklist. Ticking a step records when (the device's
@@ -67,7 +67,7 @@ pub(super) fn PlanChecklist(
         }).collect_view();
         Some(view! {
             <fieldset class="plan" data-testid="plan">
-                <legend>{format!("Response plan: {}", plan.category.label())}</legend>
+                <legend>{format!("Response plan: {}", state.categories.with(|c| crate::domain::CategoryDef::label_of(c, &plan.category)))}</legend>
                 <p class="hint">"Tick each step when it is done; the time is kept with the report."</p>
                 <ol class="plan-steps">{steps}</ol>
             </fieldset>
@@ -82,7 +82,10 @@ pub fn PlansPage() -> impl IntoView {
         let (category, steps) = (category.clone(), steps.clone());
         async move { save_plan(category, steps).await }
     });
-    let plans = Resource::new(move || save.version().get(), |_| list_plans());
+    let plans = Resource::new(
+        move || save.version().get(),
+        |_| async { Ok::<_, ServerFnError>((list_plans().await?, list_categories().await?)) },
+    );
     view! {
         <h1>"Response plans"</h1>
         <p class="hint">
@@ -97,16 +100,16 @@ pub fn PlansPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match plans.await {
                     Err(e) => view! { <p class="notice" role="alert">{format!("Could not load the plans: {e}")}</p> }.into_any(),
-                    Ok(plans) => Category::DEFAULTS.iter().map(|(key, label)| {
+                    Ok((plans, categories)) => categories.into_iter().filter(|c| c.active || plans.iter().any(|p| p.category == c.key)).map(|c| {
+                        let (key, label) = (c.key.0, c.label);
                         let text = plans
                             .iter()
-                            .find(|p| p.category.0 == *key)
+                            .find(|p| p.category.0 == key)
                             .map(Plan::steps_text)
                             .unwrap_or_default();
                         let steps = RwSignal::new(text);
                         let id = format!("plan-{key}");
                         let form_id = format!("plan-form-{key}");
-                        let key = (*key).to_owned();
                         let submit = move |ev: leptos::ev::SubmitEvent| {
                             ev.prevent_default();
                             save.dispatch((key.clone(), steps.get_untracked()));

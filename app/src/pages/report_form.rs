@@ -4,8 +4,11 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::{field_errors, options};
-use crate::domain::{Category, FieldError, GpsFix, Impact, Outcome, Report, ReportId, Severity, Urgency};
-use crate::field::{SaveError, use_device};
+use crate::domain::{
+    Category, CategoryDef, FieldError, GpsFix, Impact, Injury, Outcome, Report, ReportId, Severity,
+    Treatment, Urgency, Witness,
+};
+use crate::field::{SaveError, use_device, use_field_state};
 
 /// Parses one name per line, dropping blanks and repeats.
 fn people_from_lines(text: &str) -> Vec<String> {
@@ -45,6 +48,9 @@ pub fn ReportFormPage() -> impl IntoView {
     let actions = RwSignal::new(String::new());
     let reporter = RwSignal::new(String::new());
     let ticks: RwSignal<Vec<crate::domain::PlanTick>> = RwSignal::new(Vec::new());
+    let injury: RwSignal<Injury> = RwSignal::new(Injury::default());
+    let witnesses: RwSignal<Vec<WitnessFields>> = RwSignal::new(Vec::new());
+    let state = use_field_state();
     let errors: RwSignal<Vec<FieldError>> = RwSignal::new(Vec::new());
     let locate_message: RwSignal<Option<String>> = RwSignal::new(None);
     let missing = RwSignal::new(false);
@@ -77,6 +83,8 @@ pub fn ReportFormPage() -> impl IntoView {
             actions.set(report.immediate_actions.clone());
             reporter.set(report.reporter.clone());
             ticks.set(report.plan_ticks.clone());
+            injury.set(report.injury.clone());
+            witnesses.set(report.witnesses.iter().map(WitnessFields::of).collect());
             base.set(loaded);
         });
     }
@@ -124,6 +132,20 @@ pub fn ReportFormPage() -> impl IntoView {
             report.immediate_actions = actions.get_untracked();
             report.reporter = reporter.get_untracked().trim().to_owned();
             report.plan_ticks = ticks.get_untracked();
+            // The injury details only mean something for an injury or illness.
+            report.injury = if report.category.is_injury() {
+                let mut details = injury.get_untracked();
+                for (key, ..) in Injury::default().texts() {
+                    if let Some(text) = details.text_mut(key) {
+                        *text = text.trim().to_owned();
+                    }
+                }
+                details
+            } else {
+                Injury::default()
+            };
+            report.witnesses =
+                witnesses.with_untracked(|w| w.iter().filter_map(WitnessFields::read).collect());
             let mut problems = Vec::new();
             match device.0.parse_local_input(&occurred.get_untracked()) {
                 Some(at) => report.occurred_at = at,
@@ -213,10 +235,25 @@ pub fn ReportFormPage() -> impl IntoView {
                 <div class="field">
                     <label for="category">"Category"</label>
                     <select id="category" name="category" bind:value=category>
-                        {Category::DEFAULTS
-                            .iter()
-                            .map(|(key, label)| view! { <option value=*key>{*label}</option> })
-                            .collect_view()}
+                        {move || {
+                            // The list this device last synced (the defaults before the first
+                            // sync); a retired category stays offered on a report that has it.
+                            let mut list = state.categories.get();
+                            if list.is_empty() {
+                                list = CategoryDef::defaults();
+                            }
+                            let current = Category::new(&category.get_untracked());
+                            if !list.iter().any(|c| c.key == current) {
+                                list.push(CategoryDef { label: current.label(), key: current, active: true });
+                            }
+                            list.into_iter()
+                                .filter(|c| c.active || c.key.0 == category.get_untracked())
+                                .map(|c| {
+                                    let selected = c.key.0 == category.get_untracked();
+                                    view! { <option value=c.key.0.clone() selected=selected>{c.label}</option> }
+                                })
+                                .collect_view()
+                        }}
                     </select>
                 </div>
                 <div class="field">
@@ -340,6 +377,12 @@ pub fn ReportFormPage() -> impl IntoView {
                 {field_errors(errors, "what_happened")}
             </div>
 
+            <Show when=move || category.get() == crate::domain::report::INJURY_CATEGORY>
+                <InjuryFields injury errors />
+            </Show>
+
+            <WitnessList witnesses errors />
+
             <div class="field">
                 <label for="people_involved">"People involved (one per line)"</label>
                 <textarea
@@ -384,6 +427,177 @@ pub fn ReportFormPage() -> impl IntoView {
             <p class="hint">"Reports are saved on this device first and sync when there is a connection."</p>
         </form>
     }
+}
+
+/// One witness as the form edits it.
+#[derive(Clone, Copy)]
+struct WitnessFields {
+    key: usize,
+    name: RwSignal<String>,
+    contact: RwSignal<String>,
+    statement: RwSignal<String>,
+}
+
+impl WitnessFields {
+    fn of(witness: &Witness) -> Self {
+        Self::new(witness.clone())
+    }
+
+    fn new(witness: Witness) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        Self {
+            key: NEXT.fetch_add(1, Ordering::Relaxed),
+            name: RwSignal::new(witness.name),
+            contact: RwSignal::new(witness.contact),
+            statement: RwSignal::new(witness.statement),
+        }
+    }
+
+    /// The witness, trimmed; none if every field is blank (an unused row).
+    fn read(&self) -> Option<Witness> {
+        let witness = Witness {
+            name: self.name.get_untracked().trim().to_owned(),
+            contact: self.contact.get_untracked().trim().to_owned(),
+            statement: self.statement.get_untracked().trim().to_owned(),
+        };
+        (witness != Witness::default()).then_some(witness)
+    }
+}
+
+/// The OSHA Form 301 questions, marked private.
+#[component]
+fn InjuryFields(injury: RwSignal<Injury>, errors: RwSignal<Vec<FieldError>>) -> AnyView {
+    let texts = Injury::default().texts().map(|(key, label, _)| {
+        let id = format!("injury-{key}");
+        let field = format!("injury.{key}");
+        let error_id = format!("{field}-error");
+        let value = Signal::derive(move || {
+            injury.with(|i| {
+                i.texts()
+                    .iter()
+                    .find(|(k, ..)| *k == key)
+                    .map(|(.., t)| (*t).to_owned())
+                    .unwrap_or_default()
+            })
+        });
+        let set = move |ev: leptos::ev::Event| {
+            let text = event_target_value(&ev);
+            injury.update(|i| {
+                if let Some(part) = i.text_mut(key) {
+                    *part = text;
+                }
+            });
+        };
+        let long = matches!(key, "activity" | "how" | "injury");
+        let (kind, hint) = match key {
+            "work_began" => ("time", None),
+            "died_on" => ("date", Some("Leave empty unless the employee died.")),
+            _ => ("text", None),
+        };
+        let described = {
+            let field = field.clone();
+            move || errors.with(|e| e.iter().any(|e| e.field == field)).then(|| error_id.clone())
+        };
+        let input = if long {
+            view! { <textarea id=id.clone() rows="3" prop:value=value on:input=set aria-describedby=described></textarea> }
+                .into_any()
+        } else {
+            view! { <input id=id.clone() type=kind autocomplete="off" prop:value=value on:input=set aria-describedby=described /> }
+                .into_any()
+        };
+        view! {
+            <div class="field">
+                <label for=id>{label}</label>
+                {input}
+                {hint.map(|h| view! { <p class="hint">{h}</p> })}
+                {field_errors(errors, field)}
+            </div>
+        }
+    });
+    view! {
+        <fieldset class="field private" data-testid="injury-fields">
+            <legend>"Injury details (OSHA Form 301) " <span class="badge">"Private"</span></legend>
+            <p class="hint">
+                "Seen only by you, your team's supervisors and administrators; never exported. Fill in what you know now."
+            </p>
+            {texts.into_iter().collect_view()}
+            <div class="field">
+                <label for="injury-treatment">"Treatment"</label>
+                <select
+                    id="injury-treatment"
+                    on:change=move |ev| {
+                        let chosen = Treatment::from_key(&event_target_value(&ev)).unwrap_or_default();
+                        injury.update(|i| i.treatment = chosen);
+                    }
+                    aria-describedby=move || {
+                        errors
+                            .with(|e| e.iter().any(|e| e.field == "injury.treatment"))
+                            .then_some("injury.treatment-error")
+                    }
+                >
+                    {Treatment::ALL
+                        .iter()
+                        .map(|t| {
+                            let t = *t;
+                            view! {
+                                <option value=t.as_str() selected=move || injury.with(|i| i.treatment == t)>
+                                    {t.label()}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+                {field_errors(errors, "injury.treatment")}
+            </div>
+            {field_errors(errors, "injury")}
+        </fieldset>
+    }
+    .into_any()
+}
+
+/// Witnesses: a row each, added and removed with buttons.
+#[component]
+fn WitnessList(witnesses: RwSignal<Vec<WitnessFields>>, errors: RwSignal<Vec<FieldError>>) -> AnyView {
+    view! {
+        <fieldset class="field witnesses" data-testid="witnesses">
+            <legend>"Witnesses"</legend>
+            <For each=move || witnesses.get() key=|w| w.key let:w>
+                {
+                    let n = w.key;
+                    let (name_id, contact_id, statement_id) =
+                        (format!("witness-{n}-name"), format!("witness-{n}-contact"), format!("witness-{n}-statement"));
+                    view! {
+                        <div class="witness">
+                            <label for=name_id.clone()>"Witness's name"</label>
+                            <input id=name_id type="text" maxlength="200" autocomplete="off" bind:value=w.name />
+                            <label for=contact_id.clone()>"How to reach them"</label>
+                            <input id=contact_id type="text" maxlength="200" autocomplete="off" bind:value=w.contact />
+                            <label for=statement_id.clone()>"What they saw"</label>
+                            <textarea id=statement_id rows="2" bind:value=w.statement></textarea>
+                            <button
+                                type="button"
+                                class="button link"
+                                on:click=move |_| witnesses.update(|list| list.retain(|x| x.key != n))
+                            >
+                                "Remove this witness"
+                            </button>
+                        </div>
+                    }
+                }
+            </For>
+            <button
+                type="button"
+                class="button"
+                data-testid="add-witness"
+                on:click=move |_| witnesses.update(|list| list.push(WitnessFields::new(Witness::default())))
+            >
+                "Add a witness"
+            </button>
+            {field_errors(errors, "witnesses")}
+        </fieldset>
+    }
+    .into_any()
 }
 
 #[cfg(test)]
