@@ -66,10 +66,19 @@ impl IncidentDetail {
     /// placeholder.
     #[must_use]
     pub fn name_of(&self, id: &str) -> String {
+        Person::name_in(&self.people, id)
+    }
+}
+
+impl Person {
+    /// The name of the person in `people` with user id `id` (as stored in the document),
+    /// or a placeholder.
+    #[must_use]
+    pub fn name_in(people: &[Person], id: &str) -> String {
         if id.is_empty() {
             return "nobody yet".to_owned();
         }
-        self.people
+        people
             .iter()
             .find(|p| p.id == id)
             .map_or_else(|| "someone without an account".to_owned(), |p| p.name.clone())
@@ -98,8 +107,8 @@ pub struct DeliveryLine {
     pub created_at: Timestamp,
     /// Attempts so far.
     pub attempts: i64,
-    /// When the next attempt is due (if not delivered).
-    pub next_attempt_at: Timestamp,
+    /// When the next attempt is due (`None` once delivered or given up).
+    pub next_attempt_at: Option<Timestamp>,
     /// When the receiver accepted it.
     pub delivered_at: Option<Timestamp>,
     /// The receiver's last HTTP status.

@@ -1073,11 +1073,13 @@ impl Store {
             new.extend(inserted.iter().map(|r| r.get::<String, _>("report_id")));
         }
         for ids in new.chunks(ACTION_ROWS_PER_STATEMENT) {
-            // The escalations of these reports raised by this merge (`raised_at = now`).
+            // Both statements read the escalations of these reports raised by this merge
+            // (`raised_at = now`), bound by `bind_raised`.
             let these = (2..ids.len() + 2)
                 .map(|i| format!("${i}"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let raised_now = format!("e.raised_at = $1 AND e.report_id IN ({these})");
             let notify = self.sql(&format!(
                 "INSERT INTO notifications (id, user_id, report_id, priority_rank, created_at)
                  SELECT e.report_id || ':' || CAST(e.priority_rank AS TEXT) || ':' || u.id, u.id,
@@ -1086,13 +1088,10 @@ impl Store {
                  JOIN reports r ON r.id = e.report_id
                  JOIN memberships m ON m.team_id = r.team_id
                  JOIN users u ON u.id = m.user_id
-                 WHERE e.raised_at = $1 AND e.report_id IN ({these})
-                   AND u.role = 'supervisor' AND u.active = 1
+                 WHERE {raised_now} AND u.role = 'supervisor' AND u.active = 1
                  ON CONFLICT (id) DO NOTHING RETURNING user_id"
             ));
-            let told = ids
-                .iter()
-                .fold(sqlx::query(&notify).bind(now.0), |q, id| q.bind(id.clone()))
+            let told = bind_raised(&notify, now, ids)
                 .fetch_all(&mut **tx)
                 .await
                 .context("notifying supervisors")?;
@@ -1104,11 +1103,10 @@ impl Store {
                 "INSERT INTO webhook_deliveries (id, report_id, priority_rank, created_at, next_attempt_at)
                  SELECT e.report_id || ':' || CAST(e.priority_rank AS TEXT), e.report_id, e.priority_rank,
                         e.raised_at, e.raised_at
-                 FROM escalations e WHERE e.raised_at = $1 AND e.report_id IN ({these})
+                 FROM escalations e WHERE {raised_now}
                  ON CONFLICT (id) DO NOTHING"
             ));
-            ids.iter()
-                .fold(sqlx::query(&queue).bind(now.0), |q, id| q.bind(id.clone()))
+            bind_raised(&queue, now, ids)
                 .execute(&mut **tx)
                 .await
                 .context("queueing webhook deliveries")?;
@@ -1372,7 +1370,7 @@ impl Store {
         ))
         .bind(body.to_owned())
         .bind(outcome.delivered.then_some(now.0))
-        .bind(outcome.next_attempt_at.0)
+        .bind(outcome.next_attempt_at.map_or(NEVER_DUE, |at| at.0))
         .bind(outcome.status.map(i64::from))
         .bind(outcome.error.clone())
         .bind(id.to_owned())
@@ -1402,7 +1400,9 @@ impl Store {
                     priority: Priority::from_rank(r.get("priority_rank"))?,
                     created_at: Timestamp(r.get("created_at")),
                     attempts: r.get("attempts"),
-                    next_attempt_at: Timestamp(r.get("next_attempt_at")),
+                    next_attempt_at: Some(r.get::<i64, _>("next_attempt_at"))
+                        .filter(|at| *at != NEVER_DUE)
+                        .map(Timestamp),
                     delivered_at: r.get::<Option<i64>, _>("delivered_at").map(Timestamp),
                     last_status: r.get("last_status"),
                     last_error: r.get("last_error"),
@@ -1514,9 +1514,14 @@ pub struct Attempt {
     pub status: Option<u16>,
     /// Why it failed (never the body).
     pub error: Option<String>,
-    /// When to try again (ignored once delivered).
-    pub next_attempt_at: Timestamp,
+    /// When to try again: `None` once delivered, or given up (no attempts left, or too
+    /// old to send).
+    pub next_attempt_at: Option<Timestamp>,
 }
+
+/// How the database marks a delivery that is never due again (`next_attempt_at` is a
+/// plain number there, so the due-deliveries index serves one range scan).
+const NEVER_DUE: i64 = i64::MAX;
 
 /// Action rows per `INSERT` (8 parameters each, far below either database's limit).
 const ACTION_ROWS_PER_STATEMENT: usize = 200;
@@ -1728,6 +1733,16 @@ fn bind_ids<'q>(
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     ids.iter()
         .fold(sqlx::query(sql), |query, id| query.bind(id.to_string()))
+}
+
+/// `sql` with the escalation time `now` as `$1` and report ids `ids` after it.
+fn bind_raised<'q>(
+    sql: &'q str,
+    now: Timestamp,
+    ids: &[String],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    ids.iter()
+        .fold(sqlx::query(sql).bind(now.0), |query, id| query.bind(id.clone()))
 }
 
 /// A projection row as stored, for checking it matches the document.

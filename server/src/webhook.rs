@@ -66,9 +66,6 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// webhook was configured): a receiver acting on day-old escalations would mislead.
 const STALE_MS: i64 = 24 * 3_600_000;
 
-/// The next attempt time of a delivery that will not be tried again.
-pub const GAVE_UP: Timestamp = Timestamp(i64::MAX);
-
 /// The wait after failed attempt number `attempt` (1-based).
 #[must_use]
 pub fn backoff(retry_after: Duration, attempt: u32) -> Duration {
@@ -146,7 +143,7 @@ async fn deliver_due(
                 delivered: false,
                 status: None,
                 error: Some("raised more than a day before it could be sent; not sent".to_owned()),
-                next_attempt_at: GAVE_UP,
+                next_attempt_at: None,
             }
         } else {
             send(client, config, &delivery, &body, now).await
@@ -175,11 +172,11 @@ async fn send(
     let attempt = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);
     // After the last attempt: never due again (it stays in the log as given up).
     let retry_at = if attempt >= config.max_attempts {
-        GAVE_UP
+        None
     } else {
-        Timestamp(now.0.saturating_add(
+        Some(Timestamp(now.0.saturating_add(
             i64::try_from(backoff(config.retry_after, attempt).as_millis()).unwrap_or(i64::MAX),
-        ))
+        )))
     };
     let answer = client
         .post(&config.url)
@@ -194,7 +191,7 @@ async fn send(
             delivered: true,
             status: Some(response.status().as_u16()),
             error: None,
-            next_attempt_at: now,
+            next_attempt_at: None,
         },
         Ok(response) => Attempt {
             delivered: false,

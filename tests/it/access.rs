@@ -153,6 +153,7 @@ impl World {
             Some(token) => client_with_session(token),
             None => reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(60))
                 .build()
                 .unwrap(),
         }

@@ -211,6 +211,8 @@ pub fn client_with_session(token: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
+        // A request that never finishes fails the test instead of hanging the suite.
+        .timeout(Duration::from_secs(60))
         .build()
         .unwrap()
 }

@@ -132,29 +132,14 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
             Some(_) => timeline(doc, &object(&report, TIMELINE_KEY, ObjType::List, "")?)?,
         },
         response,
-        plan_ticks: match report.get(PLAN_TICKS_KEY) {
-            None => Vec::new(),
-            Some(_) => doc
-                .list_range(&object(&report, PLAN_TICKS_KEY, ObjType::List, "")?, ..)
-                .map(|item| match &item.value {
-                    ValueRef::Scalar(ScalarValue::Str(json)) => serde_json::from_str(json)
-                        .map_err(|_| shape("plan_ticks[]", "expected a tick {step, role, text, at, by}")),
-                    _ => Err(shape(PLAN_TICKS_KEY, "expected a list of ticks")),
-                })
-                .collect::<Result<_, _>>()?,
-        },
+        plan_ticks: json_entries(doc, &report, PLAN_TICKS_KEY, "a tick {step, role, text, at, by}")?,
         injury,
-        witnesses: match report.get(WITNESSES_KEY) {
-            None => Vec::new(),
-            Some(_) => doc
-                .list_range(&object(&report, WITNESSES_KEY, ObjType::List, "")?, ..)
-                .map(|item| match &item.value {
-                    ValueRef::Scalar(ScalarValue::Str(json)) => serde_json::from_str(json)
-                        .map_err(|_| shape("witnesses[]", "expected a witness {name, contact, statement}")),
-                    _ => Err(shape(WITNESSES_KEY, "expected a list of witnesses")),
-                })
-                .collect::<Result<_, _>>()?,
-        },
+        witnesses: json_entries(
+            doc,
+            &report,
+            WITNESSES_KEY,
+            "a witness {name, contact, statement}",
+        )?,
     };
     // Concurrent judgements of how bad or urgent it is: the worst stands until a person
     // chooses (a merge never silently lowers them).
@@ -335,6 +320,26 @@ fn injury(doc: &AutoCommit, obj: &ObjId, conflicted: &mut Vec<String>) -> Result
         }
     }
     Ok(read)
+}
+
+/// A list of entries each stored as one scalar JSON string (`what` one is, for the
+/// error), absent from documents written before it existed: read as empty.
+fn json_entries<T: serde::de::DeserializeOwned>(
+    doc: &AutoCommit,
+    report: &Map<'_>,
+    key: &str,
+    what: &str,
+) -> Result<Vec<T>, DocError> {
+    if report.get(key).is_none() {
+        return Ok(Vec::new());
+    }
+    doc.list_range(&object(report, key, ObjType::List, "")?, ..)
+        .map(|item| match &item.value {
+            ValueRef::Scalar(ScalarValue::Str(json)) => serde_json::from_str(json)
+                .map_err(|_| shape(&format!("{key}[]"), &format!("expected {what}"))),
+            _ => Err(shape(key, &format!("expected a list of entries, each {what}"))),
+        })
+        .collect()
 }
 
 /// A time that may be empty (null).

@@ -4,7 +4,8 @@
 //! No IO, no clock, no randomness: time and ids are passed in.
 
 /// The methods of a closed set of values stored by key: `ALL`, `as_str`, `label`,
-/// `from_key`.
+/// `from_key`, and its `Reconcile` (written into documents as its key), so each key is
+/// spelled once.
 macro_rules! keyed {
     ($t:ident { $($v:ident = $key:literal, $label:literal;)+ }) => {
         impl $t {
@@ -27,6 +28,14 @@ macro_rules! keyed {
             #[must_use]
             pub fn from_key(key: &str) -> Option<Self> {
                 Self::ALL.iter().copied().find(|v| v.as_str() == key)
+            }
+        }
+
+        impl autosurgeon::Reconcile for $t {
+            type Key<'a> = autosurgeon::reconcile::NoKey;
+
+            fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+                reconciler.str(self.as_str())
             }
         }
     };

@@ -558,6 +558,27 @@ impl Report {
         path == "injury" || path.starts_with("injury.")
     }
 
+    /// The updates addressed to the reporter (also shown on their phone), oldest first.
+    pub fn updates_for_reporter(&self) -> impl Iterator<Item = &TimelineEntry> {
+        self.timeline.iter().filter(|u| u.audience == Audience::Reporter)
+    }
+
+    /// The post-incident review, once the incident has been reviewed (the reporter is
+    /// shown its outcome and lessons from then on).
+    #[must_use]
+    pub fn reviewed(&self) -> Option<&super::Review> {
+        matches!(self.status, Status::Reviewed | Status::Closed).then_some(&self.response.review)
+    }
+
+    /// The root cause: where the "5 whys" chain ended, else what the review agreed.
+    #[must_use]
+    pub fn root_cause(&self) -> Option<&str> {
+        self.response.root_cause().or_else(|| {
+            let agreed = self.response.review.root_cause.trim();
+            (!agreed.is_empty()).then_some(agreed)
+        })
+    }
+
     /// Its priority: P1 while a regulatory clock runs, otherwise impact × urgency.
     #[must_use]
     pub fn priority(&self) -> Priority {
@@ -809,6 +830,47 @@ mod tests {
         assert_eq!(CategoryDef::label_of(&defs, &Category::new("fire_2")), "fire 2");
         assert!(CategoryDef::check_label(" ").is_err());
         assert!(CategoryDef::check_label("Fire").is_ok());
+    }
+
+    #[test]
+    fn the_reporter_is_told_updates_for_them_and_the_outcome_once_reviewed() {
+        let mut r = sample();
+        for (n, audience) in [Audience::Team, Audience::Reporter, Audience::Team]
+            .into_iter()
+            .enumerate()
+        {
+            r.timeline.push(TimelineEntry {
+                id: Uuid::from_u128(n as u128),
+                at: r.reported_at,
+                author: "Sam".into(),
+                text: format!("update {n}"),
+                audience,
+            });
+        }
+        let told: Vec<&str> = r.updates_for_reporter().map(|u| u.text.as_str()).collect();
+        assert_eq!(told, ["update 1"]);
+        r.response.review.lessons = "Check ladders".into();
+        r.response.review.root_cause = " No inspection ".into();
+        for (status, shown) in [
+            (Status::Reported, false),
+            (Status::Resolved, false),
+            (Status::Reviewed, true),
+            (Status::Closed, true),
+        ] {
+            r.status = status;
+            assert_eq!(r.reviewed().is_some(), shown, "{status:?}");
+        }
+        assert_eq!(
+            r.root_cause(),
+            Some("No inspection"),
+            "the review's, without a chain"
+        );
+        r.response.whys = vec!["Nobody checked".into(), "No checklist".into()];
+        assert_eq!(
+            r.root_cause(),
+            Some("No checklist"),
+            "the chain's end comes first"
+        );
     }
 
     #[test]

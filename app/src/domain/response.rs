@@ -20,14 +20,12 @@ pub const MAX_FACTORS: usize = 50;
 pub const MAX_ACTIONS: usize = 200;
 
 /// Whether an action fixes this incident's cause or stops the like from happening.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Reconcile)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     /// Removes the cause of this incident.
-    #[autosurgeon(rename = "corrective")]
     Corrective,
     /// Stops similar incidents elsewhere or later.
-    #[autosurgeon(rename = "preventive")]
     Preventive,
 }
 
@@ -37,17 +35,14 @@ keyed!(ActionKind {
 });
 
 /// How far an action has got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Reconcile)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionState {
     /// Agreed, not started.
-    #[autosurgeon(rename = "open")]
     Open,
     /// Being done.
-    #[autosurgeon(rename = "in_progress")]
     InProgress,
     /// Done; its effectiveness can now be checked.
-    #[autosurgeon(rename = "done")]
     Done,
 }
 
@@ -58,17 +53,14 @@ keyed!(ActionState {
 });
 
 /// Whether a completed action was checked to work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Reconcile)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effectiveness {
     /// Not checked yet.
-    #[autosurgeon(rename = "not_checked")]
     NotChecked,
     /// Checked: it works.
-    #[autosurgeon(rename = "effective")]
     Effective,
     /// Checked: it does not work; a new action is needed.
-    #[autosurgeon(rename = "not_effective")]
     NotEffective,
 }
 

@@ -111,8 +111,10 @@ pub fn WebhooksPage() -> impl IntoView {
                                             {lines.into_iter().map(|d| {
                                                 let outcome = match (d.delivered_at, &d.last_error) {
                                                     (Some(at), _) => format!("Delivered {} ({})", at.display_utc(), d.last_status.unwrap_or_default()),
-                                                    (None, Some(error)) if d.next_attempt_at.0 == i64::MAX => format!("{error}; given up"),
-                                                    (None, Some(error)) => format!("{error}; next attempt {}", d.next_attempt_at.display_utc()),
+                                                    (None, Some(error)) => match d.next_attempt_at {
+                                                        Some(at) => format!("{error}; next attempt {}", at.display_utc()),
+                                                        None => format!("{error}; given up"),
+                                                    },
                                                     (None, None) => "Waiting for its first attempt".to_owned(),
                                                 };
                                                 view! {

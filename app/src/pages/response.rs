@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::options;
 use crate::desk::{NewAction, Person, add_action, my_actions};
 use crate::domain::response::MAX_WHYS;
-use crate::domain::{Action, ActionKind, ActionState, Effectiveness, Report, ReportId, Status, Timestamp};
+use crate::domain::{Action, ActionKind, ActionState, Effectiveness, Report, ReportId, Timestamp};
 
 /// Saving an edit of the report: (what the page loaded, the edited report).
 pub(super) type Save = leptos::prelude::Action<(Report, Report), Result<(), ServerFnError>>;
@@ -124,18 +124,6 @@ fn people_options(people: &[Person]) -> impl IntoView + use<> {
 #[component]
 pub(super) fn Actions(base: Report, people: Vec<Person>, now: Timestamp, save: Save, add: Add) -> AnyView {
     let id = base.id;
-    let name_of = {
-        let people = people.clone();
-        move |owner: &str| {
-            if owner.is_empty() {
-                return "nobody yet".to_owned();
-            }
-            people
-                .iter()
-                .find(|p| p.id == owner)
-                .map_or_else(|| "someone without an account".to_owned(), |p| p.name.clone())
-        }
-    };
     let list = if base.response.actions.is_empty() {
         view! { <p class="empty">"No actions yet."</p> }.into_any()
     } else {
@@ -144,7 +132,7 @@ pub(super) fn Actions(base: Report, people: Vec<Person>, now: Timestamp, save: S
             .actions
             .iter()
             .map(|action| {
-                let owner = name_of(&action.owner);
+                let owner = Person::name_in(&people, &action.owner);
                 view! { <ActionItem base=base.clone() action=action.clone() owner now save /> }
             })
             .collect_view();
@@ -324,15 +312,13 @@ pub(super) fn ReviewForm(base: Report, save: Save) -> AnyView {
 pub(super) fn ReportOutcome(report: RwSignal<Option<Report>>) -> impl IntoView {
     move || {
         let report = report.get()?;
-        let reviewed = matches!(report.status, Status::Reviewed | Status::Closed);
-        let review = &report.response.review;
-        let outcome = reviewed.then(|| {
+        let outcome = report.reviewed().map(|review| {
             let actions = report.response.actions.clone();
             view! {
                 <h3>"Lessons learned"</h3>
                 <p data-testid="lessons">{review.lessons.clone()}</p>
                 {(!review.summary.is_empty()).then(|| view! { <h3>"What the review found"</h3><p>{review.summary.clone()}</p> })}
-                {report.response.root_cause().or(Some(review.root_cause.as_str()).filter(|r| !r.is_empty())).map(|r| {
+                {report.root_cause().map(|r| {
                     view! { <h3>"Root cause"</h3><p>{r.to_owned()}</p> }
                 })}
                 {(!actions.is_empty()).then(|| view! {
@@ -345,12 +331,7 @@ pub(super) fn ReportOutcome(report: RwSignal<Option<Report>>) -> impl IntoView {
                 })}
             }
         });
-        let updates: Vec<_> = report
-            .timeline
-            .iter()
-            .filter(|u| u.audience == crate::domain::Audience::Reporter)
-            .cloned()
-            .collect();
+        let updates: Vec<_> = report.updates_for_reporter().cloned().collect();
         let updates = (!updates.is_empty()).then(|| {
             view! {
                 <h3>"Updates for you"</h3>
