@@ -726,7 +726,7 @@ impl Store {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let sql = self.sql_for_ids(
-                "SELECT id, owner_id, team_id, category FROM reports WHERE id IN ({ids})",
+                "SELECT id, owner_id, team_id, sensitive FROM reports WHERE id IN ({ids})",
                 chunk.len(),
             );
             let rows = bind_ids(&sql, chunk)
@@ -741,7 +741,7 @@ impl Store {
                     Ownership {
                         owner: uuid("owner_id"),
                         team: uuid("team_id"),
-                        sensitive: r.get::<String, _>("category") == app::domain::report::INJURY_CATEGORY,
+                        sensitive: r.get::<i64, _>("sensitive") == 1,
                     },
                 ))
             }));
@@ -918,7 +918,8 @@ impl Store {
         let sql = self.sql(&format!(
             "INSERT INTO reports (id, title, what_happened, category, severity, severity_rank, status,
                occurred_at, reported_at, place, latitude, longitude, accuracy_m, reporter, people_involved,
-               immediate_actions, conflict_count, updated_at, owner_id, team_id, priority_rank, report_due_at)
+               immediate_actions, conflict_count, updated_at, owner_id, team_id, priority_rank, report_due_at,
+               sensitive)
              VALUES {}
              ON CONFLICT (id) DO UPDATE SET title = excluded.title, what_happened = excluded.what_happened,
                category = excluded.category, severity = excluded.severity,
@@ -928,7 +929,8 @@ impl Store {
                accuracy_m = excluded.accuracy_m, reporter = excluded.reporter,
                people_involved = excluded.people_involved, immediate_actions = excluded.immediate_actions,
                conflict_count = excluded.conflict_count, updated_at = excluded.updated_at,
-               priority_rank = excluded.priority_rank, report_due_at = excluded.report_due_at",
+               priority_rank = excluded.priority_rank, report_due_at = excluded.report_due_at,
+               sensitive = CASE WHEN excluded.sensitive = 1 THEN 1 ELSE reports.sensitive END",
             typed_values_list(chunk.len(), &PROJECTION_COLUMNS)
         ));
         chunk
@@ -960,6 +962,11 @@ impl Store {
                     .bind(owner.team.map(|t| t.to_string()))
                     .bind(p.priority_rank)
                     .bind(p.report_due_at.map(|due| due.to_string()))
+                    // Once sensitive, always (the history keeps the details): see the
+                    // `sensitive = CASE …` above.
+                    .bind(i64::from(
+                        report.category.is_injury() || !report.injury.is_empty(),
+                    ))
             })
             .execute(&mut **tx)
             .await
@@ -1601,8 +1608,8 @@ pub(crate) fn read_filter(viewer: &Viewer, table: &str, first: usize) -> (String
 }
 
 /// The projection's columns in `INSERT` order, with a cast for those that may be NULL.
-const PROJECTION_COLUMNS: [Option<&str>; 22] = {
-    let mut columns = [None; 22];
+const PROJECTION_COLUMNS: [Option<&str>; 23] = {
+    let mut columns = [None; 23];
     // latitude, longitude, accuracy_m: bound as text
     columns[10] = Some("DOUBLE PRECISION");
     columns[11] = Some("DOUBLE PRECISION");

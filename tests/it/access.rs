@@ -770,6 +770,27 @@ async fn injury_details_are_seen_only_by_the_reporter_the_team_supervisors_and_a
             "{actor:?}'s export leaves them out"
         );
     }
+
+    // The reporter changes their mind about the category: the details are cleared, but
+    // the history still holds them, so the report stays off colleagues' devices.
+    phone.edit(id, |r| {
+        r.category = app::domain::Category::new("near_miss");
+        r.injury = app::domain::Injury::default();
+    });
+    phone.sync_all(&world.server.base).await.unwrap();
+    let mut later = Device::new(43);
+    later.sign_in_as(teammate.user_id, uuid::Uuid::nil(), &teammate_token);
+    later.follow(id);
+    assert!(
+        matches!(
+            later.try_sync(&world.server.base).await,
+            Err(muster_tests::SyncFailure::Refused(..))
+        ),
+        "a report that was an injury report stays off colleagues' devices"
+    );
+    assert_eq!(later.try_read(id), None);
+    let answer = colleague.sync(&world.server.base).await.unwrap();
+    assert!(!serde_json::to_string(&answer).unwrap().contains(&id.to_string()));
 }
 
 async fn a_field_employee_receives_nothing_of_another_team(db: Db) {

@@ -101,9 +101,9 @@ pub struct Ownership {
     pub owner: Option<Uuid>,
     /// The team it was filed for.
     pub team: Option<Uuid>,
-    /// Whether it is an injury or illness report, which holds privacy-sensitive details
-    /// (read from the server's projection of the report; not part of what is recorded
-    /// when a report is first stored).
+    /// Whether it is, or ever was, an injury or illness report, whose history holds
+    /// privacy-sensitive details (read from the server's projection of the report; not
+    /// part of what is recorded when a report is first stored).
     pub sensitive: bool,
 }
 
