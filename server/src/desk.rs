@@ -118,10 +118,12 @@ impl IncidentDesk for Desk {
         let mut report = snapshot.report;
         // Colleagues who may read the report but not its privacy-sensitive parts see
         // neither those parts nor their concurrent values.
-        let private_withheld = !viewer.can_read_private(of) && report.withhold_private();
-        if !viewer.can_read_private(of) {
+        let private_withheld = if viewer.can_read_private(of) {
+            false
+        } else {
             conflicts.retain(|c| !Report::is_private_field(&c.field));
-        }
+            report.withhold_private()
+        };
         let team = self.team_name(of.team).await?;
         let category_label = match self.store.categories().await {
             Ok(list) => app::domain::CategoryDef::label_of(&list, &report.category),
