@@ -59,6 +59,9 @@ pub struct IncidentDetail {
     pub private_withheld: bool,
     /// The report's category as administrators name it.
     pub category_label: String,
+    /// The photos of the report stored on the server (by hash); the others are named by
+    /// the report but not uploaded yet.
+    pub stored_photos: Vec<String>,
 }
 
 impl IncidentDetail {

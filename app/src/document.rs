@@ -23,6 +23,9 @@
 //!     │               when first filled (absent in older documents and keys: empty)
 //!     ├── witnesses: list of str, each one witness as JSON {"name", "contact",
 //!     │              "statement"}, merged as a set (absent in older documents)
+//!     ├── photos: list of str, each one photo as JSON {"sha256", "size", "width",
+//!     │           "height", "at"}, append-only, read once per hash (absent in older
+//!     │           documents and until the first photo)
 //!     ├── response: map (absent until the response starts: nothing yet; created by the
 //!     │             server's first write to it, under the report's lock)
 //!     │   ├── assignee: str (user id, or empty)
@@ -100,6 +103,7 @@ const REVIEW_KEY: &str = "review";
 const PLAN_TICKS_KEY: &str = "plan_ticks";
 const INJURY_KEY: &str = "injury";
 const WITNESSES_KEY: &str = "witnesses";
+const PHOTOS_KEY: &str = "photos";
 
 /// Scalar fields directly under `report`, in display order.
 const REPORT_SCALARS: [&str; 12] = [
@@ -233,7 +237,7 @@ fn changed_fields(before: Option<&Report>, after: Option<&Report>) -> Vec<String
         return Vec::new();
     };
     let differs = |f: &FieldText| before.is_none_or(|b| f(b) != f(after));
-    let fields: [(&str, &FieldText); 24] = [
+    let fields: [(&str, &FieldText); 25] = [
         ("title", &|r| r.title.clone()),
         ("category", &|r| r.category.0.clone()),
         ("severity", &|r| r.severity.as_str().to_owned()),
@@ -258,6 +262,7 @@ fn changed_fields(before: Option<&Report>, after: Option<&Report>) -> Vec<String
         ("plan_ticks", &|r| r.plan_ticks.len().to_string()),
         ("injury", &|r| format!("{:?}", r.injury)),
         ("witnesses", &|r| format!("{:?}", r.witnesses)),
+        ("photos", &|r| r.photos.len().to_string()),
     ];
     if before.is_none() {
         return vec!["created".to_owned()];
@@ -701,6 +706,20 @@ impl ReportDoc {
                 witness_entries(&edited.witnesses),
             );
             self.apply_list_edit(&list, &was, &now)?;
+        }
+        // Photos are append-only: each is added once, by its hash.
+        let photographed: Vec<_> = edited
+            .photos
+            .iter()
+            .filter(|p| base.photos.iter().all(|b| b.sha256 != p.sha256))
+            .collect();
+        if !photographed.is_empty() {
+            let list = self.object_or_new(&report, PHOTOS_KEY, ObjType::List)?;
+            for photo in photographed {
+                let len = self.doc.length(&list);
+                let json = serde_json::to_string(photo).map_err(|e| DocError::Write(e.to_string()))?;
+                self.doc.insert(&list, len, json)?;
+            }
         }
         // Ticks are append-only like the timeline: a step is ticked once.
         let ticked: Vec<_> = edited
@@ -1246,11 +1265,16 @@ mod tests {
             proptest::sample::select(Outcome::ALL.to_vec()),
             arb_response(),
             proptest::collection::vec(("[a-z]{1,12}", name(), text(40), 0i64..NOW.0), 0..3),
-            (arb_injury(), proptest::collection::vec(arb_witness(), 0..3)),
+            (
+                arb_injury(),
+                proptest::collection::vec(arb_witness(), 0..3),
+                proptest::collection::btree_set(any::<u8>(), 0..3),
+            ),
         )
             .prop_map(
-                |(mut report, impact, urgency, outcome, response, ticks, (injury, witnesses))| {
+                |(mut report, impact, urgency, outcome, response, ticks, (injury, witnesses, photos))| {
                     report.response = response;
+                    report.photos = photos.into_iter().map(photo).collect();
                     for w in witnesses {
                         if !report.witnesses.contains(&w) {
                             report.witnesses.push(w);
@@ -1405,6 +1429,7 @@ mod tests {
                         plan_ticks: Vec::new(),
                         injury: Injury::default(),
                         witnesses: Vec::new(),
+                        photos: Vec::new(),
                     }
                 },
             )
@@ -1507,6 +1532,19 @@ mod tests {
         BodyPart(String),
         AddWitness(String, String),
         RestateFirstWitness(String),
+        /// One of a few photos, so replicas sometimes add the same one.
+        AddPhoto(u8),
+    }
+
+    /// A photo reference named by `n` (its hash is of the byte `n`).
+    fn photo(n: u8) -> crate::domain::PhotoRef {
+        crate::domain::PhotoRef {
+            sha256: crate::domain::photo::sha256_hex(&[n]),
+            size: 1000 + u64::from(n),
+            width: 1600,
+            height: 1200,
+            at: Timestamp(NOW.0 - i64::from(n)),
+        }
     }
 
     fn arb_edit() -> impl Strategy<Value = Edit> {
@@ -1530,6 +1568,7 @@ mod tests {
             "[a-z]{1,12}".prop_map(Edit::BodyPart),
             (name(), text(20)).prop_map(|(n, t)| Edit::AddWitness(n, t)),
             text(20).prop_map(Edit::RestateFirstWitness),
+            (0u8..4).prop_map(Edit::AddPhoto),
         ]
     }
 
@@ -1627,6 +1666,12 @@ mod tests {
                     report.witnesses.push(w);
                 }
             }
+            Edit::AddPhoto(n) => {
+                let photo = photo(n);
+                if report.photos.iter().all(|p| p.sha256 != photo.sha256) {
+                    report.photos.push(photo);
+                }
+            }
         }
     }
 
@@ -1700,7 +1745,8 @@ mod tests {
             | Edit::Why(..)
             | Edit::AddAction(..)
             | Edit::AddWitness(..)
-            | Edit::RestateFirstWitness(_) => return None,
+            | Edit::RestateFirstWitness(_)
+            | Edit::AddPhoto(_) => return None,
         })
     }
 
@@ -1813,6 +1859,16 @@ mod tests {
                 }
                 for w in fin.witnesses.iter().filter(|w| !base.witnesses.contains(w)) {
                     prop_assert!(first_report.witnesses.contains(w), "witness {w:?} lost");
+                }
+                // Photos are append-only: every photo any replica added is there once, even
+                // when two replicas each made the list with their first photo.
+                for p in &fin.photos {
+                    prop_assert_eq!(
+                        first_report.photos.iter().filter(|m| m.sha256 == p.sha256).count(),
+                        1,
+                        "photo {} lost or doubled",
+                        p.sha256
+                    );
                 }
                 // The timeline is append-only: every update any replica added is there once.
                 for e in &fin.timeline {
@@ -1937,6 +1993,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn photos_two_replicas_add_first_are_all_kept_once() {
+        let report = Report::blank(ReportId::new_v7(NOW, [9; 10]), NOW, "Ana");
+        let origin = ReportDoc::create(&report, actor(1), NOW).unwrap();
+        assert!(
+            origin
+                .object(&origin.object(&ROOT, REPORT_KEY).unwrap(), PHOTOS_KEY)
+                .is_err(),
+            "a new report without photos has no photos list"
+        );
+        // Two replicas each add a first photo (each makes a list), one of them the same
+        // photo as the other.
+        let mut replicas: Vec<ReportDoc> = [[0u8, 1], [1, 2]]
+            .iter()
+            .zip(2u8..)
+            .map(|(photos, n)| {
+                let mut doc = origin.clone();
+                doc.doc.set_actor(actor(n));
+                let mut edited = report.clone();
+                edited.photos = photos.iter().map(|&p| photo(p)).collect();
+                doc.edit(&report, &edited, NOW).unwrap();
+                doc
+            })
+            .collect();
+        let (mut a, mut b) = (replicas.remove(0), replicas.remove(0));
+        let (a2, b2) = (a.clone(), b.clone());
+        a.doc.merge(&mut b2.doc.clone()).unwrap();
+        b.doc.merge(&mut a2.doc.clone()).unwrap();
+        let (ra, rb) = (a.read().unwrap(), b.read().unwrap());
+        assert_eq!(ra, rb);
+        let mut names: Vec<_> = ra.photos.iter().map(|p| p.sha256.clone()).collect();
+        names.sort();
+        let mut want: Vec<_> = (0..3).map(|n| photo(n).sha256).collect();
+        want.sort();
+        assert_eq!(names, want);
+        assert_eq!(a.guarded().unwrap().photos.len(), 3);
+        // A further photo goes into one of the lists and is read with the rest.
+        let mut more = ra.clone();
+        more.photos.push(photo(3));
+        a.edit(&ra, &more, NOW).unwrap();
+        assert_eq!(a.read().unwrap().photos.len(), 4);
     }
 
     #[test]

@@ -193,6 +193,18 @@ pub enum ErrorCode {
     /// No valid session: signed out, expired, revoked or deactivated. Sign in again; the
     /// device keeps everything it has not synced.
     SignedOut,
+    /// No such report or photo, or not one this person may read.
+    NotFound,
+    /// This person may read the report but not add to it.
+    NotAllowed,
+    /// A photo upload's chunk did not start where the server's copy ends: resume at the
+    /// `Upload-Offset` the answer gives.
+    OffsetMismatch,
+    /// The report (as the server has it) does not name this photo: sync the report first.
+    NotNamed,
+    /// The photo's bytes were refused (not a JPEG, too large, not the photo named); sending
+    /// them again will not help.
+    PhotoRefused,
 }
 
 /// Why a request failed: always JSON, always with a sentence for people.

@@ -34,6 +34,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::{Mutex, oneshot};
 
+mod photos;
+pub use photos::{Appended, Held};
+
 /// A database error, with what was being done.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{action}: {source}")]

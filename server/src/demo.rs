@@ -268,6 +268,7 @@ fn report_of(index: usize, sample: &Sample, now: Timestamp) -> Report {
         } else {
             Vec::new()
         },
+        photos: Vec::new(),
     }
 }
 

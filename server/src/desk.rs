@@ -122,9 +122,17 @@ impl IncidentDesk for Desk {
             false
         } else {
             conflicts.retain(|c| !Report::is_private_field(&c.field));
-            report.withhold_private()
+            report.withhold_private(of.sensitive)
         };
         let team = self.team_name(of.team).await?;
+        let stored_photos = if report.photos.is_empty() {
+            Vec::new()
+        } else {
+            self.store.stored_photos(id).await.map_err(|e| {
+                tracing::error!(error = %e, "listing a report's photos");
+                "the incident's photos are unavailable right now".to_owned()
+            })?
+        };
         let category_label = match self.store.categories().await {
             Ok(list) => app::domain::CategoryDef::label_of(&list, &report.category),
             Err(e) => {
@@ -156,6 +164,7 @@ impl IncidentDesk for Desk {
             people: assignable,
             private_withheld,
             category_label,
+            stored_photos,
         }))
     }
 

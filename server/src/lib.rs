@@ -19,6 +19,7 @@ pub mod demo;
 pub mod desk;
 pub mod export;
 pub mod http;
+pub mod photos;
 pub mod security;
 pub mod signin;
 pub mod webhook;
@@ -31,7 +32,7 @@ use app::protocol::MAX_REQUEST_BYTES;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::routing::{get, post};
+use axum::routing::{get, head, patch, post};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -185,6 +186,9 @@ pub struct ApiRoute {
     pub handler: axum::routing::MethodRouter<AppState>,
 }
 
+/// A photo of a report: its upload (`HEAD`, `PATCH`) and its bytes (`GET`).
+pub const PHOTO_PATH: &str = "/api/reports/{id}/photos/{sha256}";
+
 /// Every route outside Leptos. The router is built from this list, and the access-control
 /// test checks each of them against its matrix, so a new route cannot skip the matrix.
 #[must_use]
@@ -204,6 +208,15 @@ pub fn api_routes() -> Vec<ApiRoute> {
                 .layer::<_, Infallible>(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
                 .layer::<_, Infallible>(GlobalConcurrencyLimitLayer::new(syncs_at_once())),
         ),
+        route(PHOTO_PATH, Method::HEAD, head(photos::progress)),
+        route(
+            PHOTO_PATH,
+            Method::PATCH,
+            patch(photos::upload)
+                // Enforced by the handler's body extractor, which answers 413 in JSON.
+                .layer::<_, Infallible>(DefaultBodyLimit::max(photos::MAX_CHUNK_BODY)),
+        ),
+        route(PHOTO_PATH, Method::GET, get(photos::fetch)),
         route("/api/me", Method::GET, get(signin::me)),
         route("/api/plans", Method::GET, get(signin::plans)),
         route("/export/incidents.csv", Method::GET, get(export::incidents_csv)),

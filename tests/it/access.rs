@@ -350,6 +350,58 @@ impl World {
             "{actor:?} push to {whose:?}: stored iff allowed"
         );
         out.push(("POST /api/sync (push)", status == 200));
+
+        // A photo the report names (added by an administrator's device).
+        *n += 1;
+        let bytes = muster_tests::jpeg(16, 16, u64::from(*n));
+        let named = app::domain::PhotoRef::of(&bytes, T0).unwrap();
+        let (report, doc) = self.current(id).await;
+        let mut admin_doc = ReportDoc::load(&doc, self.actor_of(Actor::Admin, *n)).unwrap();
+        let old_heads = admin_doc.heads();
+        let mut with_photo = report.clone();
+        with_photo.photos.push(named.clone());
+        admin_doc.edit(&report, &with_photo, T0).unwrap();
+        let push = ReportPush {
+            id,
+            heads: admin_doc.heads().iter().map(hash_hex).collect(),
+            changes: admin_doc
+                .changes_since(&old_heads)
+                .into_iter()
+                .map(Bytes)
+                .collect(),
+            document: None,
+        };
+        assert_eq!(self.sync(Actor::Admin, vec![push]).await.0, 200);
+        let client = self.client(actor);
+        let base = self.server.base.as_str();
+        let sha = named.sha256.as_str();
+        let head = muster_tests::photo_request(&client, base, reqwest::Method::HEAD, id, sha, None).await;
+        out.push((
+            "HEAD /api/reports/{id}/photos/{sha256}",
+            head.status == 200 && head.offset == Some(0),
+        ));
+        let upload = muster_tests::upload_photo(&client, base, id, sha, &bytes, 0).await;
+        let stored = self.server.store.photo(id, sha).await.unwrap().is_some();
+        assert_eq!(
+            stored,
+            upload.status == 204,
+            "{actor:?} photo upload to {whose:?}: stored iff allowed"
+        );
+        out.push(("PATCH /api/reports/{id}/photos/{sha256}", upload.status == 204));
+        if !stored {
+            let admin = self.client(Actor::Admin);
+            assert_eq!(
+                muster_tests::upload_photo(&admin, base, id, sha, &bytes, 0)
+                    .await
+                    .status,
+                204
+            );
+        }
+        let got = muster_tests::photo_request(&client, base, reqwest::Method::GET, id, sha, None).await;
+        out.push((
+            "GET /api/reports/{id}/photos/{sha256}",
+            got.status == 200 && got.body == bytes,
+        ));
         out
     }
 
@@ -526,8 +578,12 @@ fn other_matrix() -> [(&'static str, [bool; 4]); 30] {
 }
 
 /// Which report operation each route is (the matrix's rows), read or write.
-fn report_operations() -> [(&'static str, bool); 11] {
+fn report_operations() -> [(&'static str, bool); 14] {
     [
+        // Uploads (and asking how far one got) add to the report; fetching reads it.
+        ("HEAD /api/reports/{id}/photos/{sha256}", true),
+        ("PATCH /api/reports/{id}/photos/{sha256}", true),
+        ("GET /api/reports/{id}/photos/{sha256}", false),
         ("GET /incidents/:id", false),
         ("GET /incidents", false),
         ("GET /export/incidents.csv", false),

@@ -89,6 +89,20 @@ fn write_seeds() {
         fresh.clone().save(),
     )
     .unwrap();
+
+    // Photos: a real one as a phone makes it, the smallest JPEG the check reads, and a
+    // document naming a photo.
+    let photo = muster_tests::jpeg(24, 16, 7);
+    std::fs::write(corpus("photo_bytes").join("seed-encoded.jpg"), &photo).unwrap();
+    let mut header_only = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x10, 0x00, 0x18];
+    header_only.extend_from_slice(&[0x01, 0x01, 0x11, 0x00, 0xFF, 0xD9]);
+    std::fs::write(corpus("photo_bytes").join("seed-header-only.jpg"), header_only).unwrap();
+    let mut photographed = edited.clone();
+    photographed
+        .photos
+        .push(app::domain::PhotoRef::of(&photo, T0).unwrap());
+    doc.edit(&edited, &photographed, T0).unwrap();
+    std::fs::write(corpus("merge_document").join("seed-photos"), doc.save()).unwrap();
 }
 
 #[test]
@@ -139,6 +153,32 @@ fn the_seed_corpus_decodes_without_panicking() {
             let mut bad = bytes.clone();
             bad[i] ^= 0xa5;
             fuzz_one_push(&bad);
+        }
+    }
+
+    let photos = files("photo_bytes");
+    assert!(photos.len() >= 2, "photo_bytes seeds are committed");
+    for (path, bytes) in &photos {
+        let named = app::domain::PhotoRef::of(bytes, T0)
+            .unwrap_or_else(|e| panic!("{} is a photo: {e}", path.display()));
+        assert_eq!(app::domain::photo::verify(bytes, &named), Ok(()));
+        // Every truncation and every flipped byte is refused or still within the limits.
+        let within = |b: &[u8]| {
+            app::domain::photo::inspect(b).map_or(true, |(w, h)| {
+                (1..=app::domain::photo::MAX_SIDE).contains(&w)
+                    && (1..=app::domain::photo::MAX_SIDE).contains(&h)
+            })
+        };
+        for cut in 0..bytes.len() {
+            assert!(
+                app::domain::photo::inspect(&bytes[..cut]).is_err(),
+                "a cut photo is not whole"
+            );
+        }
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0xa5;
+            assert!(within(&bad));
         }
     }
 

@@ -217,6 +217,96 @@ pub fn client_with_session(token: &str) -> reqwest::Client {
         .unwrap()
 }
 
+/// A real JPEG of `width`×`height`, its pixels drawn from `seed`: noise compresses badly,
+/// so a large one spans several upload chunks, and another seed makes other bytes.
+pub fn jpeg(width: u16, height: u16, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let pixels: Vec<u8> = (0..usize::from(width) * usize::from(height) * 3)
+        .map(|_| rng.u8(..))
+        .collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 80)
+        .encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    out
+}
+
+/// The answer to one photo request: status, `Upload-Offset` (if given), body.
+#[derive(Debug)]
+pub struct PhotoAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// How many bytes the server holds, if it said.
+    pub offset: Option<u64>,
+    /// The body (JSON for errors).
+    pub body: Vec<u8>,
+}
+
+impl PhotoAnswer {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// `method` on the photo `sha256` of report `id`, with `body` at `offset` for uploads.
+pub async fn photo_request(
+    client: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    id: ReportId,
+    sha256: &str,
+    upload: Option<(u64, &[u8])>,
+) -> PhotoAnswer {
+    let mut request = client.request(method, format!("{base}/api/reports/{id}/photos/{sha256}"));
+    if let Some((offset, chunk)) = upload {
+        request = request
+            .header("upload-offset", offset.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .body(chunk.to_vec());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let offset = response
+        .headers()
+        .get("upload-offset")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    PhotoAnswer {
+        status,
+        offset,
+        body: response.bytes().await.unwrap().to_vec(),
+    }
+}
+
+/// Uploads `bytes` from `from` in chunks of [`app::domain::photo::CHUNK_BYTES`]; returns
+/// the last answer (the first refusal, or the one that completed it).
+pub async fn upload_photo(
+    client: &reqwest::Client,
+    base: &str,
+    id: ReportId,
+    sha256: &str,
+    bytes: &[u8],
+    from: u64,
+) -> PhotoAnswer {
+    let mut offset = usize::try_from(from).unwrap();
+    loop {
+        let end = (offset + app::domain::photo::CHUNK_BYTES).min(bytes.len());
+        let answer = photo_request(
+            client,
+            base,
+            reqwest::Method::PATCH,
+            id,
+            sha256,
+            Some((offset as u64, &bytes[offset..end])),
+        )
+        .await;
+        if answer.status != 204 || end == bytes.len() {
+            return answer;
+        }
+        offset = end;
+    }
+}
+
 /// Creates an account (`login`, named after it, password `login` + "-password-1") in
 /// `teams`, and a session for it; returns the user id and the session token.
 pub async fn add_user(

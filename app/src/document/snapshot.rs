@@ -13,12 +13,13 @@ use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValueRef as Sca
 use uuid::Uuid;
 
 use super::{
-    ACTIONS_KEY, DocError, INJURY_KEY, LOCATION_KEY, PEOPLE_KEY, PLAN_TICKS_KEY, REPORT_KEY, RESPONSE_KEY,
-    REVIEW_KEY, SCHEMA_KEY, SCHEMA_VERSION, TIMELINE_KEY, WITNESSES_KEY,
+    ACTIONS_KEY, DocError, INJURY_KEY, LOCATION_KEY, PEOPLE_KEY, PHOTOS_KEY, PLAN_TICKS_KEY, REPORT_KEY,
+    RESPONSE_KEY, REVIEW_KEY, SCHEMA_KEY, SCHEMA_VERSION, TIMELINE_KEY, WITNESSES_KEY,
 };
 use crate::domain::{
     Action, ActionKind, ActionState, Category, Effectiveness, GpsFix, Impact, Injury, Location, Outcome,
-    Report, ReportId, Response, Review, Severity, Status, TimelineEntry, Timestamp, Treatment, Urgency,
+    PhotoRef, Report, ReportId, Response, Review, Severity, Status, TimelineEntry, Timestamp, Treatment,
+    Urgency,
 };
 
 /// One map's entries, as `map_range` yields them. Maps here hold at most a dozen keys, so
@@ -140,6 +141,7 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
             WITNESSES_KEY,
             "a witness {name, contact, statement}",
         )?,
+        photos: photos(doc, &report_obj, &report)?,
     };
     // Concurrent judgements of how bad or urgent it is: the worst stands until a person
     // chooses (a merge never silently lowers them).
@@ -333,7 +335,17 @@ fn json_entries<T: serde::de::DeserializeOwned>(
     if report.get(key).is_none() {
         return Ok(Vec::new());
     }
-    doc.list_range(&object(report, key, ObjType::List, "")?, ..)
+    json_list(doc, &object(report, key, ObjType::List, "")?, key, what)
+}
+
+/// The entries of one list of scalar JSON strings (`key` names it, for errors).
+fn json_list<T: serde::de::DeserializeOwned>(
+    doc: &AutoCommit,
+    list: &ObjId,
+    key: &str,
+    what: &str,
+) -> Result<Vec<T>, DocError> {
+    doc.list_range(list, ..)
         .map(|item| match &item.value {
             ValueRef::Scalar(ScalarValue::Str(json)) => serde_json::from_str(json)
                 .map_err(|_| shape(&format!("{key}[]"), &format!("expected {what}"))),
@@ -482,7 +494,8 @@ fn timeline(doc: &AutoCommit, list: &ObjId) -> Result<Vec<TimelineEntry>, DocErr
 /// writes against the stored report without reading all of it.
 pub(super) fn guarded(doc: &AutoCommit) -> Result<crate::domain::access::Guarded, DocError> {
     let root = Map::read(doc, &ROOT);
-    let report = Map::read(doc, &object(&root, REPORT_KEY, ObjType::Map, "")?);
+    let report_obj = object(&root, REPORT_KEY, ObjType::Map, "")?;
+    let report = Map::read(doc, &report_obj);
     Ok(crate::domain::access::Guarded {
         reporter: string(&report, "reporter", "")?,
         status: keyed(&report, "status", Status::from_key)?,
@@ -494,5 +507,38 @@ pub(super) fn guarded(doc: &AutoCommit) -> Result<crate::domain::access::Guarded
                 &mut Vec::new(),
             )?,
         },
+        photos: photos(doc, &report_obj, &report)?
+            .into_iter()
+            .map(|p| p.sha256)
+            .collect(),
     })
+}
+
+/// The photos a report names, each once (two devices may add the same photo). The list
+/// is made by the first photo's edit, so two replicas adding a first photo at once each
+/// make one: every rival list is read, and no photo is lost.
+fn photos(doc: &AutoCommit, report_obj: &ObjId, report: &Map<'_>) -> Result<Vec<PhotoRef>, DocError> {
+    const WHAT: &str = "a photo {sha256, size, width, height, at}";
+    let lists = match report.get(PHOTOS_KEY) {
+        None => return Ok(Vec::new()),
+        Some(entry) if entry.conflict => doc
+            .get_all(report_obj, PHOTOS_KEY)?
+            .into_iter()
+            .map(|(value, id)| match value {
+                automerge::Value::Object(ObjType::List) => Ok(id),
+                _ => Err(shape(PHOTOS_KEY, "expected a list")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => vec![object(report, PHOTOS_KEY, ObjType::List, "")?],
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut photos = Vec::new();
+    for list in &lists {
+        for photo in json_list::<PhotoRef>(doc, list, PHOTOS_KEY, WHAT)? {
+            if seen.insert(photo.sha256.clone()) {
+                photos.push(photo);
+            }
+        }
+    }
+    Ok(photos)
 }

@@ -116,6 +116,8 @@ pub struct Guarded {
     pub status: Status,
     /// The response (assignment, investigation, actions, review).
     pub response: Response,
+    /// The SHA-256 names of its photos.
+    pub photos: Vec<String>,
 }
 
 impl Guarded {
@@ -126,6 +128,7 @@ impl Guarded {
             reporter: report.reporter.clone(),
             status: report.status,
             response: report.response.clone(),
+            photos: report.photos.iter().map(|p| p.sha256.clone()).collect(),
         }
     }
 }
@@ -213,6 +216,14 @@ impl Viewer {
                     "an action is never removed from a report; mark it done, or note why it was dropped"
                         .to_owned(),
                 )
+            }
+            Some(before)
+                if before
+                    .photos
+                    .iter()
+                    .any(|sha| after.photos.iter().all(|p| &p.sha256 != sha)) =>
+            {
+                Err("a photo is never removed from a report".to_owned())
             }
             Some(_) => Ok(()),
         }
@@ -324,6 +335,7 @@ mod tests {
             reporter: "Ana Field".into(),
             status: Status::Reported,
             response: Response::default(),
+            photos: Vec::new(),
         };
         // New reports.
         assert!(

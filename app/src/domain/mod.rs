@@ -1,5 +1,5 @@
 //! The pure incident domain: reports, severity, priority, categories, locations, the
-//! workflow and the response (assignment, investigation, actions, review).
+//! workflow, the response (assignment, investigation, actions, review) and photos.
 //!
 //! No IO, no clock, no randomness: time and ids are passed in.
 
@@ -43,6 +43,7 @@ macro_rules! keyed {
 
 pub mod access;
 pub mod injury;
+pub mod photo;
 pub mod plan;
 pub mod priority;
 pub mod report;
@@ -50,6 +51,7 @@ pub mod response;
 pub mod workflow;
 
 pub use injury::{Injury, Treatment, Witness};
+pub use photo::PhotoRef;
 pub use plan::{Plan, PlanStep, PlanTick};
 pub use priority::{Clock, Impact, Outcome, Priority, Urgency};
 pub use report::{

@@ -499,6 +499,11 @@ pub struct Report {
     /// Who saw it (absent from documents written before witnesses: none).
     #[serde(default)]
     pub witnesses: Vec<super::Witness>,
+    /// The photos taken of it, in the order they were added; never removed (absent from
+    /// documents written before photos: none). The bytes travel separately.
+    #[serde(default)]
+    #[autosurgeon(reconcile = "super::photo::reconcile_if_any")]
+    pub photos: Vec<super::PhotoRef>,
 }
 
 /// One reason a report is not acceptable, named by field so a form can show it there.
@@ -541,14 +546,21 @@ impl Report {
             plan_ticks: Vec::new(),
             injury: super::Injury::default(),
             witnesses: Vec::new(),
+            photos: Vec::new(),
         }
     }
 
-    /// Leaves out the privacy-sensitive parts (the OSHA 301 injury details), for someone
-    /// who may read the report but not those. Returns whether there were any.
-    pub fn withhold_private(&mut self) -> bool {
-        let had = !self.injury.is_empty();
+    /// Leaves out the privacy-sensitive parts, for someone who may read the report but not
+    /// those: the OSHA 301 injury details, and the photos of a `sensitive` report (one
+    /// that is or ever was an injury report: they may show the injury). Returns whether
+    /// there were any.
+    pub fn withhold_private(&mut self, sensitive: bool) -> bool {
+        let photos = sensitive && !self.photos.is_empty();
+        let had = !self.injury.is_empty() || photos;
         self.injury = super::Injury::default();
+        if photos {
+            self.photos.clear();
+        }
         had
     }
 
@@ -726,6 +738,22 @@ impl Report {
         }
         self.injury.check(self.outcome, now, &mut errors);
         super::injury::check_witnesses(&self.witnesses, &mut errors);
+        let bad_photos = if self.photos.len() > super::photo::MAX_PHOTOS {
+            Some(format!(
+                "A report holds at most {} photos.",
+                super::photo::MAX_PHOTOS
+            ))
+        } else {
+            (self.photos.iter())
+                .find_map(|p| p.check().err())
+                .map(|reason| format!("A photo is not acceptable: {reason}."))
+        };
+        if let Some(message) = bad_photos {
+            errors.push(FieldError {
+                field: "photos".to_owned(),
+                message,
+            });
+        }
         self.response.check(&mut errors);
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }

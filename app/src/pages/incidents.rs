@@ -208,6 +208,7 @@ fn IncidentView(
         people: team,
         private_withheld,
         category_label,
+        stored_photos,
     } = detail;
     let c = |field: &str| conflict_for(&conflicts, field);
     let gps = report.location.gps.map_or_else(
@@ -315,6 +316,7 @@ fn IncidentView(
                 </ul>
             </section>
         })}
+        <Photos id=report.id.to_string() photos=report.photos.clone() stored=stored_photos />
         {response_conflicts}
         {(!report.plan_ticks.is_empty()).then(|| view! {
             <section aria-labelledby="plan-heading">
@@ -345,7 +347,7 @@ fn InjuryDetails(report: Report, conflicts: Vec<FieldConflict>, withheld: bool) 
     if withheld {
         return view! {
             <p class="notice" data-testid="injury-withheld">
-                "The injury details are private: only the reporter, the team's supervisors and administrators see them."
+                "The injury details and photos are private: only the reporter, the team's supervisors and administrators see them."
             </p>
         }
         .into_any();
@@ -370,6 +372,46 @@ fn InjuryDetails(report: Report, conflicts: Vec<FieldConflict>, withheld: bool) 
                 {injury.texts().into_iter().map(|(key, label, text)| field_row(label, shown(text), c(key))).collect_view()}
                 {field_row("Treatment", injury.treatment.label().to_owned(), c("treatment"))}
             </dl>
+        </section>
+    }
+    .into_any()
+}
+
+/// The report's photos: each uploaded one opens full size; the others are still on the
+/// reporter's device.
+#[component]
+fn Photos(id: String, photos: Vec<crate::domain::PhotoRef>, stored: Vec<String>) -> AnyView {
+    if photos.is_empty() {
+        return ().into_any();
+    }
+    let total = photos.len();
+    view! {
+        <section aria-labelledby="photos-heading">
+            <h2 id="photos-heading">"Photos"</h2>
+            <ul class="photos" data-testid="photos">
+                {photos.into_iter().enumerate().map(|(i, p)| {
+                    let src = format!("/api/reports/{id}/photos/{}", p.sha256);
+                    let alt = format!("Photo {} of {total}, added {}", i + 1, p.at.display_utc());
+                    if stored.contains(&p.sha256) {
+                        let href = src.clone();
+                        view! {
+                            <li>
+                                <a href=href>
+                                    <img src=src alt=alt width=p.width height=p.height loading="lazy" />
+                                </a>
+                            </li>
+                        }
+                        .into_any()
+                    } else {
+                        view! {
+                            <li class="waiting" data-testid="photo-waiting">
+                                {format!("{alt}: not uploaded yet; it is on the reporter's device")}
+                            </li>
+                        }
+                        .into_any()
+                    }
+                }).collect_view()}
+            </ul>
         </section>
     }
     .into_any()
