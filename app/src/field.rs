@@ -46,6 +46,42 @@ impl ReportSync {
     }
 }
 
+/// Where one photo taken on this device stands with the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "detail", rename_all = "snake_case")]
+pub enum PhotoSync {
+    /// Kept on this device, waiting for its report's text to sync and a connection.
+    Waiting,
+    /// Being uploaded: the server holds this many of its bytes.
+    Uploading(u64),
+    /// On the server (and no longer kept on this device).
+    Uploaded,
+    /// The server refused it; the reason says why. It stays on this device.
+    Refused(String),
+}
+
+impl PhotoSync {
+    /// A short label, for a photo of `size` bytes.
+    #[must_use]
+    pub fn label(&self, size: u64) -> String {
+        match self {
+            Self::Waiting => "On this device, waiting to upload".to_owned(),
+            Self::Uploading(held) => {
+                let percent = held.saturating_mul(100).checked_div(size).unwrap_or(0).min(99);
+                format!("Uploading ({percent}%)")
+            }
+            Self::Uploaded => "Uploaded".to_owned(),
+            Self::Refused(reason) => format!("Not accepted: {reason}"),
+        }
+    }
+
+    /// Whether it still has to go to the server.
+    #[must_use]
+    pub fn is_pending(&self) -> bool {
+        matches!(self, Self::Waiting | Self::Uploading(_))
+    }
+}
+
 /// One row of the outbox.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutboxEntry {
@@ -95,6 +131,8 @@ pub struct FieldState {
     /// The report categories as of the last sync (empty before the first: the form then
     /// offers the defaults).
     pub categories: RwSignal<Vec<crate::domain::CategoryDef>>,
+    /// Photos taken on this device, by hash, and where each stands with the server.
+    pub photos: RwSignal<std::collections::BTreeMap<String, PhotoSync>>,
 }
 
 impl FieldState {
@@ -113,7 +151,15 @@ impl FieldState {
             notices: RwSignal::new(Vec::new()),
             plans: RwSignal::new(Vec::new()),
             categories: RwSignal::new(Vec::new()),
+            photos: RwSignal::new(std::collections::BTreeMap::new()),
         }
+    }
+
+    /// How many photos taken on this device still have to go to the server.
+    #[must_use]
+    pub fn photos_to_upload(&self) -> usize {
+        self.photos
+            .with(|p| p.values().filter(|s| s.is_pending()).count())
     }
 
     /// How many local reports are not yet acknowledged by the server.
@@ -165,6 +211,18 @@ pub trait Device: Send + Sync + 'static {
     fn to_local_input(&self, at: Timestamp) -> String;
     /// The time a `datetime-local` value means in the device's time zone.
     fn parse_local_input(&self, text: &str) -> Option<Timestamp>;
+    /// Takes the photos chosen in the file input with id `input_id`: makes each smaller
+    /// (longest side at most [`crate::domain::photo::MAX_SIDE`] pixels, JPEG), keeps it on
+    /// the device until it is uploaded, and calls `done` once with their references (to
+    /// add to the report) or a reason.
+    fn take_photos(
+        &self,
+        input_id: &str,
+        done: Box<dyn FnOnce(Result<Vec<crate::domain::PhotoRef>, String>)>,
+    );
+    /// Calls `done` with a URL showing the device's own copy of a photo, or `None` if the
+    /// device does not hold it (it is on the server).
+    fn photo_preview(&self, sha256: &str, done: Box<dyn FnOnce(Option<String>)>);
 }
 
 /// The device, as provided through context.
@@ -191,4 +249,39 @@ pub fn use_field_state() -> FieldState {
 #[must_use]
 pub fn use_device() -> Option<DeviceHandle> {
     use_context::<DeviceHandle>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_photo_state_says_how_far_it_got_and_whether_it_still_has_to_go() {
+        assert_eq!(PhotoSync::Waiting.label(100), "On this device, waiting to upload");
+        assert_eq!(PhotoSync::Uploading(0).label(1_000), "Uploading (0%)");
+        assert_eq!(PhotoSync::Uploading(512).label(1_024), "Uploading (50%)");
+        // Never "100%" while uploading: the last chunk is still being checked.
+        assert_eq!(PhotoSync::Uploading(1_024).label(1_024), "Uploading (99%)");
+        assert_eq!(PhotoSync::Uploading(5).label(0), "Uploading (0%)");
+        assert_eq!(
+            PhotoSync::Refused("this is not a JPEG photo".into()).label(1),
+            "Not accepted: this is not a JPEG photo"
+        );
+        assert!(PhotoSync::Waiting.is_pending() && PhotoSync::Uploading(1).is_pending());
+        assert!(!PhotoSync::Uploaded.is_pending() && !PhotoSync::Refused(String::new()).is_pending());
+        // Counted by the sync bar.
+        Owner::new().with(|| {
+            let state = FieldState::new();
+            state.photos.set(
+                [
+                    ("a".to_owned(), PhotoSync::Waiting),
+                    ("b".to_owned(), PhotoSync::Uploaded),
+                    ("c".to_owned(), PhotoSync::Uploading(3)),
+                ]
+                .into_iter()
+                .collect(),
+            );
+            assert_eq!(state.photos_to_upload(), 2);
+        });
+    }
 }

@@ -226,6 +226,20 @@ impl Device for BrowserDevice {
         )
     }
 
+    fn take_photos(&self, input_id: &str, done: Box<dyn FnOnce(Result<Vec<app::domain::PhotoRef>, String>)>) {
+        let (state, input_id) = (self.state, input_id.to_owned());
+        leptos::task::spawn_local(async move {
+            done(crate::photos::take(state, &input_id).await);
+        });
+    }
+
+    fn photo_preview(&self, sha256: &str, done: Box<dyn FnOnce(Option<String>)>) {
+        let sha256 = sha256.to_owned();
+        leptos::task::spawn_local(async move {
+            done(crate::photos::preview(&sha256).await);
+        });
+    }
+
     fn parse_local_input(&self, text: &str) -> Option<Timestamp> {
         let (date, time) = text.split_once('T')?;
         let mut date = date.split('-').map(str::parse::<u32>);
@@ -286,6 +300,7 @@ async fn sign_out() -> Result<(), String> {
         ));
     }
     crate::store::wipe();
+    crate::photos::wipe().await;
     if let Some(window) = web_sys::window() {
         if let Ok(caches) = window.caches()
             && let Ok(keys) = wasm_bindgen_futures::JsFuture::from(caches.keys()).await

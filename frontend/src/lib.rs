@@ -5,13 +5,16 @@
 //! * [`sync`]: the sync engine (on start-up, on the `online` event, on an interval, and
 //!   after every save).
 //! * [`device`]: the [`app::field::Device`] port the pages use.
+//! * [`photos`]: photos made smaller on the device, kept in IndexedDB until uploaded, and
+//!   uploaded in resumable chunks after their report's text.
 //!
 //! Data comes in from the pages (through the port) and from `POST /api/sync` answers; it
-//! goes out to `localStorage` and to the server.
+//! goes out to `localStorage`, IndexedDB (photos) and to the server.
 
 #![recursion_limit = "256"]
 
 pub mod device;
+pub mod photos;
 pub mod store;
 pub mod sync;
 

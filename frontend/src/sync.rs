@@ -48,6 +48,7 @@ pub fn start(state: FieldState) {
     state.notices.set(store::notices());
     state.plans.set(store::plans());
     state.categories.set(store::categories());
+    crate::photos::start(state);
     state.loaded.set(true);
     refresh_me(state);
     if let Some(window) = web_sys::window() {
@@ -114,6 +115,8 @@ pub fn request(state: FieldState) {
                     Ok(()) => {
                         state.last_error.set(None);
                         state.last_synced_at.set(Some(now()));
+                        // Photos go after their reports' text, which the server now has.
+                        crate::photos::upload_all(state).await;
                     }
                     Err(reason) => state.last_error.set(Some(reason)),
                 }

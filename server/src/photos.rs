@@ -60,7 +60,7 @@ pub async fn progress(
 }
 
 /// `PATCH`: the next chunk of the photo.
-#[tracing::instrument(name = "photo.upload", skip_all, fields(report = %id, offset))]
+#[tracing::instrument(name = "photo.upload", skip_all, fields(report, offset))]
 pub async fn upload(
     State(state): State<AppState>,
     session: Option<Extension<Session>>,
@@ -69,6 +69,7 @@ pub async fn upload(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let target = Target::resolve(&state, session, &id, &sha256, Need::Write).await?;
+    tracing::Span::current().record("report", tracing::field::display(target.report));
     let body = body.map_err(|e| {
         let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ErrorCode::TooLarge

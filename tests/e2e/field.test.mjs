@@ -534,11 +534,50 @@ test('from a report made offline to lessons learned: the supervisor responds, th
   await page.getByRole('button', { name: 'Add a witness' }).click();
   await page.getByLabel("Witness's name").fill('Kim Driver');
   await page.getByLabel('What they saw').fill('The pallet tipped when the shelf flexed.');
+  // A photo, as a phone camera gives it: larger than kept (2400×1800), so the device
+  // makes it smaller; noisy, so it uploads in several chunks.
+  const camera = await page.evaluate(() => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 2400;
+    canvas.height = 1800;
+    const ctx = canvas.getContext('2d');
+    const pixels = ctx.createImageData(2400, 1800);
+    for (let i = 0; i < pixels.data.length; i += 1) pixels.data[i] = (i % 4 === 3) ? 255 : Math.floor(Math.random() * 256);
+    ctx.putImageData(pixels, 0, 0);
+    return canvas.toDataURL('image/jpeg', 0.9).split(',')[1];
+  });
+  await page.getByLabel(/Take or add photos/).setInputFiles({ name: 'camera.jpg', mimeType: 'image/jpeg', buffer: Buffer.from(camera, 'base64') });
+  await page.getByTestId('photo-message').filter({ hasText: '1 photo added' }).waitFor({ timeout: 30_000 });
+  const taken = page.getByTestId('photos').getByTestId('photo');
+  await taken.getByTestId('photo-state').filter({ hasText: 'On this device, waiting to upload' }).waitFor();
+  const thumb = taken.getByRole('img', { name: 'Photo 1, 1600×1200 pixels' });
+  await thumb.waitFor();
+  assert.deepEqual(await thumb.evaluate((img) => [img.naturalWidth, img.naturalHeight]), [1600, 1200]);
+  await taken.screenshot({ path: `${ARTIFACTS}/photo-offline.png` });
   await page.getByRole('button', { name: 'Save report' }).click();
   await page.waitForURL(`${BASE}/`);
   await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
+  await page.getByTestId('unsynced').filter({ hasText: '1 photo to upload' }).waitFor();
+  // Kept in IndexedDB, not in local storage.
+  const photosOnDevice = () => page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('muster-photos');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      if (!db.objectStoreNames.contains('photos')) { db.close(); resolve(0); return; }
+      const count = db.transaction('photos').objectStore('photos').count();
+      count.onsuccess = () => { db.close(); resolve(count.result); };
+      count.onerror = () => reject(count.error);
+    };
+  }));
+  assert.equal(await photosOnDevice(), 1);
+  const localBytes = await page.evaluate(() => Object.keys(localStorage).reduce((n, k) => n + localStorage.getItem(k).length, 0));
+  assert.ok(localBytes < 200_000, `local storage holds ${localBytes} characters: the photo is not there`);
   await phone.setOffline(false);
   await syncBadge(page, title).filter({ hasText: /^Synced$/ }).waitFor({ timeout: 30_000 });
+  // The photo follows the text; once on the server it leaves the device.
+  await page.getByTestId('unsynced').filter({ hasText: /^0 unsynced reports$/ }).waitFor({ timeout: 60_000 });
+  assert.equal(await photosOnDevice(), 0);
 
   // Sam triages (assigned to himself), investigates, adds an action.
   const desk = await browser.newContext();
@@ -558,6 +597,10 @@ test('from a report made offline to lessons learned: the supervisor responds, th
   await details.getByText('First aid only').waitFor();
   await details.getByText('06:30').waitFor();
   await sam.getByTestId('witnesses').getByText('Kim Driver').waitFor();
+  const photo = sam.getByTestId('photos').getByRole('img', { name: /^Photo 1 of 1/ });
+  await photo.scrollIntoViewIfNeeded(); // loaded lazily, when it comes into view
+  await sam.waitForFunction((img) => img.complete && img.naturalWidth > 0, await photo.elementHandle());
+  assert.deepEqual(await photo.evaluate((img) => [img.naturalWidth, img.naturalHeight]), [1600, 1200]);
   const ticked = sam.getByTestId('plan-ticks');
   await ticked.getByText('Whoever reports: Make the area safe before helping').waitFor();
   await ticked.getByText('Whoever reports: Call a first aider (ext. 2222)').waitFor();
@@ -644,6 +687,7 @@ test('from a report made offline to lessons learned: the supervisor responds, th
   await outcome.getByTestId('lessons').filter({ hasText: lessons }).waitFor();
   await outcome.getByText('Nobody marks the highest safe level').waitFor();
   await outcome.getByTestId('updates-for-reporter').getByText(forDana).waitFor();
+  await page.getByTestId('photos').getByTestId('photo-state').filter({ hasText: 'Uploaded' }).waitFor();
   await phone.setOffline(true);
   await page.reload();
   await hydrated(page);

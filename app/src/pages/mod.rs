@@ -40,10 +40,15 @@ pub fn SyncBar() -> impl IntoView {
     let unsynced = move || {
         if state.loaded.get() {
             let n = state.unsynced();
-            if n == 1 {
+            let reports = if n == 1 {
                 "1 unsynced report".to_owned()
             } else {
                 format!("{n} unsynced reports")
+            };
+            match state.photos_to_upload() {
+                0 => reports,
+                1 => format!("{reports}, 1 photo to upload"),
+                photos => format!("{reports}, {photos} photos to upload"),
             }
         } else {
             "Checking this device…".to_owned()

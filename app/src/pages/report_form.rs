@@ -5,7 +5,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::{field_errors, options};
 use crate::domain::{
-    Category, CategoryDef, FieldError, GpsFix, Impact, Injury, Outcome, Report, ReportId, Severity,
+    Category, CategoryDef, FieldError, GpsFix, Impact, Injury, Outcome, PhotoRef, Report, ReportId, Severity,
     Treatment, Urgency, Witness,
 };
 use crate::field::{SaveError, use_device, use_field_state};
@@ -50,6 +50,7 @@ pub fn ReportFormPage() -> impl IntoView {
     let ticks: RwSignal<Vec<crate::domain::PlanTick>> = RwSignal::new(Vec::new());
     let injury: RwSignal<Injury> = RwSignal::new(Injury::default());
     let witnesses: RwSignal<Vec<WitnessFields>> = RwSignal::new(Vec::new());
+    let photos: RwSignal<Vec<PhotoRef>> = RwSignal::new(Vec::new());
     let state = use_field_state();
     let errors: RwSignal<Vec<FieldError>> = RwSignal::new(Vec::new());
     let locate_message: RwSignal<Option<String>> = RwSignal::new(None);
@@ -85,6 +86,7 @@ pub fn ReportFormPage() -> impl IntoView {
             ticks.set(report.plan_ticks.clone());
             injury.set(report.injury.clone());
             witnesses.set(report.witnesses.iter().map(WitnessFields::of).collect());
+            photos.set(report.photos.clone());
             base.set(loaded);
         });
     }
@@ -146,6 +148,7 @@ pub fn ReportFormPage() -> impl IntoView {
             };
             report.witnesses =
                 witnesses.with_untracked(|w| w.iter().filter_map(WitnessFields::read).collect());
+            report.photos = photos.get_untracked();
             let mut problems = Vec::new();
             match device.0.parse_local_input(&occurred.get_untracked()) {
                 Some(at) => report.occurred_at = at,
@@ -383,6 +386,8 @@ pub fn ReportFormPage() -> impl IntoView {
 
             <WitnessList witnesses errors />
 
+            <PhotoList photos report=Signal::derive(move || base.with(|b| b.as_ref().map(|r| r.id))) errors />
+
             <div class="field">
                 <label for="people_involved">"People involved (one per line)"</label>
                 <textarea
@@ -596,6 +601,103 @@ fn WitnessList(witnesses: RwSignal<Vec<WitnessFields>>, errors: RwSignal<Vec<Fie
             </button>
             {field_errors(errors, "witnesses")}
         </fieldset>
+    }
+    .into_any()
+}
+
+/// The id of the photo input (the device reads the chosen files from it).
+const PHOTO_INPUT: &str = "photo-input";
+
+/// Photos: taken with the camera or chosen, made smaller and kept on the device until
+/// uploaded, each with where it stands. A photo added is never removed from the report.
+#[component]
+fn PhotoList(
+    photos: RwSignal<Vec<PhotoRef>>,
+    report: Signal<Option<ReportId>>,
+    errors: RwSignal<Vec<FieldError>>,
+) -> AnyView {
+    let device = use_device();
+    let message: RwSignal<Option<String>> = RwSignal::new(None);
+    let take = move |_| {
+        let Some(device) = &device else { return };
+        message.set(Some("Preparing the photos…".to_owned()));
+        device.0.take_photos(
+            PHOTO_INPUT,
+            Box::new(move |result| match result {
+                Ok(taken) => {
+                    let n = taken.len();
+                    photos.update(|list| {
+                        for p in taken {
+                            if list.iter().all(|q| q.sha256 != p.sha256) {
+                                list.push(p);
+                            }
+                        }
+                    });
+                    message.set(Some(if n == 1 {
+                        "1 photo added. It is saved on this device with the report and uploads after it.".to_owned()
+                    } else {
+                        format!("{n} photos added. They are saved on this device with the report and upload after it.")
+                    }));
+                }
+                Err(reason) => message.set(Some(reason)),
+            }),
+        );
+    };
+    view! {
+        <fieldset class="field" data-testid="photos">
+            <legend>"Photos"</legend>
+            <ul class="photo-list">
+                <For each=move || photos.get().into_iter().enumerate() key=|(_, p)| p.sha256.clone() let:((i, p))>
+                    <PhotoItem photo=p n=i + 1 report />
+                </For>
+            </ul>
+            <label for=PHOTO_INPUT>"Take or add photos (they are made smaller on this device)"</label>
+            <input
+                id=PHOTO_INPUT
+                type="file"
+                accept="image/*"
+                capture="environment"
+                multiple
+                on:change=take
+            />
+            <p class="hint" role="status" data-testid="photo-message">{move || message.get()}</p>
+            {field_errors(errors, "photos")}
+        </fieldset>
+    }
+    .into_any()
+}
+
+/// One photo on the form: the device's copy (or the server's), and where it stands.
+#[component]
+fn PhotoItem(photo: PhotoRef, n: usize, report: Signal<Option<ReportId>>) -> AnyView {
+    let state = use_field_state();
+    let src: RwSignal<Option<String>> = RwSignal::new(None);
+    if let Some(device) = use_device() {
+        let sha = photo.sha256.clone();
+        device.0.photo_preview(
+            &photo.sha256,
+            Box::new(move |url| {
+                src.set(url.or_else(|| {
+                    report
+                        .get_untracked()
+                        .map(|id| format!("/api/reports/{id}/photos/{sha}"))
+                }));
+            }),
+        );
+    }
+    let (sha, size) = (photo.sha256.clone(), photo.size);
+    let status = move || {
+        state.photos.with(|p| {
+            p.get(&sha)
+                .map_or_else(|| "On the server".to_owned(), |s| s.label(size))
+        })
+    };
+    let alt = format!("Photo {n}, {}×{} pixels", photo.width, photo.height);
+    view! {
+        <li data-testid="photo">
+            {move || src.get().map(|src| view! { <img src=src alt=alt.clone() /> })}
+            <span class="photo-state" data-testid="photo-state">{status}</span>
+        </li>
     }
     .into_any()
 }
