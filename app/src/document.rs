@@ -707,48 +707,45 @@ impl ReportDoc {
             );
             self.apply_list_edit(&list, &was, &now)?;
         }
-        // Photos are append-only: each is added once, by its hash.
-        let photographed: Vec<_> = edited
-            .photos
-            .iter()
-            .filter(|p| base.photos.iter().all(|b| b.sha256 != p.sha256))
-            .collect();
-        if !photographed.is_empty() {
-            let list = self.object_or_new(&report, PHOTOS_KEY, ObjType::List)?;
-            for photo in photographed {
-                let len = self.doc.length(&list);
-                let json = serde_json::to_string(photo).map_err(|e| DocError::Write(e.to_string()))?;
-                self.doc.insert(&list, len, json)?;
-            }
-        }
-        // Ticks are append-only like the timeline: a step is ticked once.
-        let ticked: Vec<_> = edited
-            .plan_ticks
-            .iter()
-            .filter(|t| base.plan_ticks.iter().all(|b| b.step != t.step))
-            .collect();
-        if !ticked.is_empty() {
-            let list = self.object_or_new(&report, PLAN_TICKS_KEY, ObjType::List)?;
-            for tick in ticked {
-                let len = self.doc.length(&list);
-                autosurgeon::reconcile_insert(&mut self.doc, list.clone(), len, tick)?;
-            }
-        }
-        let added: Vec<_> = edited
-            .timeline
-            .iter()
-            .filter(|e| base.timeline.iter().all(|b| b.id != e.id))
-            .collect();
-        if !added.is_empty() {
-            let timeline = self.object_or_new(&report, TIMELINE_KEY, ObjType::List)?;
-            for entry in added {
-                let len = self.doc.length(&timeline);
-                autosurgeon::reconcile_insert(&mut self.doc, timeline.clone(), len, entry)?;
-            }
-        }
+        // Append-only lists: each photo is added once (by its hash), each plan step ticked
+        // once, each timeline entry added once (by its id).
+        self.append(&report, PHOTOS_KEY, &base.photos, &edited.photos, |p| &p.sha256)?;
+        self.append(
+            &report,
+            PLAN_TICKS_KEY,
+            &base.plan_ticks,
+            &edited.plan_ticks,
+            |t| &t.step,
+        )?;
+        self.append(&report, TIMELINE_KEY, &base.timeline, &edited.timeline, |e| &e.id)?;
         Ok(self
             .doc
             .commit_with(CommitOptions::default().with_time(at.as_secs())))
+    }
+
+    /// Appends to the append-only list `key` the entries of `edited` whose identity (`id`)
+    /// is not in `base`, making the list if the document has none yet.
+    fn append<T: autosurgeon::Reconcile, K: PartialEq + ?Sized>(
+        &mut self,
+        report: &ObjId,
+        key: &str,
+        base: &[T],
+        edited: &[T],
+        id: impl Fn(&T) -> &K,
+    ) -> Result<(), DocError> {
+        let added: Vec<&T> = edited
+            .iter()
+            .filter(|e| base.iter().all(|b| id(b) != id(e)))
+            .collect();
+        if added.is_empty() {
+            return Ok(());
+        }
+        let list = self.object_or_new(report, key, ObjType::List)?;
+        for entry in added {
+            let len = self.doc.length(&list);
+            autosurgeon::reconcile_insert(&mut self.doc, list.clone(), len, entry)?;
+        }
+        Ok(())
     }
 
     /// Applies the removals and additions between `base` and `edited` to the list as merged

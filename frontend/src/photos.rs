@@ -18,7 +18,7 @@ use app::protocol::SyncError;
 use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use gloo_storage::{LocalStorage, Storage};
 use idb::event::DatabaseEvent;
-use idb::{Database, Factory, ObjectStoreParams, TransactionMode};
+use idb::{Database, Factory, ObjectStore, ObjectStoreParams, Transaction, TransactionMode};
 use js_sys::Uint8Array;
 use leptos::prelude::{Set, Update, WithUntracked};
 use wasm_bindgen::{JsCast, JsValue};
@@ -42,6 +42,21 @@ fn js(e: impl std::fmt::Debug) -> String {
 
 // --- IndexedDB -------------------------------------------------------------------------
 
+/// The photo store in a transaction of `mode`; [`finish`] commits and closes.
+async fn photo_store(mode: TransactionMode) -> Result<(Database, Transaction, ObjectStore), String> {
+    let db = open().await?;
+    let tx = db.transaction(&[STORE], mode).map_err(js)?;
+    let store = tx.object_store(STORE).map_err(js)?;
+    Ok((db, tx, store))
+}
+
+/// Commits a read-write transaction and closes the database.
+async fn finish(db: Database, tx: Transaction) -> Result<(), String> {
+    tx.commit().map_err(js)?.await.map_err(js)?;
+    db.close();
+    Ok(())
+}
+
 async fn open() -> Result<Database, String> {
     let factory = Factory::new().map_err(js)?;
     let mut request = factory.open(DB_NAME, Some(1)).map_err(js)?;
@@ -57,24 +72,18 @@ async fn open() -> Result<Database, String> {
 
 /// Keeps a photo's bytes on the device.
 async fn keep(sha256: &str, bytes: &[u8]) -> Result<(), String> {
-    let db = open().await?;
-    let tx = db.transaction(&[STORE], TransactionMode::ReadWrite).map_err(js)?;
-    let store = tx.object_store(STORE).map_err(js)?;
+    let (db, tx, store) = photo_store(TransactionMode::ReadWrite).await?;
     store
         .put(&Uint8Array::from(bytes).into(), Some(&JsValue::from_str(sha256)))
         .map_err(js)?
         .await
         .map_err(js)?;
-    tx.commit().map_err(js)?.await.map_err(js)?;
-    db.close();
-    Ok(())
+    finish(db, tx).await
 }
 
 /// A photo's bytes, if the device holds them.
 async fn bytes_of(sha256: &str) -> Result<Option<Vec<u8>>, String> {
-    let db = open().await?;
-    let tx = db.transaction(&[STORE], TransactionMode::ReadOnly).map_err(js)?;
-    let store = tx.object_store(STORE).map_err(js)?;
+    let (db, _tx, store) = photo_store(TransactionMode::ReadOnly).await?;
     let value = store
         .get(JsValue::from_str(sha256))
         .map_err(js)?
@@ -86,9 +95,7 @@ async fn bytes_of(sha256: &str) -> Result<Option<Vec<u8>>, String> {
 
 /// The hashes of every photo the device holds.
 async fn held() -> Result<Vec<String>, String> {
-    let db = open().await?;
-    let tx = db.transaction(&[STORE], TransactionMode::ReadOnly).map_err(js)?;
-    let store = tx.object_store(STORE).map_err(js)?;
+    let (db, _tx, store) = photo_store(TransactionMode::ReadOnly).await?;
     let keys = store.get_all_keys(None, None).map_err(js)?.await.map_err(js)?;
     db.close();
     Ok(keys.into_iter().filter_map(|k| k.as_string()).collect())
@@ -99,9 +106,7 @@ async fn forget(hashes: &[String]) -> Result<(), String> {
     if hashes.is_empty() {
         return Ok(());
     }
-    let db = open().await?;
-    let tx = db.transaction(&[STORE], TransactionMode::ReadWrite).map_err(js)?;
-    let store = tx.object_store(STORE).map_err(js)?;
+    let (db, tx, store) = photo_store(TransactionMode::ReadWrite).await?;
     for sha in hashes {
         store
             .delete(JsValue::from_str(sha))
@@ -109,9 +114,7 @@ async fn forget(hashes: &[String]) -> Result<(), String> {
             .await
             .map_err(js)?;
     }
-    tx.commit().map_err(js)?.await.map_err(js)?;
-    db.close();
-    Ok(())
+    finish(db, tx).await
 }
 
 /// Deletes every photo on the device (signing out).

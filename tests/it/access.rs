@@ -220,6 +220,34 @@ impl World {
         .unwrap()
     }
 
+    /// Pushes `change` to the stored report from a device of `actor` (distinct by `n`);
+    /// returns the status and the report as pushed.
+    async fn push_edit(
+        &self,
+        actor: Actor,
+        id: ReportId,
+        n: u32,
+        change: impl FnOnce(&mut Report),
+    ) -> (u16, Report) {
+        let (report, doc) = self.current(id).await;
+        let mut device_doc = ReportDoc::load(&doc, self.actor_of(actor, n)).unwrap();
+        let old_heads = device_doc.heads();
+        let mut pushed = report.clone();
+        change(&mut pushed);
+        device_doc.edit(&report, &pushed, T0).unwrap();
+        let push = ReportPush {
+            id,
+            heads: device_doc.heads().iter().map(hash_hex).collect(),
+            changes: device_doc
+                .changes_since(&old_heads)
+                .into_iter()
+                .map(Bytes)
+                .collect(),
+            document: None,
+        };
+        (self.sync(actor, vec![push]).await.0, pushed)
+    }
+
     /// Every report operation, as `actor` on the report `whose`: (operation, allowed?).
     async fn report_operations(&self, actor: Actor, whose: Whose, n: &mut u32) -> Vec<(&'static str, bool)> {
         let (id, title) = self.report(actor, whose);
@@ -326,23 +354,10 @@ impl World {
         ));
 
         *n += 1;
-        let (report, doc) = self.current(id).await;
-        let mut device_doc = ReportDoc::load(&doc, self.actor_of(actor, *n)).unwrap();
-        let old_heads = device_doc.heads();
-        let mut pushed = report.clone();
-        pushed.immediate_actions = format!("Pushed by a device {n}");
-        device_doc.edit(&report, &pushed, T0).unwrap();
-        let push = ReportPush {
-            id,
-            heads: device_doc.heads().iter().map(hash_hex).collect(),
-            changes: device_doc
-                .changes_since(&old_heads)
-                .into_iter()
-                .map(Bytes)
-                .collect(),
-            document: None,
-        };
-        let (status, _) = self.sync(actor, vec![push]).await;
+        let text = format!("Pushed by a device {n}");
+        let (status, pushed) = self
+            .push_edit(actor, id, *n, |r| r.immediate_actions = text)
+            .await;
         let stored_push = self.current(id).await.0.immediate_actions == pushed.immediate_actions;
         assert_eq!(
             stored_push,
@@ -355,23 +370,11 @@ impl World {
         *n += 1;
         let bytes = muster_tests::jpeg(16, 16, u64::from(*n));
         let named = app::domain::PhotoRef::of(&bytes, T0).unwrap();
-        let (report, doc) = self.current(id).await;
-        let mut admin_doc = ReportDoc::load(&doc, self.actor_of(Actor::Admin, *n)).unwrap();
-        let old_heads = admin_doc.heads();
-        let mut with_photo = report.clone();
-        with_photo.photos.push(named.clone());
-        admin_doc.edit(&report, &with_photo, T0).unwrap();
-        let push = ReportPush {
-            id,
-            heads: admin_doc.heads().iter().map(hash_hex).collect(),
-            changes: admin_doc
-                .changes_since(&old_heads)
-                .into_iter()
-                .map(Bytes)
-                .collect(),
-            document: None,
-        };
-        assert_eq!(self.sync(Actor::Admin, vec![push]).await.0, 200);
+        let photo = named.clone();
+        let (status, _) = self
+            .push_edit(Actor::Admin, id, *n, |r| r.photos.push(photo))
+            .await;
+        assert_eq!(status, 200);
         let client = self.client(actor);
         let base = self.server.base.as_str();
         let sha = named.sha256.as_str();
