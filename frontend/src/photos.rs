@@ -1,13 +1,14 @@
 //! Photos on the device: made smaller through a canvas (longest side at most 1600 px,
 //! JPEG), kept in IndexedDB (photos are too large for local storage) until the server has
 //! them, and uploaded after their report's text is synced, in chunks, resuming where the
-//! server's copy ends (`HEAD` says where; see `server::photos`).
+//! server's copy ends (`HEAD` says where; see `server::photos`). Uploads run beside the
+//! sync engine, so photos never hold back text.
 //!
 //! Each photo's state ([`PhotoSync`]) is kept in local storage (`muster.v1.photos`) and
 //! shown on the form; the sync bar counts those still to upload. A photo's bytes are
 //! dropped from the device only once the server has all of them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 
 use app::document::ReportDoc;
@@ -34,6 +35,9 @@ const STATES_KEY: &str = "muster.v1.photos";
 thread_local! {
     /// Object URLs of photos shown on this page, by hash (made once each).
     static PREVIEWS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    /// Whether an upload pass is running, and whether another was asked for meanwhile.
+    static UPLOADING: Cell<bool> = const { Cell::new(false) };
+    static UPLOAD_AGAIN: Cell<bool> = const { Cell::new(false) };
 }
 
 fn js(e: impl std::fmt::Debug) -> String {
@@ -314,9 +318,31 @@ fn local_reports() -> Vec<(ReportId, ReportSync, app::domain::Report)> {
         .collect()
 }
 
+/// Starts uploading the photos still to go, unless an upload pass is running (then it
+/// runs one more pass when done, for photos whose reports synced meanwhile). Uploads run
+/// beside the sync engine, not inside it, so large photos on a slow link never hold back
+/// the next report's text.
+pub fn request_upload(state: FieldState) {
+    if UPLOADING.with(Cell::get) {
+        UPLOAD_AGAIN.with(|a| a.set(true));
+        return;
+    }
+    UPLOADING.with(|u| u.set(true));
+    leptos::task::spawn_local(async move {
+        loop {
+            UPLOAD_AGAIN.with(|a| a.set(false));
+            upload_all(state).await;
+            if !UPLOAD_AGAIN.with(Cell::get) {
+                break;
+            }
+        }
+        UPLOADING.with(|u| u.set(false));
+    });
+}
+
 /// Uploads every photo still to go whose report's text the server has (the report is
 /// synced), one after another. Stops at the first sign of being offline.
-pub async fn upload_all(state: FieldState) {
+async fn upload_all(state: FieldState) {
     if state
         .photos
         .with_untracked(|p| p.values().all(|s| !s.is_pending()))

@@ -116,7 +116,7 @@ pub fn request(state: FieldState) {
                         state.last_error.set(None);
                         state.last_synced_at.set(Some(now()));
                         // Photos go after their reports' text, which the server now has.
-                        crate::photos::upload_all(state).await;
+                        crate::photos::request_upload(state);
                     }
                     Err(reason) => state.last_error.set(Some(reason)),
                 }
