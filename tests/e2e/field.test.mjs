@@ -54,6 +54,27 @@ async function signIn(page, who) {
   await page.getByTestId('signed-in-as').filter({ hasText: who.name }).waitFor({ timeout: 15_000 });
 }
 
+// Waits until the service worker controls `page` (so it opens offline). A fresh browser
+// context now and then does not get there within 30 s (seen about once in six runs,
+// not yet explained); a phone gets it on its next page load, so the test reloads once,
+// and logs the worker's state so the cause can be found.
+async function serviceWorkerControls(page) {
+  const controlled = () => page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  try {
+    await controlled();
+  } catch (e) {
+    const state = await page.evaluate(async () => {
+      const r = await navigator.serviceWorker.getRegistration();
+      const of = (w) => w && w.state;
+      return r ? { installing: of(r.installing), waiting: of(r.waiting), active: of(r.active) } : 'no registration';
+    });
+    console.log(`service worker not in control after 30 s (${JSON.stringify(state)}); reloading once`);
+    await page.reload();
+    await hydrated(page);
+    await controlled();
+  }
+}
+
 function syncBadge(page, title) {
   return page.locator('.outbox-item', { hasText: title }).locator('[data-testid=report-sync]');
 }
@@ -71,7 +92,7 @@ test('a field report made offline syncs by itself and merges with a supervisor e
 
   // (a) Online: sign in; the app loads, hydrates and installs its service worker.
   await signIn(page, DANA);
-  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  await serviceWorkerControls(page);
   await page.getByText('Online', { exact: true }).waitFor();
 
   // (b) Offline, a reload still loads and hydrates the app.
@@ -192,7 +213,7 @@ test('the app is installable by Chromium\'s criteria', { timeout: 60_000 }, asyn
   const page = await context.newPage();
   await page.goto(`${BASE}/`);
   await hydrated(page);
-  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  await serviceWorkerControls(page);
   // Chromium finds nothing stopping installation (manifest, icons, service worker).
   const cdp = await context.newCDPSession(page);
   const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
@@ -305,7 +326,7 @@ test('signed in once, a field employee works offline, syncs as themselves, and s
   const errors = [];
   watchErrors(page, errors);
   await signIn(page, DANA);
-  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  await serviceWorkerControls(page);
 
   // Offline, a reload: still signed in, and a report can be filed.
   await context.setOffline(true);
@@ -438,7 +459,7 @@ test('two people set the same field while one is offline: the supervisor sees bo
   const errors = [];
   watchErrors(page, errors);
   await signIn(page, DANA);
-  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  await serviceWorkerControls(page);
   const title = `Pallet on fire exit ${Date.now() % 1000}`;
   await page.getByRole('link', { name: 'Report an incident' }).click();
   await page.waitForURL(`${BASE}/report`);
@@ -503,7 +524,7 @@ test('from a report made offline to lessons learned: the supervisor responds, th
   const errors = [];
   watchErrors(page, errors);
   await signIn(page, DANA);
-  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  await serviceWorkerControls(page);
   const title = `Pallet fell from top shelf ${Date.now() % 1000}`;
 
   // The device has synced once, so it holds the response plans.
