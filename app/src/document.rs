@@ -1000,30 +1000,27 @@ impl autosurgeon::Reconcile for Injury {
     }
 }
 
-/// A witness is written as one scalar string, its JSON, so the list merges as a set.
-impl autosurgeon::Reconcile for Witness {
-    type Key<'a> = autosurgeon::reconcile::NoKey;
+/// Values written as one scalar string each, their JSON: list entries never edited in
+/// place (a witness, so the list merges as a set; a ticked plan step; a photo).
+macro_rules! reconcile_as_json {
+    ($($t:ty),+) => {$(
+        impl autosurgeon::Reconcile for $t {
+            type Key<'a> = autosurgeon::reconcile::NoKey;
 
-    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
-        reconciler.str(witness_json(self))
-    }
+            fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+                reconciler.str(serde_json::to_string(self).unwrap_or_default())
+            }
+        }
+    )+};
 }
 
-fn witness_json(witness: &Witness) -> String {
-    serde_json::to_string(witness).unwrap_or_default()
-}
+reconcile_as_json!(Witness, crate::domain::PlanTick, crate::domain::PhotoRef);
 
 fn witness_entries(witnesses: &[Witness]) -> Vec<String> {
-    witnesses.iter().map(witness_json).collect()
-}
-
-/// A ticked plan step is written as one scalar string, its JSON (never edited).
-impl autosurgeon::Reconcile for crate::domain::PlanTick {
-    type Key<'a> = autosurgeon::reconcile::NoKey;
-
-    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
-        reconciler.str(serde_json::to_string(self).unwrap_or_default())
-    }
+    witnesses
+        .iter()
+        .map(|w| serde_json::to_string(w).unwrap_or_default())
+        .collect()
 }
 
 /// The stored form of a timeline entry (the audience only when it is not the default

@@ -8,7 +8,7 @@
 //! shown on the form; the sync bar counts those still to upload. A photo's bytes are
 //! dropped from the device only once the server has all of them.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use app::document::ReportDoc;
@@ -27,6 +27,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::device::now;
 use crate::store;
+use crate::sync::Serial;
 
 const DB_NAME: &str = "muster-photos";
 const STORE: &str = "photos";
@@ -35,9 +36,8 @@ const STATES_KEY: &str = "muster.v1.photos";
 thread_local! {
     /// Object URLs of photos shown on this page, by hash (made once each).
     static PREVIEWS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
-    /// Whether an upload pass is running, and whether another was asked for meanwhile.
-    static UPLOADING: Cell<bool> = const { Cell::new(false) };
-    static UPLOAD_AGAIN: Cell<bool> = const { Cell::new(false) };
+    /// Upload passes, one at a time.
+    static UPLOADS: Serial = const { Serial::new() };
 }
 
 fn js(e: impl std::fmt::Debug) -> String {
@@ -323,21 +323,7 @@ fn local_reports() -> Vec<(ReportId, ReportSync, app::domain::Report)> {
 /// beside the sync engine, not inside it, so large photos on a slow link never hold back
 /// the next report's text.
 pub fn request_upload(state: FieldState) {
-    if UPLOADING.with(Cell::get) {
-        UPLOAD_AGAIN.with(|a| a.set(true));
-        return;
-    }
-    UPLOADING.with(|u| u.set(true));
-    leptos::task::spawn_local(async move {
-        loop {
-            UPLOAD_AGAIN.with(|a| a.set(false));
-            upload_all(state).await;
-            if !UPLOAD_AGAIN.with(Cell::get) {
-                break;
-            }
-        }
-        UPLOADING.with(|u| u.set(false));
-    });
+    Serial::request(&UPLOADS, move || upload_all(state));
 }
 
 /// Uploads every photo still to go whose report's text the server has (the report is

@@ -12,6 +12,8 @@
 //! by report before the cursor is advanced, so an interrupted sync only repeats work.
 
 use std::cell::Cell;
+use std::future::Future;
+use std::thread::LocalKey;
 
 use app::document::{ReportDoc, parse_hash};
 use app::domain::ReportId;
@@ -31,9 +33,45 @@ const INTERVAL_MS: u32 = 30_000;
 /// Most request rounds in one sync, so a misbehaving server cannot keep us looping.
 const MAX_ROUNDS: usize = 50;
 
+/// A background job that runs one pass at a time: asked for during a pass, it runs one
+/// more pass afterwards, so passes never overlap and nothing asked for is missed.
+#[derive(Debug)]
+pub(crate) struct Serial {
+    running: Cell<bool>,
+    again: Cell<bool>,
+}
+
+impl Serial {
+    pub(crate) const fn new() -> Self {
+        Self {
+            running: Cell::new(false),
+            again: Cell::new(false),
+        }
+    }
+
+    /// Runs `pass` now, or once more after the pass in progress.
+    pub(crate) fn request<F>(job: &'static LocalKey<Self>, pass: impl Fn() -> F + 'static)
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        let busy = job.with(|j| {
+            j.again.set(true);
+            j.running.replace(true)
+        });
+        if busy {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            while job.with(|j| j.again.replace(false)) {
+                pass().await;
+            }
+            job.with(|j| j.running.set(false));
+        });
+    }
+}
+
 thread_local! {
-    static RUNNING: Cell<bool> = const { Cell::new(false) };
-    static AGAIN: Cell<bool> = const { Cell::new(false) };
+    static SYNC: Serial = const { Serial::new() };
 }
 
 fn is_online() -> bool {
@@ -97,36 +135,25 @@ pub fn refresh_me(state: FieldState) {
 
 /// Starts a sync, or queues one if a sync is running.
 pub fn request(state: FieldState) {
-    if RUNNING.with(Cell::get) {
-        AGAIN.with(|a| a.set(true));
-        return;
-    }
-    RUNNING.with(|r| r.set(true));
-    leptos::task::spawn_local(async move {
-        loop {
-            AGAIN.with(|a| a.set(false));
-            // Nobody signed in on this device (or the session ended): nothing to sync as.
-            let signed_in = state.me.get_untracked().is_some() && !state.signed_out.get_untracked();
-            if is_online() && signed_in {
-                state.syncing.set(true);
-                let outcome = run(state).await;
-                state.syncing.set(false);
-                match outcome {
-                    Ok(()) => {
-                        state.last_error.set(None);
-                        state.last_synced_at.set(Some(now()));
-                        // Photos go after their reports' text, which the server now has.
-                        crate::photos::request_upload(state);
-                    }
-                    Err(reason) => state.last_error.set(Some(reason)),
-                }
-                state.outbox.set(store::outbox());
-            }
-            if !AGAIN.with(Cell::get) {
-                break;
-            }
+    Serial::request(&SYNC, move || async move {
+        // Nobody signed in on this device (or the session ended): nothing to sync as.
+        let signed_in = state.me.get_untracked().is_some() && !state.signed_out.get_untracked();
+        if !(is_online() && signed_in) {
+            return;
         }
-        RUNNING.with(|r| r.set(false));
+        state.syncing.set(true);
+        let outcome = run(state).await;
+        state.syncing.set(false);
+        match outcome {
+            Ok(()) => {
+                state.last_error.set(None);
+                state.last_synced_at.set(Some(now()));
+                // Photos go after their reports' text, which the server now has.
+                crate::photos::request_upload(state);
+            }
+            Err(reason) => state.last_error.set(Some(reason)),
+        }
+        state.outbox.set(store::outbox());
     });
 }
 

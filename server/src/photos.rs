@@ -96,11 +96,11 @@ pub async fn upload(
     tracing::Span::current().record("offset", offset);
     let named = target.named(&state).await?;
     let store = &state.store;
+    // The append below reads how much is held; only whether it is stored is asked here.
     if store
-        .photo_held(target.report, &named.sha256)
+        .photo_stored(target.report, &named.sha256)
         .await
         .map_err(busy)?
-        == Held::Stored
     {
         // Already stored for this report: sending it again changes nothing.
         return Ok(offsets(StatusCode::NO_CONTENT, named.size, named.size));

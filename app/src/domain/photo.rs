@@ -72,15 +72,6 @@ impl PhotoRef {
     }
 }
 
-/// A photo is written into a document as one scalar string, its JSON (never edited).
-impl autosurgeon::Reconcile for PhotoRef {
-    type Key<'a> = autosurgeon::reconcile::NoKey;
-
-    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
-        reconciler.str(serde_json::to_string(self).unwrap_or_default())
-    }
-}
-
 /// A new document gets a photos list only if it has photos: most reports have none, and
 /// a smaller document is cheaper to merge. The first photo's edit makes the list (see the
 /// document's reader for two replicas making it at once).

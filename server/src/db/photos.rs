@@ -30,6 +30,14 @@ pub enum Appended {
 impl Store {
     /// What is held of `sha256` for `report`.
     pub async fn photo_held(&self, report: ReportId, sha256: &str) -> Result<Held, DbError> {
+        if self.photo_stored(report, sha256).await? {
+            return Ok(Held::Stored);
+        }
+        self.partial_len(report, sha256).await.map(Held::Partial)
+    }
+
+    /// Whether `sha256` is stored for `report`.
+    pub async fn photo_stored(&self, report: ReportId, sha256: &str) -> Result<bool, DbError> {
         let stored = sqlx::query(
             &self.sql("SELECT 1 AS stored FROM report_photos WHERE report_id = $1 AND sha256 = $2"),
         )
@@ -38,10 +46,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .context("reading a photo's state")?;
-        if stored.is_some() {
-            return Ok(Held::Stored);
-        }
-        self.partial_len(report, sha256).await.map(Held::Partial)
+        Ok(stored.is_some())
     }
 
     async fn partial_len(&self, report: ReportId, sha256: &str) -> Result<u64, DbError> {
