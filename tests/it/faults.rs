@@ -99,12 +99,31 @@ async fn schedule(db: &TestDb, seed: u64) -> (usize, usize) {
     (checked, failures)
 }
 
+/// Names the schedule that failed, and how to replay it alone, when a schedule panics
+/// (an invariant, a device task, a refusal).
+struct Replay {
+    kind: Db,
+    seed: u64,
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "{:?}: fault schedule {} failed; replay it alone with MUSTER_FAULT_SEED={} MUSTER_FAULT_SCHEDULES=1",
+                self.kind, self.seed, self.seed
+            );
+        }
+    }
+}
+
 async fn run_schedules(kind: Db) {
     let Some(db) = TestDb::new(kind).await else { return };
     let count = env_u64("MUSTER_FAULT_SCHEDULES", 200);
     let first = env_u64("MUSTER_FAULT_SEED", 1);
     let (mut reports, mut failures) = (0, 0);
     for seed in first..first + count {
+        let _replay = Replay { kind, seed };
         let (checked, failed) = schedule(&db, seed).await;
         reports += checked;
         failures += failed;

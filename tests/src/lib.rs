@@ -713,12 +713,19 @@ impl Device {
         Timestamp(self.clock)
     }
 
-    /// A fresh id, unique per device.
+    /// A fresh id: the SHA-256 of this device's whole id and a serial number, so it is
+    /// deterministic (a schedule replays exactly) and as unique across devices as the
+    /// app's random UUIDv7 ids. Devices whose ids share a prefix (as a fault schedule's
+    /// do) never mint the same report id.
     pub fn fresh_uuid(&mut self) -> uuid::Uuid {
+        use sha2::Digest;
         self.serial += 1;
+        let digest = sha2::Sha256::new()
+            .chain_update(self.id.as_bytes())
+            .chain_update(self.serial.to_be_bytes())
+            .finalize();
         let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&self.serial.to_be_bytes());
-        bytes[8..].copy_from_slice(&self.id.as_bytes()[..8]);
+        bytes.copy_from_slice(&digest[..16]);
         uuid::Uuid::from_bytes(bytes)
     }
 
@@ -814,16 +821,14 @@ impl Device {
         heads
     }
 
-    /// Starts following a report this device did not create (it arrives on next sync).
+    /// Starts following a report (it arrives on next sync). A report the device already
+    /// holds is only pulled: its document, with any unsynced edits, is kept.
     pub fn follow(&mut self, id: ReportId) {
-        let doc = ReportDoc::empty(self.actor());
-        self.reports.insert(
-            id,
-            Local {
-                doc,
-                acked: Vec::new(),
-            },
-        );
+        let actor = self.actor();
+        self.reports.entry(id).or_insert_with(|| Local {
+            doc: ReportDoc::empty(actor),
+            acked: Vec::new(),
+        });
         self.pulls.insert(id);
     }
 
