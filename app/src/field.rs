@@ -10,6 +10,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::connectivity::Connectivity;
 use crate::domain::{Clock, GpsFix, Priority, Report, ReportId, Severity, Status, Timestamp};
 
 /// Where one local report stands with the server.
@@ -106,8 +107,13 @@ pub struct OutboxEntry {
 /// Reactive state of the device, written by the sync engine, read by every page.
 #[derive(Clone, Copy, Debug)]
 pub struct FieldState {
-    /// Whether the browser believes it is online.
-    pub online: RwSignal<bool>,
+    /// Whether the server can be reached, as far as the device knows (from the outcome
+    /// of its requests; the browser's own word is only a hint).
+    pub connectivity: RwSignal<Connectivity>,
+    /// When the sync engine tries again after a failure (`None` while nothing failed).
+    pub next_try_at: RwSignal<Option<Timestamp>>,
+    /// The device's time, ticking every second while a retry waits (for the countdown).
+    pub now: RwSignal<Timestamp>,
     /// Whether a sync is running.
     pub syncing: RwSignal<bool>,
     /// The last sync failure, if the last attempt failed.
@@ -136,11 +142,13 @@ pub struct FieldState {
 }
 
 impl FieldState {
-    /// Fresh state: online, nothing loaded.
+    /// Fresh state: connectivity not known yet, nothing loaded.
     #[must_use]
     pub fn new() -> Self {
         Self {
-            online: RwSignal::new(true),
+            connectivity: RwSignal::new(Connectivity::Checking),
+            next_try_at: RwSignal::new(None),
+            now: RwSignal::new(Timestamp(0)),
             syncing: RwSignal::new(false),
             last_error: RwSignal::new(None),
             last_synced_at: RwSignal::new(None),

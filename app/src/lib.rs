@@ -5,6 +5,7 @@
 //! * [`mod@document`]: the one definition of the report's Automerge document.
 //! * [`protocol`]: the versioned device ↔ server sync messages.
 //! * [`field`]: the port through which pages reach the device (storage, sync, GPS).
+//! * [`connectivity`]: whether the device can reach the server, and when it retries.
 //! * [`desk`]: server functions for supervisors, and the port the server implements.
 //! * [`pages`]: the Leptos pages, server-rendered and hydrated.
 //!
@@ -14,6 +15,7 @@
 #![recursion_limit = "256"]
 
 pub mod admin;
+pub mod connectivity;
 pub mod desk;
 pub mod document;
 pub mod domain;

@@ -285,9 +285,6 @@ pub fn mark_hydrated() {
 /// sign-in page.
 async fn sign_out() -> Result<(), String> {
     let offline = "Connect to the network to sign out: only the server can end the session.";
-    if !web_sys::window().is_none_or(|w| w.navigator().on_line()) {
-        return Err(offline.to_owned());
-    }
     let response = gloo_net::http::Request::post("/logout")
         .send()
         .await

@@ -2,8 +2,9 @@
 //! and the only code that touches browser storage, geolocation and the network.
 //!
 //! * [`store`]: report documents in `localStorage` (through gloo-storage).
-//! * [`sync`]: the sync engine (on start-up, on the `online` event, on an interval, and
-//!   after every save).
+//! * [`sync`]: the sync engine (on start-up, after every save, when the network or the
+//!   page comes back, on a timer, and retrying with backoff), and what the device knows
+//!   of reaching the server.
 //! * [`device`]: the [`app::field::Device`] port the pages use.
 //! * [`photos`]: photos made smaller on the device, kept in IndexedDB until uploaded, and
 //!   uploaded in resumable chunks after their report's text.

@@ -1,34 +1,45 @@
 //! The sync engine: one `POST /api/sync` exchange pushes every report with unacknowledged
 //! changes and receives the feed of what changed on the server since this device's cursor.
 //!
-//! Runs at start-up, when the browser comes online, every 30 seconds, after each save, and
-//! on "Sync now". Only one sync runs at a time; a request during a sync runs another right
+//! A pass runs at start-up, after each save, on "Sync now", at once when the browser says
+//! the network is back (`online`) or the page becomes visible again, and by timer: every
+//! 30 seconds while all is well, and after a failure worth retrying with jittered
+//! exponential backoff ([`app::connectivity::Backoff`]: 2 s doubling to 60 s; a success
+//! resets it). Only one pass runs at a time; a request during a pass runs another right
 //! after. Rounds repeat while reports are pending, the server says `more`, or a feed entry
 //! could not be applied (that report is then pulled: sent with its heads and no changes, so
 //! the server answers with exactly what it lacks).
+//!
+//! Connectivity comes from the requests themselves ([`app::connectivity::Connectivity`]):
+//! `navigator.onLine` and the `online`/`offline` events only trigger a check, and a request
+//! not answered within [`REQUEST_TIMEOUT_MS`] is abandoned and counts as not reached.
 //!
 //! Durability order: a report's changes stay on the device (and are resent) until the
 //! server has durably acknowledged heads that cover them; feed changes are stored report
 //! by report before the cursor is advanced, so an interrupted sync only repeats work.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::rc::Rc;
 use std::thread::LocalKey;
 
+use app::connectivity::{Backoff, Connectivity, REQUEST_TIMEOUT_MS, Signal};
 use app::document::{ReportDoc, parse_hash};
-use app::domain::ReportId;
+use app::domain::{ReportId, Timestamp};
 use app::field::{FieldState, ReportSync};
 use app::protocol::{
     Bytes, ErrorCode, MAX_REPORTS_PER_REQUEST, PROTOCOL_VERSION, ReportAck, ReportPush, SyncError,
     SyncRequest, SyncResponse,
 };
 use gloo_events::EventListener;
-use gloo_timers::callback::Interval;
+use gloo_net::http::{Request, RequestBuilder, Response};
+use gloo_timers::callback::{Interval, Timeout};
 use leptos::prelude::*;
 
 use crate::device::{now, store_doc};
 use crate::store::{self, StoredReport};
 
+/// Between passes while nothing fails, so supervisor edits arrive unasked.
 const INTERVAL_MS: u32 = 30_000;
 /// Most request rounds in one sync, so a misbehaving server cannot keep us looping.
 const MAX_ROUNDS: usize = 50;
@@ -72,15 +83,106 @@ impl Serial {
 
 thread_local! {
     static SYNC: Serial = const { Serial::new() };
+    /// Consecutive passes that failed in a way worth retrying.
+    static BACKOFF: Cell<Backoff> = const { Cell::new(Backoff::new()) };
+    /// The next timed pass; replacing it cancels the one it replaces.
+    static NEXT_PASS: RefCell<Option<Timeout>> = const { RefCell::new(None) };
+    /// Ticks [`FieldState::now`] each second while a retry waits, for the countdown.
+    static COUNTDOWN: RefCell<Option<Interval>> = const { RefCell::new(None) };
 }
 
-fn is_online() -> bool {
+/// Why a sync pass (or another request to the server) stopped short.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failure {
+    /// No answer: the network failed or the request was abandoned after its timeout.
+    #[error("{0}")]
+    NotReached(String),
+    /// The server answered with an error.
+    #[error("{message}")]
+    Answered {
+        /// What it said.
+        message: String,
+        /// Whether the same request may succeed later (the server is busy or restarting).
+        retry: bool,
+    },
+    /// This device could not read or store something.
+    #[error("{0}")]
+    Device(String),
+}
+
+impl Failure {
+    /// Whether trying again soon may help, so the engine retries with backoff.
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::NotReached(_) => true,
+            Self::Answered { retry, .. } => *retry,
+            Self::Device(_) => false,
+        }
+    }
+}
+
+/// What the browser says about its network: a hint, never the truth.
+fn browser_online() -> bool {
     web_sys::window().is_none_or(|w| w.navigator().on_line())
+}
+
+/// Moves the connectivity the sync bar shows.
+fn note(state: FieldState, signal: Signal) {
+    state.connectivity.update(|c| *c = c.after(signal));
+}
+
+/// Sends the request that `finish` makes of `builder`, and reads its answer with `read`;
+/// both are abandoned after [`REQUEST_TIMEOUT_MS`]. Whether the server was reached is
+/// noted in `state`.
+async fn exchange<T, F>(
+    state: FieldState,
+    builder: RequestBuilder,
+    finish: impl FnOnce(RequestBuilder) -> Result<Request, gloo_net::Error>,
+    read: impl FnOnce(Response) -> F,
+) -> Result<T, Failure>
+where
+    F: Future<Output = Result<T, Failure>>,
+{
+    let controller = web_sys::AbortController::new().map_err(|e| Failure::Device(format!("{e:?}")))?;
+    let timed_out = Rc::new(Cell::new(false));
+    let _deadline = {
+        let (controller, timed_out) = (controller.clone(), Rc::clone(&timed_out));
+        Timeout::new(REQUEST_TIMEOUT_MS, move || {
+            timed_out.set(true);
+            controller.abort();
+        })
+    };
+    let not_reached = |timed_out: bool| {
+        note(
+            state,
+            Signal::NotReached {
+                browser_online: browser_online(),
+            },
+        );
+        Failure::NotReached(if timed_out {
+            format!(
+                "the server did not answer within {} s",
+                REQUEST_TIMEOUT_MS / 1_000
+            )
+        } else {
+            "the server could not be reached".to_owned()
+        })
+    };
+    let request = finish(builder.abort_signal(Some(&controller.signal())))
+        .map_err(|e| Failure::Device(e.to_string()))?;
+    let response = request.send().await.map_err(|_| not_reached(timed_out.get()))?;
+    // The deadline covers reading the answer too: a body that stalls is abandoned.
+    let answer = read(response).await;
+    if timed_out.get() {
+        return Err(not_reached(true));
+    }
+    note(state, Signal::Reached);
+    answer
 }
 
 /// Loads local state into `state` and starts the triggers.
 pub fn start(state: FieldState) {
-    state.online.set(is_online());
+    state.connectivity.set(Connectivity::initial(browser_online()));
     state.outbox.set(store::outbox());
     state.me.set(store::me());
     state.notices.set(store::notices());
@@ -91,43 +193,56 @@ pub fn start(state: FieldState) {
     refresh_me(state);
     if let Some(window) = web_sys::window() {
         EventListener::new(&window, "online", move |_| {
-            state.online.set(true);
+            note(state, Signal::BrowserOnline);
             refresh_me(state);
             request(state);
         })
         .forget();
-        EventListener::new(&window, "offline", move |_| state.online.set(false)).forget();
+        EventListener::new(&window, "offline", move |_| note(state, Signal::BrowserOffline)).forget();
+        if let Some(document) = window.document() {
+            let page = document.clone();
+            EventListener::new(&document, "visibilitychange", move |_| {
+                if page.visibility_state() == web_sys::VisibilityState::Visible {
+                    request(state);
+                }
+            })
+            .forget();
+        }
         // Ask the browser not to evict our reports under storage pressure.
         let _ = window.navigator().storage().persist();
     }
-    Interval::new(INTERVAL_MS, move || request(state)).forget();
     request(state);
 }
 
-/// Asks the server who this device is signed in as, when online, and keeps the answer
-/// for offline use. A refusal marks the device signed out (its reports stay).
+/// Asks the server who this device is signed in as, and keeps the answer for offline
+/// use. A refusal marks the device signed out (its reports stay).
 pub fn refresh_me(state: FieldState) {
-    if !is_online() {
-        return;
-    }
     leptos::task::spawn_local(async move {
-        let Ok(response) = gloo_net::http::Request::get("/api/me").send().await else {
-            return;
-        };
-        match response.status() {
-            200 => {
-                if let Ok(me) = response.json::<app::protocol::Me>().await {
-                    let first = state.me.get_untracked().is_none();
-                    let _ = store::set_me(&me);
-                    state.me.set(Some(me));
-                    state.signed_out.set(false);
-                    if first {
-                        request(state);
-                    }
+        let answer = exchange(
+            state,
+            Request::get("/api/me"),
+            RequestBuilder::build,
+            |response| async move {
+                Ok(match response.status() {
+                    200 => response.json::<app::protocol::Me>().await.ok().map(Some),
+                    401 => Some(None),
+                    _ => None,
+                })
+            },
+        )
+        .await;
+        match answer {
+            Ok(Some(Some(me))) => {
+                let first = state.me.get_untracked().is_none();
+                let _ = store::set_me(&me);
+                state.me.set(Some(me));
+                state.signed_out.set(false);
+                if first {
+                    request(state);
                 }
             }
             // Only a device that believed it was signed in has been signed out.
-            401 if state.me.get_untracked().is_some() => state.signed_out.set(true),
+            Ok(Some(None)) if state.me.get_untracked().is_some() => state.signed_out.set(true),
             _ => {}
         }
     });
@@ -138,23 +253,60 @@ pub fn request(state: FieldState) {
     Serial::request(&SYNC, move || async move {
         // Nobody signed in on this device (or the session ended): nothing to sync as.
         let signed_in = state.me.get_untracked().is_some() && !state.signed_out.get_untracked();
-        if !(is_online() && signed_in) {
+        if !signed_in {
+            schedule(state, INTERVAL_MS, false);
             return;
         }
+        // No timed pass while this one runs (its end plans the next), so a timer that
+        // comes due during a slow or hung pass cannot start another right after a
+        // failure and skip the backoff.
+        NEXT_PASS.with(|next| next.replace(None));
         state.syncing.set(true);
         let outcome = run(state).await;
         state.syncing.set(false);
         match outcome {
             Ok(()) => {
+                BACKOFF.with(|b| b.set(Backoff::new()));
                 state.last_error.set(None);
                 state.last_synced_at.set(Some(now()));
+                schedule(state, INTERVAL_MS, false);
                 // Photos go after their reports' text, which the server now has.
                 crate::photos::request_upload(state);
             }
-            Err(reason) => state.last_error.set(Some(reason)),
+            Err(failure) => {
+                state.last_error.set(Some(failure.to_string()));
+                if failure.is_retryable() {
+                    let wait = BACKOFF.with(|b| {
+                        let mut backoff = b.get();
+                        let wait = backoff.failed(js_sys::Math::random());
+                        b.set(backoff);
+                        wait
+                    });
+                    schedule(state, wait, true);
+                } else {
+                    schedule(state, INTERVAL_MS, false);
+                }
+            }
         }
         state.outbox.set(store::outbox());
     });
+}
+
+/// Plans the next timed pass in `ms`, replacing (and so cancelling) the one planned
+/// before. A `retry` is shown on the sync bar with a countdown.
+fn schedule(state: FieldState, ms: u32, retry: bool) {
+    NEXT_PASS.with(|next| next.replace(Some(Timeout::new(ms, move || request(state)))));
+    if retry {
+        state.now.set(now());
+        state.next_try_at.set(Some(Timestamp(now().0 + i64::from(ms))));
+        COUNTDOWN.with(|c| {
+            c.borrow_mut()
+                .get_or_insert_with(|| Interval::new(1_000, move || state.now.set(now())));
+        });
+    } else {
+        state.next_try_at.set(None);
+        COUNTDOWN.with(|c| c.replace(None));
+    }
 }
 
 /// Reports with changes the server has not acknowledged (refused ones wait until they
@@ -203,8 +355,8 @@ fn pull_of(id: ReportId) -> ReportPush {
     }
 }
 
-async fn run(state: FieldState) -> Result<(), String> {
-    let device = store::device().map_err(|e| e.0)?;
+async fn run(state: FieldState) -> Result<(), Failure> {
+    let device = store::device().map_err(|e| Failure::Device(e.0))?;
     let mut cursor = device.cursor;
     let mut pulls: Vec<ReportId> = Vec::new();
     for _ in 0..MAX_ROUNDS {
@@ -229,48 +381,44 @@ async fn run(state: FieldState) -> Result<(), String> {
             notices_seen: store::notices_version(),
             lists_seen: store::lists_version(),
         };
-        let response = gloo_net::http::Request::post("/api/sync")
-            .json(&request)
-            .map_err(|e| e.to_string())?
-            .send()
-            .await
-            .map_err(|_| "the server could not be reached".to_owned())?;
-        if !response.ok() {
-            let error: SyncError = response.json().await.map_err(|_| {
-                format!(
-                    "the server answered {} {}",
-                    response.status(),
-                    response.status_text()
-                )
-            })?;
-            if error.error == ErrorCode::RejectedReports && !error.rejected.is_empty() {
+        let answer = exchange(
+            state,
+            Request::post("/api/sync"),
+            |builder| builder.json(&request),
+            read_sync_answer,
+        )
+        .await?;
+        let body = match answer {
+            Ok(body) => body,
+            Err(error) if error.error == ErrorCode::RejectedReports && !error.rejected.is_empty() => {
                 for rejection in &error.rejected {
                     mark_refused(rejection.id, &rejection.reason);
                 }
                 state.outbox.set(store::outbox());
                 continue; // send the others again, without the refused ones
             }
-            if error.error == ErrorCode::SignedOut {
-                state.signed_out.set(true);
+            Err(error) => {
+                if error.error == ErrorCode::SignedOut {
+                    state.signed_out.set(true);
+                }
+                return Err(Failure::Answered {
+                    retry: error.error == ErrorCode::Unavailable,
+                    message: error.message,
+                });
             }
-            return Err(error.message);
-        }
-        let body: SyncResponse = response
-            .json()
-            .await
-            .map_err(|e| format!("the server's answer was not understood: {e}"))?;
+        };
         for ack in &body.reports {
-            apply_remote(ack)?;
+            apply_remote(ack).map_err(Failure::Device)?;
         }
         // Lists the server sent because they changed: each replaces what the device held.
         if let (Some(notices), Some(version)) = (&body.notices, &body.notices_version) {
-            store::set_notices(notices, version).map_err(|e| e.0)?;
+            store::set_notices(notices, version).map_err(|e| Failure::Device(e.0))?;
             state.notices.set(notices.clone());
         }
         if let (Some(plans), Some(categories), Some(version)) =
             (&body.plans, &body.categories, &body.lists_version)
         {
-            store::set_lists(plans, categories, version).map_err(|e| e.0)?;
+            store::set_lists(plans, categories, version).map_err(|e| Failure::Device(e.0))?;
             state.plans.set(plans.clone());
             state.categories.set(categories.clone());
         }
@@ -283,7 +431,7 @@ async fn run(state: FieldState) -> Result<(), String> {
             }
         }
         if all_applied {
-            store::set_cursor(body.cursor).map_err(|e| e.0)?;
+            store::set_cursor(body.cursor).map_err(|e| Failure::Device(e.0))?;
             cursor = Some(body.cursor);
         }
         state.outbox.set(store::outbox());
@@ -292,6 +440,31 @@ async fn run(state: FieldState) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Reads the answer to a sync request: the server's answer, or the error it explained
+/// (`Ok(Err(..))`), or a failure when it said nothing this app understands.
+async fn read_sync_answer(response: Response) -> Result<Result<SyncResponse, SyncError>, Failure> {
+    if response.ok() {
+        return response
+            .json::<SyncResponse>()
+            .await
+            .map(Ok)
+            .map_err(|e| Failure::Answered {
+                message: format!("the server's answer was not understood: {e}"),
+                retry: false,
+            });
+    }
+    let status = response.status();
+    response
+        .json::<SyncError>()
+        .await
+        .map(Err)
+        .map_err(|_| Failure::Answered {
+            message: format!("the server answered {status} {}", response.status_text()),
+            // A proxy's "bad gateway" or "too many requests": worth trying again later.
+            retry: status == 429 || status >= 500,
+        })
 }
 
 /// Applies the server's state of a report (an acknowledgement or a feed entry): stores

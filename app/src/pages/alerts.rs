@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use crate::connectivity::Connectivity;
 use crate::desk::{list_deliveries, mark_notice_read};
 use crate::field::{use_device, use_field_state};
 
@@ -46,7 +47,7 @@ pub fn AlertsPage() -> impl IntoView {
                                 type="button"
                                 class="button"
                                 aria-label=format!("Mark “{}” as read", n.title)
-                                disabled=move || !state.online.get() || mark.pending().get()
+                                disabled=move || state.connectivity.get() == Connectivity::Offline || mark.pending().get()
                                 on:click=move |_| { mark.dispatch(id.clone()); }
                             >
                                 "Mark as read"

@@ -24,6 +24,7 @@ pub use signin::{DemoAccount, DemoAccounts, DemoMode, SignInPage};
 
 use leptos::prelude::*;
 
+use crate::connectivity::next_try_label;
 use crate::domain::FieldError;
 use crate::field::{use_device, use_field_state};
 
@@ -65,6 +66,10 @@ pub fn SyncBar() -> impl IntoView {
             String::new()
         }
     };
+    let next_try = move || {
+        let at = state.next_try_at.get().filter(|_| !state.syncing.get())?;
+        Some(next_try_label(at.0 - state.now.get().0))
+    };
     view! {
         <header class="topbar">
             <a class="skip" href="#main">"Skip to content"</a>
@@ -97,11 +102,8 @@ pub fn SyncBar() -> impl IntoView {
         </header>
         <div class="syncbar">
             <p class="sync-state" role="status" aria-live="polite">
-                <span
-                    data-testid="connectivity"
-                    class=move || if state.online.get() { "pill pill-online" } else { "pill pill-offline" }
-                >
-                    {move || if state.online.get() { "Online" } else { "Offline" }}
+                <span data-testid="connectivity" class=move || state.connectivity.get().class()>
+                    {move || state.connectivity.get().label()}
                 </span>
                 <span data-testid="unsynced" class="unsynced">
                     {unsynced}
@@ -112,13 +114,16 @@ pub fn SyncBar() -> impl IntoView {
                 class="button"
                 data-testid="sync-now"
                 on:click=sync_now
-                disabled=move || !state.online.get() || state.syncing.get()
+                disabled=move || state.syncing.get()
             >
                 "Sync now"
             </button>
             <p data-testid="sync-activity" class="activity" aria-live="polite">
                 {activity}
             </p>
+            {move || next_try().map(|text| view! {
+                <p data-testid="next-try" class="activity">{text}</p>
+            })}
             <Account />
         </div>
     }
@@ -193,7 +198,7 @@ fn Account() -> impl IntoView {
                             state.unsynced(),
                         )}
                     </p>
-                    <button type="button" class="button primary" on:click=sync_now disabled=move || !state.online.get()>
+                    <button type="button" class="button primary" on:click=sync_now disabled=move || state.syncing.get()>
                         "Sync now"
                     </button>
                     <div class="field">
