@@ -99,6 +99,18 @@ function connectivity(page, text) {
 // the browser says so, "Can't reach the server" when it claims a connection regardless.
 const NOT_CONNECTED = /^(Offline|Can't reach the server)$/;
 
+// Files a short report from the outbox (online or not) and waits for the outbox again.
+async function fileReport(page, { title, place, what }) {
+  await page.getByRole('link', { name: 'Report an incident' }).click();
+  await page.waitForURL(`${BASE}/report`);
+  await hydrated(page);
+  await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Place (as people call it)').fill(place);
+  await page.getByLabel('What happened?').fill(what);
+  await page.getByRole('button', { name: 'Save report' }).click();
+  await page.waitForURL(`${BASE}/`);
+}
+
 // Brings `context` back online and waits, with no click, until the report titled `title`
 // is synced; logs how long that took.
 async function backOnlineUntilSynced(context, page, title) {
@@ -254,14 +266,7 @@ test('lie-fi: requests fail while the browser claims a connection; the app says 
   const unreachable = (route) => route.abort('internetdisconnected');
   await page.route('**/api/**', unreachable);
   const title = `Valve leaking in pump room ${Date.now() % 1000}`;
-  await page.getByRole('link', { name: 'Report an incident' }).click();
-  await page.waitForURL(`${BASE}/report`);
-  await hydrated(page);
-  await page.getByLabel('Title').fill(title);
-  await page.getByLabel('Place (as people call it)').fill('Pump room B');
-  await page.getByLabel('What happened?').fill('Drip from the inlet valve, pooling under pump 2.');
-  await page.getByRole('button', { name: 'Save report' }).click();
-  await page.waitForURL(`${BASE}/`);
+  await fileReport(page, { title, place: 'Pump room B', what: 'Drip from the inlet valve, pooling under pump 2.' });
   await connectivity(page, /^Can't reach the server$/).waitFor();
   assert.equal(await page.evaluate(() => navigator.onLine), true, 'the browser still claims a connection');
   await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
@@ -440,19 +445,12 @@ test('signed in once, a field employee works offline, syncs as themselves, and s
   await page.reload();
   await hydrated(page);
   await page.getByTestId('signed-in-as').filter({ hasText: DANA.name }).waitFor();
-  const fileReport = async (title) => {
-    await page.getByRole('link', { name: 'Report an incident' }).click();
-    await page.waitForURL(`${BASE}/report`);
-    await hydrated(page);
-    await page.getByLabel('Title').fill(title);
-    await page.getByLabel('Place (as people call it)').fill('Loading dock');
-    await page.getByLabel('What happened?').fill('Cable run across the walkway.');
-    await page.getByRole('button', { name: 'Save report' }).click();
-    await page.waitForURL(`${BASE}/`);
+  const fileUnsynced = async (title) => {
+    await fileReport(page, { title, place: 'Loading dock', what: 'Cable run across the walkway.' });
     await syncBadge(page, title).filter({ hasText: /^Not synced$/ }).waitFor();
   };
   const synced = `Trip hazard ${Date.now() % 1000}`;
-  await fileReport(synced);
+  await fileUnsynced(synced);
 
   // Online: it syncs by itself, filed under Dana on the server.
   await backOnlineUntilSynced(context, page, synced);
@@ -473,7 +471,7 @@ test('signed in once, a field employee works offline, syncs as themselves, and s
   // A report that cannot reach the server yet; then sign out: asked first.
   await page.route('**/api/sync', (route) => route.abort());
   const unsynced = `Unsynced note ${Date.now() % 1000}`;
-  await fileReport(unsynced);
+  await fileUnsynced(unsynced);
   await page.getByTestId('sign-out').click();
   const confirm = page.getByTestId('sign-out-confirm');
   await confirm.waitFor();

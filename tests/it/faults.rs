@@ -213,7 +213,8 @@ async fn two_instances_on_one_postgres_converge() {
 async fn graceful_shutdown_finishes_the_sync_in_flight() {
     let db = TestDb::new(Db::Sqlite).await.unwrap();
     let site = db.dir().join("site");
-    let server = ServerProcess::start(server_bin!(), &db.url, &site).await;
+    // The trace layer logs each request as it starts being handled.
+    let server = ServerProcess::start_logging(server_bin!(), &db.url, &site, "tower_http=debug").await;
     let mut device = Device::new(3);
     let mut rng = fastrand::Rng::with_seed(3);
     for i in 0..200 {
@@ -225,9 +226,8 @@ async fn graceful_shutdown_finishes_the_sync_in_flight() {
     let body = serde_json::to_vec(&device.request()).unwrap();
     let base = server.base.clone();
     let sync = tokio::spawn(async move { post_raw(&reqwest::Client::new(), &base, body).await });
-    // Long enough for the request to reach the server on a busy machine (30 ms was not,
-    // once documents grew), far shorter than merging its 200 reports takes (about 2 s).
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    // SIGTERM only once the server is handling the request, so it is truly in flight.
+    server.wait_for_log("started processing request").await;
     assert!(server.terminate().await, "the server exits cleanly");
     let (status, answer) = sync.await.unwrap().expect("the sync in flight was answered");
     assert_eq!(status, 200);

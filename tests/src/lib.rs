@@ -592,6 +592,18 @@ impl ServerProcess {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits until the server has logged a line containing `text` (with a `RUST_LOG`
+    /// filter from [`Self::start_logging`] that lets it through); panics after 30 s.
+    pub async fn wait_for_log(&self, text: &str) {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while !self.log.lock().unwrap().contains(text) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the server logged {text:?} within 30 s"));
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id().unwrap_or(0)
