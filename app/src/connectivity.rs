@@ -16,9 +16,26 @@
 pub const FIRST_RETRY_MS: u32 = 2_000;
 /// Retries are never further apart than this.
 pub const MAX_RETRY_MS: u32 = 60_000;
-/// A request that has not been answered within this many milliseconds is abandoned and
-/// counts as the server not being reached.
+/// A small request that has not been answered within this many milliseconds is abandoned
+/// and counts as the server not being reached; larger ones get longer
+/// ([`request_deadline_ms`]).
 pub const REQUEST_TIMEOUT_MS: u32 = 30_000;
+/// The slowest uplink a request is given time for, in bytes per millisecond (4 KB/s,
+/// about a GPRS uplink): on one bar a large first sync is slow, not hung.
+pub const SLOWEST_LINK_BYTES_PER_MS: usize = 4;
+/// No request is given longer than this (ten minutes).
+pub const MAX_REQUEST_DEADLINE_MS: u32 = 600_000;
+
+/// How long a request whose body is `body_bytes` long may take before it is abandoned:
+/// [`REQUEST_TIMEOUT_MS`] for the answer, plus the time the body takes to send at
+/// [`SLOWEST_LINK_BYTES_PER_MS`], at most [`MAX_REQUEST_DEADLINE_MS`].
+#[must_use]
+pub fn request_deadline_ms(body_bytes: usize) -> u32 {
+    let sending = u32::try_from(body_bytes / SLOWEST_LINK_BYTES_PER_MS).unwrap_or(u32::MAX);
+    REQUEST_TIMEOUT_MS
+        .saturating_add(sending)
+        .min(MAX_REQUEST_DEADLINE_MS)
+}
 
 /// Whether the server can be reached, as far as the device knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +233,15 @@ mod tests {
         assert_eq!(bottom.failed(1.0), FIRST_RETRY_MS);
         // A broken random source still gives a sane wait.
         assert_eq!(Backoff::new().failed(f64::NAN), 1_000);
+    }
+
+    #[test]
+    fn a_large_request_on_a_slow_link_is_slow_not_hung() {
+        assert_eq!(request_deadline_ms(0), REQUEST_TIMEOUT_MS);
+        assert_eq!(request_deadline_ms(3_000), 30_750);
+        // A first sync of 200 reports (about 540 KB of JSON) gets 165 s.
+        assert_eq!(request_deadline_ms(540_000), 165_000);
+        assert_eq!(request_deadline_ms(usize::MAX), MAX_REQUEST_DEADLINE_MS);
     }
 
     #[test]

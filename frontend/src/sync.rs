@@ -12,7 +12,8 @@
 //!
 //! Connectivity comes from the requests themselves ([`app::connectivity::Connectivity`]):
 //! `navigator.onLine` and the `online`/`offline` events only trigger a check, and a request
-//! not answered within [`REQUEST_TIMEOUT_MS`] is abandoned and counts as not reached.
+//! not answered within its deadline ([`request_deadline_ms`]: 30 s, more for a large body)
+//! is abandoned and counts as not reached.
 //!
 //! Durability order: a report's changes stay on the device (and are resent) until the
 //! server has durably acknowledged heads that cover them; feed changes are stored report
@@ -23,7 +24,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::thread::LocalKey;
 
-use app::connectivity::{Backoff, Connectivity, REQUEST_TIMEOUT_MS, Signal};
+use app::connectivity::{Backoff, Connectivity, Signal, request_deadline_ms};
 use app::document::{ReportDoc, parse_hash};
 use app::domain::{ReportId, Timestamp};
 use app::field::{FieldState, ReportSync};
@@ -131,23 +132,24 @@ fn note(state: FieldState, signal: Signal) {
     state.connectivity.update(|c| *c = c.after(signal));
 }
 
-/// Sends the request that `finish` makes of `builder`, and reads its answer with `read`;
-/// both are abandoned after [`REQUEST_TIMEOUT_MS`]. Whether the server was reached is
-/// noted in `state`.
+/// Sends `builder` with `body` (JSON; `None` for none), and reads its answer with `read`;
+/// both are abandoned after the body's [`request_deadline_ms`]. Whether the server was
+/// reached is noted in `state`.
 async fn exchange<T, F>(
     state: FieldState,
     builder: RequestBuilder,
-    finish: impl FnOnce(RequestBuilder) -> Result<Request, gloo_net::Error>,
+    body: Option<String>,
     read: impl FnOnce(Response) -> F,
 ) -> Result<T, Failure>
 where
     F: Future<Output = Result<T, Failure>>,
 {
+    let deadline_ms = request_deadline_ms(body.as_ref().map_or(0, String::len));
     let controller = web_sys::AbortController::new().map_err(|e| Failure::Device(format!("{e:?}")))?;
     let timed_out = Rc::new(Cell::new(false));
     let _deadline = {
         let (controller, timed_out) = (controller.clone(), Rc::clone(&timed_out));
-        Timeout::new(REQUEST_TIMEOUT_MS, move || {
+        Timeout::new(deadline_ms, move || {
             timed_out.set(true);
             controller.abort();
         })
@@ -162,14 +164,18 @@ where
         Failure::NotReached(if timed_out {
             format!(
                 "the server did not answer within {} s",
-                REQUEST_TIMEOUT_MS / 1_000
+                deadline_ms.div_ceil(1_000)
             )
         } else {
             "the server could not be reached".to_owned()
         })
     };
-    let request = finish(builder.abort_signal(Some(&controller.signal())))
-        .map_err(|e| Failure::Device(e.to_string()))?;
+    let builder = builder.abort_signal(Some(&controller.signal()));
+    let request = match body {
+        Some(json) => builder.header("content-type", "application/json").body(json),
+        None => builder.build(),
+    }
+    .map_err(|e| Failure::Device(e.to_string()))?;
     let response = request.send().await.map_err(|_| not_reached(timed_out.get()))?;
     // The deadline covers reading the answer too: a body that stalls is abandoned.
     let answer = read(response).await;
@@ -218,18 +224,13 @@ pub fn start(state: FieldState) {
 /// use. A refusal marks the device signed out (its reports stay).
 pub fn refresh_me(state: FieldState) {
     leptos::task::spawn_local(async move {
-        let answer = exchange(
-            state,
-            Request::get("/api/me"),
-            RequestBuilder::build,
-            |response| async move {
-                Ok(match response.status() {
-                    200 => response.json::<app::protocol::Me>().await.ok().map(Some),
-                    401 => Some(None),
-                    _ => None,
-                })
-            },
-        )
+        let answer = exchange(state, Request::get("/api/me"), None, |response| async move {
+            Ok(match response.status() {
+                200 => response.json::<app::protocol::Me>().await.ok().map(Some),
+                401 => Some(None),
+                _ => None,
+            })
+        })
         .await;
         match answer {
             Ok(Some(Some(me))) => {
@@ -381,13 +382,8 @@ async fn run(state: FieldState) -> Result<(), Failure> {
             notices_seen: store::notices_version(),
             lists_seen: store::lists_version(),
         };
-        let answer = exchange(
-            state,
-            Request::post("/api/sync"),
-            |builder| builder.json(&request),
-            read_sync_answer,
-        )
-        .await?;
+        let json = serde_json::to_string(&request).map_err(|e| Failure::Device(e.to_string()))?;
+        let answer = exchange(state, Request::post("/api/sync"), Some(json), read_sync_answer).await?;
         let body = match answer {
             Ok(body) => body,
             Err(error) if error.error == ErrorCode::RejectedReports && !error.rejected.is_empty() => {
