@@ -111,6 +111,12 @@ pub(crate) enum Failure {
     Device(String),
 }
 
+impl From<store::StoreError> for Failure {
+    fn from(e: store::StoreError) -> Self {
+        Self::Device(e.0)
+    }
+}
+
 impl Failure {
     /// Whether trying again soon may help, so the engine retries with backoff.
     fn is_retryable(&self) -> bool {
@@ -357,7 +363,7 @@ fn pull_of(id: ReportId) -> ReportPush {
 }
 
 async fn run(state: FieldState) -> Result<(), Failure> {
-    let device = store::device().map_err(|e| Failure::Device(e.0))?;
+    let device = store::device()?;
     let mut cursor = device.cursor;
     let mut pulls: Vec<ReportId> = Vec::new();
     for _ in 0..MAX_ROUNDS {
@@ -408,13 +414,13 @@ async fn run(state: FieldState) -> Result<(), Failure> {
         }
         // Lists the server sent because they changed: each replaces what the device held.
         if let (Some(notices), Some(version)) = (&body.notices, &body.notices_version) {
-            store::set_notices(notices, version).map_err(|e| Failure::Device(e.0))?;
+            store::set_notices(notices, version)?;
             state.notices.set(notices.clone());
         }
         if let (Some(plans), Some(categories), Some(version)) =
             (&body.plans, &body.categories, &body.lists_version)
         {
-            store::set_lists(plans, categories, version).map_err(|e| Failure::Device(e.0))?;
+            store::set_lists(plans, categories, version)?;
             state.plans.set(plans.clone());
             state.categories.set(categories.clone());
         }
@@ -427,7 +433,7 @@ async fn run(state: FieldState) -> Result<(), Failure> {
             }
         }
         if all_applied {
-            store::set_cursor(body.cursor).map_err(|e| Failure::Device(e.0))?;
+            store::set_cursor(body.cursor)?;
             cursor = Some(body.cursor);
         }
         state.outbox.set(store::outbox());
