@@ -59,6 +59,22 @@ setup_build() {
   setup_npm
 }
 
+# The fuzz targets build with cargo-fuzz on a nightly toolchain (libFuzzer's sanitizer
+# flags), both pinned so every machine fuzzes the same way.
+FUZZ_NIGHTLY="nightly-2026-05-20"
+CARGO_FUZZ_VERSION="0.13.2"
+
+setup_fuzz() {
+  rustup toolchain list | grep -q "^$FUZZ_NIGHTLY" || {
+    log "installing the $FUZZ_NIGHTLY toolchain for the fuzz targets (once)"
+    rustup toolchain install "$FUZZ_NIGHTLY" --profile minimal
+  }
+  if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
+    log "installing cargo-fuzz $CARGO_FUZZ_VERSION (a few minutes, once)"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+  fi
+}
+
 setup_browser() {
   apt_install chromium
 }

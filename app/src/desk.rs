@@ -271,6 +271,7 @@ mod tests {
             id: uuid::Uuid::from_u128(1),
             at: Timestamp(4_000),
             author: "Sam".into(),
+            author_id: None,
             text: "Called the contractor".into(),
             audience: Audience::Reporter,
         }];

@@ -88,7 +88,10 @@ use crate::domain::{
     Review, Severity, Status, TimelineEntry, Timestamp, Treatment, Urgency, Witness,
 };
 
+mod gate;
 mod snapshot;
+
+pub use gate::{FOREIGN_ACTOR, Gated};
 
 /// The version of the document shape this build reads and writes.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -191,6 +194,9 @@ pub enum DocError {
     /// Writing an edit failed.
     #[error("the edit could not be written: {0}")]
     Write(String),
+    /// An uploaded change does something the write policy does not allow.
+    #[error("{0}; nothing was stored")]
+    Forbidden(String),
 }
 
 impl From<automerge::AutomergeError> for DocError {
@@ -488,15 +494,7 @@ impl ReportDoc {
     /// Fails, leaving the caller to discard this document, if any change is undecodable or
     /// could not be applied because its dependencies are missing.
     pub fn apply_changes(&mut self, raw: &[impl AsRef<[u8]>]) -> Result<usize, DocError> {
-        let mut changes = Vec::with_capacity(raw.len());
-        for (index, bytes) in raw.iter().enumerate() {
-            let change =
-                Change::from_bytes(bytes.as_ref().to_vec()).map_err(|e| DocError::CorruptChange {
-                    index,
-                    reason: e.to_string(),
-                })?;
-            changes.push(change);
-        }
+        let changes = Self::decode_changes(raw)?;
         let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
         let mut new = 0;
         for hash in &hashes {
@@ -520,12 +518,29 @@ impl ReportDoc {
         Ok(new)
     }
 
-    /// Loads a whole document a peer sent (instead of its changes) and merges it in.
-    /// Returns how many changes were new.
-    ///
-    /// Fails, leaving the caller to discard this document, if the bytes are not a complete
-    /// Automerge document whose heads are `heads` (Automerge verifies the chunk's hashes).
-    pub fn merge_document(&mut self, bytes: &[u8], heads: &[ChangeHash]) -> Result<usize, DocError> {
+    /// Decodes uploaded changes, each on its own (their bytes walked by
+    /// [`crate::intake`] first).
+    pub fn decode_changes(raw: &[impl AsRef<[u8]>]) -> Result<Vec<Change>, DocError> {
+        raw.iter()
+            .enumerate()
+            .map(|(index, bytes)| {
+                Change::from_bytes(bytes.as_ref().to_vec()).map_err(|e| DocError::CorruptChange {
+                    index,
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The changes of a whole document a peer sent, dependencies first, once the bytes
+    /// are known to be a complete Automerge document whose heads are `heads` (its bytes
+    /// walked by [`crate::intake`] first).
+    pub fn document_changes(bytes: &[u8], heads: &[ChangeHash]) -> Result<Vec<Change>, DocError> {
+        let mut other = Self::peer_document(bytes, heads)?;
+        Ok(other.get_changes(&[]))
+    }
+
+    fn peer_document(bytes: &[u8], heads: &[ChangeHash]) -> Result<AutoCommit, DocError> {
         let mut other = AutoCommit::load(bytes).map_err(|e| DocError::CorruptDocument(e.to_string()))?;
         if !same_heads(heads, &other.get_heads()) {
             return Err(DocError::CorruptDocument(
@@ -537,6 +552,16 @@ impl ReportDoc {
                 "it holds changes with missing dependencies".to_owned(),
             ));
         }
+        Ok(other)
+    }
+
+    /// Loads a whole document a peer sent (instead of its changes) and merges it in.
+    /// Returns how many changes were new.
+    ///
+    /// Fails, leaving the caller to discard this document, if the bytes are not a complete
+    /// Automerge document whose heads are `heads` (Automerge verifies the chunk's hashes).
+    pub fn merge_document(&mut self, bytes: &[u8], heads: &[ChangeHash]) -> Result<usize, DocError> {
+        let mut other = Self::peer_document(bytes, heads)?;
         if self.doc.is_empty() {
             // Nothing to merge with: take the loaded document as it is.
             let actor = self.doc.get_actor().clone();
@@ -1032,6 +1057,9 @@ fn entry_json(entry: &TimelineEntry) -> String {
         "author": entry.author,
         "text": entry.text,
     });
+    if let Some(id) = entry.author_id {
+        json["author_id"] = serde_json::Value::from(id.to_string());
+    }
     if entry.audience != crate::domain::Audience::Team {
         json["audience"] = serde_json::Value::from(entry.audience.as_str());
     }
@@ -1126,6 +1154,7 @@ mod tests {
             id: uuid::Uuid::from_u128(1),
             at: NOW,
             author: "Ana".into(),
+            author_id: None,
             text: "Cordoned off".into(),
             audience: Default::default(),
         };
@@ -1146,6 +1175,7 @@ mod tests {
             id: uuid::Uuid::from_u128(2),
             at: Timestamp(NOW.0 + 1),
             author: "Sam".into(),
+            author_id: None,
             text: "Absorbent \"granules\" spread".into(),
             audience: Default::default(),
         };
@@ -1208,6 +1238,7 @@ mod tests {
             id: uuid::Uuid::from_u128(1),
             at: NOW,
             author: "Sam".into(),
+            author_id: None,
             text: "Cleaned".into(),
             audience: Default::default(),
         });
@@ -1277,9 +1308,12 @@ mod tests {
                     for (text, role, by, at) in ticks {
                         let step = crate::domain::PlanStep::new(&role, &text);
                         if report.plan_ticks.iter().all(|t| t.step != step.id) {
-                            report
-                                .plan_ticks
-                                .push(crate::domain::PlanTick::of(&step, &by, Timestamp(at)));
+                            report.plan_ticks.push(crate::domain::PlanTick::of(
+                                &step,
+                                &by,
+                                uuid::Uuid::from_u128(at.unsigned_abs().into()),
+                                Timestamp(at),
+                            ));
                         }
                     }
                     report.impact = impact;
@@ -1411,6 +1445,7 @@ mod tests {
                                 id: uuid::Uuid::from_u128(id),
                                 at: Timestamp(at),
                                 author,
+                                author_id: (id % 2 == 0).then(|| uuid::Uuid::from_u128(id ^ 7)),
                                 text,
                                 audience: if shared {
                                     crate::domain::Audience::Reporter
@@ -1597,6 +1632,7 @@ mod tests {
                         id,
                         at: NOW,
                         author: "Sam Lead".into(),
+                        author_id: None,
                         text,
                         audience: Default::default(),
                     });

@@ -4,6 +4,7 @@
 //! * [`domain`]: incident reports, severity, workflow: pure rules, no IO.
 //! * [`mod@document`]: the one definition of the report's Automerge document.
 //! * [`protocol`]: the versioned device ↔ server sync messages.
+//! * [`intake`]: uploaded Automerge bytes walked and bounded before Automerge reads them.
 //! * [`field`]: the port through which pages reach the device (storage, sync, GPS).
 //! * [`connectivity`]: whether the device can reach the server, and when it retries.
 //! * [`desk`]: server functions for supervisors, and the port the server implements.
@@ -20,6 +21,7 @@ pub mod desk;
 pub mod document;
 pub mod domain;
 pub mod field;
+pub mod intake;
 pub mod merge;
 pub mod pages;
 pub mod protocol;

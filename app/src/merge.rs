@@ -7,9 +7,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use automerge::ActorId;
 
 use crate::document::{DocError, FieldConflict, ReportDoc, Snapshot, hash_hex, parse_hash};
-use crate::domain::access::Guarded;
+use crate::domain::access::Viewer;
 use crate::domain::{Report, Timestamp};
-use crate::protocol::{Bytes, MAX_CHANGES_PER_REPORT, ReportAck, ReportPush};
+use crate::intake;
+use crate::protocol::{Bytes, ReportAck, ReportPush};
 
 /// Why a push could not be merged.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +41,9 @@ pub struct Merged {
     pub conflicts: Vec<FieldConflict>,
     /// Whether anything new arrived (if not, there is nothing to store).
     pub changed: bool,
+    /// Whether an accepted change wrote injury details or the injury category (the
+    /// report's history then holds them, whatever its final state).
+    pub sensitive: bool,
     /// The acknowledgement for the device.
     pub ack: ReportAck,
 }
@@ -59,6 +63,7 @@ impl Merged {
             change_count: doc.change_count(),
             conflicts,
             changed,
+            sensitive: false,
             ack: ReportAck {
                 id: report.id,
                 heads: heads.clone(),
@@ -75,42 +80,45 @@ fn merge_actor() -> ActorId {
     ActorId::from([0u8; 16].as_slice())
 }
 
-/// Applies `push` to the stored document (or a new one) and checks the result.
+/// Applies `push` to the stored document (or a new one) with no write policy: for
+/// documents the server itself made (the demo seed) and tests of storage. Uploads go
+/// through [`merge_push_checked`].
 ///
-/// Refuses, with a reason a device can show, anything that is undecodable, incomplete,
-/// for another report, or leaves an invalid report. Never panics: a panic inside Automerge
-/// is caught; if the stored document alone still loads and reads, the upload is refused,
-/// otherwise the stored document is reported [`MergeError::Poisoned`].
+/// Refuses, with a reason a device can show, anything that is over the intake caps,
+/// undecodable, incomplete, for another report, or leaves an invalid report. Never
+/// panics: a panic inside Automerge is caught; if the stored document alone still loads
+/// and reads, the upload is refused, otherwise the stored document is reported
+/// [`MergeError::Poisoned`].
 pub fn merge_push(stored: Option<&[u8]>, push: &ReportPush, now: Timestamp) -> Result<Merged, MergeError> {
-    merge_push_checked(stored, push, now, &|_, _| Ok(()), &|_| true)
+    merge_with(stored, push, now, None)
 }
 
-/// Whether new changes by this actor are accepted from the person pushing them.
-pub type ActorRule<'a> = dyn Fn(&ActorId) -> bool + 'a;
+pub use crate::document::FOREIGN_ACTOR;
 
-/// What a device is told when it pushes changes under someone else's actor.
-pub const FOREIGN_ACTOR: &str = "these changes were not made under your sign-in (another person's, or from before signing in); they were not stored";
-
-/// The rules a merged report must meet on top of being valid: given the stored report's
-/// guarded fields (`None` for a new report) and the merged report, a reason to refuse.
-pub type FieldRules<'a> = dyn Fn(Option<&Guarded>, &Report) -> Result<(), String> + 'a;
-
-/// [`merge_push`], and the merged report must also pass `rules` (who may change what),
-/// checked against the stored document the changes were merged into, and every change
-/// new to the stored document must be by an actor `actors` accepts (authorship).
+/// Applies `push`, uploaded by `pusher`, to the stored document (or a new one): the
+/// uploaded bytes walked and bounded first ([`crate::intake`]), then every operation of
+/// every new change checked against the write policy on the state before it
+/// ([`ReportDoc::apply_gated`]), then the merged report validated. A new report must be
+/// filed as [`Viewer::check_new`] says.
 pub fn merge_push_checked(
     stored: Option<&[u8]>,
     push: &ReportPush,
     now: Timestamp,
-    rules: &FieldRules<'_>,
-    actors: &ActorRule<'_>,
+    pusher: &Viewer,
 ) -> Result<Merged, MergeError> {
-    if push.changes.len() > MAX_CHANGES_PER_REPORT {
-        return Err(MergeError::Refused(format!(
-            "too many changes in one request ({}, at most {MAX_CHANGES_PER_REPORT}); send them in parts",
-            push.changes.len()
-        )));
-    }
+    merge_with(stored, push, now, Some(pusher))
+}
+
+fn merge_with(
+    stored: Option<&[u8]>,
+    push: &ReportPush,
+    now: Timestamp,
+    pusher: Option<&Viewer>,
+) -> Result<Merged, MergeError> {
+    let uploaded = push.changes.iter().map(|c| c.0.len()).sum::<usize>()
+        + push.document.as_ref().map_or(0, |d| d.0.len());
+    intake::check_push(push, &mut intake::Budget::for_body(uploaded))
+        .map_err(|e| MergeError::Refused(e.to_string()))?;
     let device_heads = push
         .heads
         .iter()
@@ -122,7 +130,7 @@ pub fn merge_push_checked(
         None => ReportDoc::empty(merge_actor()),
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        merge_into(&mut doc, push, &device_heads, now, rules, actors)
+        merge_into(&mut doc, push, &device_heads, now, pusher, stored.is_none())
     }));
     match outcome {
         Ok(Ok(Ok(merged))) => Ok(merged),
@@ -170,33 +178,50 @@ fn merge_into(
     push: &ReportPush,
     device_heads: &[automerge::ChangeHash],
     now: Timestamp,
-    rules: &FieldRules<'_>,
-    actors: &ActorRule<'_>,
+    pusher: Option<&Viewer>,
+    new_report: bool,
 ) -> Result<Result<Merged, String>, DocError> {
-    let stored_heads = doc.heads();
-    // The stored report's guarded fields, before anything is merged in (a new document
-    // is still empty).
-    let before = if doc.change_count() == 0 {
-        None
-    } else {
-        Some(doc.guarded()?)
+    let (new, sensitive) = match pusher {
+        Some(pusher) => {
+            let mut changes = match &push.document {
+                Some(document) => ReportDoc::document_changes(&document.0, device_heads)?,
+                None => Vec::new(),
+            };
+            changes.extend(ReportDoc::decode_changes(&push.changes)?);
+            let gated = match doc.apply_gated(changes, pusher, now) {
+                Ok(gated) => gated,
+                Err(DocError::Forbidden(reason)) => return Ok(Err(reason)),
+                Err(e) => return Err(e),
+            };
+            (gated.new, gated.sensitive)
+        }
+        None => {
+            let mut new = match &push.document {
+                Some(document) => doc.merge_document(&document.0, device_heads)?,
+                None => 0,
+            };
+            new += doc.apply_changes(&push.changes)?;
+            (new, false)
+        }
     };
-    let mut new = match &push.document {
-        Some(document) => doc.merge_document(&document.0, device_heads)?,
-        None => 0,
-    };
-    new += doc.apply_changes(&push.changes)?;
     let snapshot = doc.snapshot_valid(push.id, now)?;
-    if new > 0 {
-        if let Err(reason) = rules(before.as_ref(), &snapshot.report) {
-            return Ok(Err(reason));
-        }
-        if !doc.actors_since(&stored_heads).iter().all(actors) {
-            return Ok(Err(FOREIGN_ACTOR.to_owned()));
-        }
+    if new > 0
+        && new_report
+        && let Some(Err(reason)) = pusher.map(|p| p.check_new(&snapshot.report))
+    {
+        return Ok(Err(reason));
     }
     let changes = doc.changes_since(device_heads).into_iter().map(Bytes).collect();
-    Ok(Ok(Merged::of(doc, snapshot, new > 0, changes)))
+    let mut merged = Merged::of(doc, snapshot, new > 0, changes);
+    merged.sensitive = sensitive;
+    if merged.doc.len() > intake::MAX_STORED_DOCUMENT_BYTES {
+        return Ok(Err(format!(
+            "the report would grow to {} KiB, past the {} KiB a report may hold; it was not stored",
+            merged.doc.len() / 1024,
+            intake::MAX_STORED_DOCUMENT_BYTES / 1024
+        )));
+    }
+    Ok(Ok(merged))
 }
 
 /// The changes a peer at `heads` lacks from a stored document, with the document's heads.
@@ -244,9 +269,27 @@ pub fn join_changes(changes: &[Vec<u8>]) -> Vec<u8> {
 /// The time every fuzz case merges at.
 const FUZZ_NOW: Timestamp = Timestamp(1_764_000_000_000);
 
-/// One fuzz case: the input's changes pushed for [`FUZZ_REPORT`], first to a new
-/// document, then (if that was accepted) once more onto the stored result. Panics only if
-/// an accepted merge does not hold a valid report: the property the server relies on.
+/// The user every fuzz input is pushed as (the seeds' changes are written under actors of
+/// this user, [`crate::document::actor_for`]).
+pub const FUZZ_USER: uuid::Uuid = uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0009);
+
+/// The person every fuzz input is pushed as: a supervisor, so fuzzed changes can reach
+/// every row of the write policy (status moves, the response).
+#[must_use]
+pub fn fuzz_pusher() -> Viewer {
+    Viewer {
+        user_id: FUZZ_USER,
+        name: "Sam Lead".to_owned(),
+        login: "sam".to_owned(),
+        role: crate::domain::access::Role::Supervisor,
+        teams: Vec::new(),
+    }
+}
+
+/// One fuzz case: the input's changes pushed for [`FUZZ_REPORT`] through the gate,
+/// first to a new document, then (if that was accepted) once more onto the stored
+/// result. Panics only if an accepted merge does not hold a valid report: the property
+/// the server relies on.
 pub fn fuzz_one_push(data: &[u8]) {
     check_fuzz_push(
         &ReportPush {
@@ -263,8 +306,12 @@ pub fn fuzz_one_push(data: &[u8]) {
 /// with the heads it really has (as an honest device would claim them), to a new report
 /// and onto a stored one. Panics only if an accepted merge does not hold a valid report.
 pub fn fuzz_one_document(data: &[u8]) {
-    let heads = catch_unwind(|| automerge::AutoCommit::load(data).ok().map(|mut d| d.get_heads()))
-        .ok()
+    // Only bytes the intake walk accepts are loaded to learn their heads, as the server
+    // only loads those.
+    let walked = intake::check_document(data, &mut intake::Budget::for_body(data.len())).is_ok();
+    let heads = walked
+        .then(|| catch_unwind(|| automerge::AutoCommit::load(data).ok().map(|mut d| d.get_heads())).ok())
+        .flatten()
         .flatten()
         .unwrap_or_default();
     let push = ReportPush {
@@ -275,6 +322,26 @@ pub fn fuzz_one_document(data: &[u8]) {
     };
     check_fuzz_push(&push, None);
     check_fuzz_push(&push, Some(&fuzz_stored_report()));
+}
+
+/// One fuzz case for a whole sync request, as the server takes it: decoded, every
+/// report's bytes walked against the request's budget, then each merged through the gate
+/// as a new report. Panics only if an accepted merge does not hold a valid report.
+pub fn fuzz_one_request(body: &[u8]) {
+    let Ok(request) = crate::protocol::decode_request(body) else {
+        return;
+    };
+    let mut budget = intake::Budget::for_body(body.len());
+    if request
+        .reports
+        .iter()
+        .any(|push| intake::check_push(push, &mut budget).is_err())
+    {
+        return;
+    }
+    for push in &request.reports {
+        check_fuzz_push(push, None);
+    }
 }
 
 /// A stored, valid [`FUZZ_REPORT`] for fuzzed pushes to land on.
@@ -290,7 +357,8 @@ fn fuzz_stored_report() -> Vec<u8> {
 /// Merges `push` onto `stored` (or a new document) and, if that stored something, checks
 /// the result reads back as the merged report and that a replay onto it adds nothing.
 fn check_fuzz_push(push: &ReportPush, stored: Option<&[u8]>) {
-    let Ok(mut merged) = merge_push(stored, push, FUZZ_NOW) else {
+    let pusher = fuzz_pusher();
+    let Ok(mut merged) = merge_push_checked(stored, push, FUZZ_NOW, &pusher) else {
         return;
     };
     assert!(
@@ -303,10 +371,11 @@ fn check_fuzz_push(push: &ReportPush, stored: Option<&[u8]>) {
     let doc = std::mem::take(&mut merged.doc);
     let reloaded = ReportDoc::load(&doc, merge_actor()).expect("a stored merge loads");
     assert_eq!(
-        reloaded.read_valid(FUZZ_REPORT, FUZZ_NOW).as_ref(),
+        reloaded.read_valid(push.id, FUZZ_NOW).as_ref(),
         Ok(&merged.report)
     );
-    let again = merge_push(Some(&doc), push, FUZZ_NOW).expect("a replay onto the stored merge is accepted");
+    let again = merge_push_checked(Some(&doc), push, FUZZ_NOW, &pusher)
+        .expect("a replay onto the stored merge is accepted");
     assert!(!again.changed, "a replay adds nothing");
 }
 

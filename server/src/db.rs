@@ -968,7 +968,7 @@ impl Store {
                     // Once sensitive, always (the history keeps the details): see the
                     // `sensitive = CASE …` above.
                     .bind(i64::from(
-                        report.category.is_injury() || !report.injury.is_empty(),
+                        a.merged.sensitive || report.category.is_injury() || !report.injury.is_empty(),
                     ))
             })
             .execute(&mut **tx)

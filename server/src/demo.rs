@@ -487,6 +487,7 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DemoError> {
                     id: uuid::Uuid::from_u128((u128::try_from(index).unwrap_or(0) << 8) | step as u128),
                     at,
                     author: "Sam Okafor (supervisor)".into(),
+                    author_id: None,
                     text: format!("Moved to {}.", status.label()),
                     audience: Default::default(),
                 });

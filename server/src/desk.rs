@@ -8,10 +8,11 @@ use app::desk::{
 };
 use std::collections::HashMap;
 
-use app::document::{HistoryEntry, ReportDoc, actor_for, actor_owner};
-use app::domain::access::{Guarded, Ownership, Role, Viewer};
+use app::document::{HistoryEntry, ReportDoc, actor_for, actor_owner, hash_hex};
+use app::domain::access::{Ownership, Role, Viewer};
 use app::domain::{Report, ReportId, TimelineEntry, Timestamp};
-use app::merge::{MergeError, Merged};
+use app::merge::{MergeError, Merged, merge_push_checked};
+use app::protocol::{Bytes, ReportPush};
 
 use crate::db::{ApplyError, Job, Store, Writer};
 use crate::http::now;
@@ -172,16 +173,9 @@ impl IncidentDesk for Desk {
         if !self.may(viewer, base.id, Viewer::can_write).await? {
             return Err(NOT_YOURS.to_owned());
         }
-        if !base.status.can_move_to(edited.status) {
-            return Err(format!(
-                "an incident cannot move from {} to {}",
-                base.status.label(),
-                edited.status.label()
-            ));
-        }
-        if base.status != edited.status {
-            edited.response.ready_for(edited.status)?;
-        }
+        // Only what differs between `base` and `edited` is written; whether each write
+        // is allowed (the status move from the stored status, the review before
+        // Reviewed) is decided by the write policy on the stored report, not on `base`.
         let id = base.id;
         self.record(viewer, id, move |_| Ok((base.clone(), edited.clone())), now())
             .await
@@ -202,6 +196,7 @@ impl IncidentDesk for Desk {
             id: uuid::Uuid::now_v7(),
             at,
             author: viewer.name.clone(),
+            author_id: Some(viewer.user_id),
             text: text.trim().to_owned(),
             audience,
         };
@@ -446,21 +441,23 @@ impl Desk {
     ) -> Result<(), String> {
         // A desk edit is the person's own change, made through the server (no session part).
         let actor = actor_for(viewer.user_id, uuid::Uuid::nil(), self.salt);
-        let rules = viewer.clone();
+        let pusher = viewer.clone();
+        // The edit is made on a copy of the stored document and then merged like any
+        // device's upload: through the intake walk and the write policy, as this person.
         let merge = move |stored: Option<&[u8]>| -> Result<Merged, MergeError> {
             let stored = stored.ok_or_else(|| MergeError::Refused("that incident does not exist".into()))?;
             let mut doc =
                 ReportDoc::load(stored, actor.clone()).map_err(|e| MergeError::Poisoned(e.to_string()))?;
             let current = doc.read().map_err(|e| MergeError::Poisoned(e.to_string()))?;
-            let before = Guarded::of(&current);
-            let changed = write(&mut doc, &current).map_err(MergeError::Refused)?;
-            let snapshot = doc
-                .snapshot_valid(id, now)
-                .map_err(|e| MergeError::Refused(e.to_string()))?;
-            rules
-                .check_fields(Some(&before), &snapshot.report)
-                .map_err(MergeError::Refused)?;
-            Ok(Merged::of(&mut doc, snapshot, changed, Vec::new()))
+            let before = doc.heads();
+            write(&mut doc, &current).map_err(MergeError::Refused)?;
+            let push = ReportPush {
+                id,
+                heads: doc.heads().iter().map(hash_hex).collect(),
+                changes: doc.changes_since(&before).into_iter().map(Bytes).collect(),
+                document: None,
+            };
+            merge_push_checked(Some(stored), &push, now, &pusher)
         };
         let job = Job {
             id,

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::document::actor_owner;
 use app::domain::access::{Ownership, Viewer};
 use app::domain::{ReportId, Timestamp};
+use app::intake;
 use app::merge::{changes_for, merge_push_checked};
 use app::protocol::{
     DecodeError, ErrorCode, MAX_FEED_PER_RESPONSE, PROTOCOL_VERSION, Rejection, ReportAck, SyncError,
@@ -91,6 +91,26 @@ pub async fn sync(
         ApiError::new(status, code, format!("the request body could not be read: {e}"))
     })?;
     let request = decode_request(&body)?;
+    // Every report's Automerge bytes are walked and bounded before anything else reads
+    // them, against one budget for the whole request.
+    let mut budget = intake::Budget::for_body(body.len());
+    let mut over: Vec<(ReportId, String)> = Vec::new();
+    for push in &request.reports {
+        match intake::check_push(push, &mut budget) {
+            Ok(_) => {}
+            Err(e) if e.is_request_cap() => {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::TooLarge,
+                    e.to_string(),
+                ));
+            }
+            Err(e) => over.push((push.id, e.to_string())),
+        }
+    }
+    if !over.is_empty() {
+        return Err(apply_error(ApplyError::Refused(over)));
+    }
     let span = tracing::Span::current();
     span.record("device", tracing::field::display(request.device_id));
     span.record("reports", request.reports.len());
@@ -140,15 +160,7 @@ pub async fn sync(
             let viewer = Arc::clone(&viewer);
             Job {
                 id: push.id,
-                merge: Arc::new(move |stored| {
-                    merge_push_checked(
-                        stored,
-                        &push,
-                        now,
-                        &|before, after| viewer.check_fields(before, after),
-                        &|actor| actor_owner(actor).is_some_and(|(user, _)| user == viewer.user_id),
-                    )
-                }),
+                merge: Arc::new(move |stored| merge_push_checked(stored, &push, now, &viewer)),
             }
         })
         .collect();

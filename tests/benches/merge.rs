@@ -32,6 +32,7 @@ fn main() {
             id: uuid::Uuid::from_u128(k + 1),
             at: now,
             author: "Dana Okafor".into(),
+            author_id: None,
             text: format!("Update {k}: checked the beam clips and the load plate; photos taken."),
             audience: Default::default(),
         });

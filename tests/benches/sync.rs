@@ -56,6 +56,7 @@ fn file_report(device: &mut Device, n: usize) -> (ReportId, usize) {
             id: device.fresh_uuid(),
             at,
             author: "Dana Okafor".into(),
+            author_id: None,
             text: format!("Update {k}: checked the beam clips and the load plate; photos taken."),
             audience: Default::default(),
         };

@@ -187,7 +187,8 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   await deskPage.goto(`${BASE}/incidents`);
   await deskPage.getByRole('link', { name: title }).waitFor();
 
-  // (f) The field device goes offline and edits; meanwhile the supervisor edits too.
+  // (f) The field device goes offline and edits; meanwhile the supervisor edits too
+  // (before triage: once triaged, the facts are the supervisor's, see SECURITY.md).
   await field.setOffline(true);
   await page.locator('.outbox-item', { hasText: title }).getByRole('link').click();
   await page.waitForURL(/\/report\?id=/);
@@ -201,13 +202,10 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   await deskPage.waitForURL(/\/incidents\//);
   await hydrated(deskPage);
   await deskPage.getByLabel('Severity').selectOption('major');
-  await deskPage.getByLabel('Status').selectOption('triaged');
   await deskPage.getByRole('button', { name: 'Save changes' }).click();
   await deskPage.getByText('Saved.').waitFor();
 
   await backOnlineUntilSynced(field, page, title);
-  // The supervisor's triage reached the device.
-  await page.locator('.outbox-item', { hasText: title }).filter({ hasText: 'Triaged' }).waitFor({ timeout: 30_000 });
 
   // The detail page shows both edits merged.
   await deskPage.reload();
@@ -215,6 +213,15 @@ test('a field report made offline syncs by itself and merges with a supervisor e
   const fields = deskPage.getByTestId('incident-fields');
   await fields.getByText('Lab evacuated; extractor fan restarted by facilities.').waitFor();
   await fields.getByText('Major', { exact: true }).waitFor();
+
+  // The supervisor triages it; the triage reaches the device.
+  await deskPage.getByLabel('Status').selectOption('triaged');
+  await deskPage.getByRole('button', { name: 'Save changes' }).click();
+  await deskPage.getByText('Saved.').waitFor();
+  await page.getByRole('button', { name: 'Sync now' }).click();
+  await page.locator('.outbox-item', { hasText: title }).filter({ hasText: 'Triaged' }).waitFor({ timeout: 30_000 });
+  await deskPage.reload();
+  await hydrated(deskPage);
   await fields.getByText('Triaged', { exact: true }).waitFor();
   await fields.getByText('Rita Gomez, Sam Lee').waitFor();
   await deskPage.screenshot({ path: `${ARTIFACTS}/incident-detail.png`, fullPage: true });

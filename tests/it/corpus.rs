@@ -6,9 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use app::document::{ReportDoc, actor_from_uuid};
+use app::document::{ReportDoc, actor_for, actor_from_uuid};
 use app::domain::{Report, Severity};
-use app::merge::{FUZZ_REPORT, fuzz_one_document, fuzz_one_push, join_changes, merge_push, split_changes};
+use app::merge::{
+    FUZZ_REPORT, FUZZ_USER, fuzz_one_document, fuzz_one_push, fuzz_one_request, fuzz_pusher, join_changes,
+    merge_push_checked, split_changes,
+};
 use app::protocol::{Bytes, ReportPush, decode_request};
 use muster_tests::{Device, T0};
 
@@ -31,9 +34,16 @@ fn files(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
+/// An actor of the fuzz pusher (each seed's own session tag).
+fn fuzz_actor(n: u128) -> automerge::ActorId {
+    actor_for(FUZZ_USER, uuid::Uuid::from_u128(n), [0; 4])
+}
+
 fn write_seeds() {
     // Sync requests as devices send them: new reports, edits, pulls, a cursor, nothing.
     let mut device = Device::new(9);
+    // Under the fuzz pusher's actor, so the fuzzer's merges get past authorship.
+    device.sign_in_as(FUZZ_USER, uuid::Uuid::from_u128(9), "fuzz");
     let first = device.create("Forklift clipped racking", "Warehouse B");
     device.edit(first, |r| r.severity = Severity::Major);
     device.add_update(first, "Racking inspected");
@@ -59,7 +69,7 @@ fn write_seeds() {
     let mut report = Report::blank(FUZZ_REPORT, T0, "Ana Field");
     report.title = "Ladder with cracked stile".into();
     report.location.place = "Stores".into();
-    let mut doc = ReportDoc::create(&report, actor_from_uuid(uuid::Uuid::from_u128(1)), T0).unwrap();
+    let mut doc = ReportDoc::create(&report, fuzz_actor(1), T0).unwrap();
     std::fs::write(
         corpus("apply_changes").join("seed-create"),
         join_changes(&doc.changes_since(&[])),
@@ -71,6 +81,7 @@ fn write_seeds() {
         id: uuid::Uuid::from_u128(2),
         at: T0,
         author: "Sam Lead".into(),
+        author_id: Some(FUZZ_USER),
         text: "Removed from use".into(),
         audience: Default::default(),
     });
@@ -83,7 +94,7 @@ fn write_seeds() {
 
     // Whole documents of the fuzzed report, as a device sends a new one.
     std::fs::write(corpus("merge_document").join("seed-edited"), doc.save()).unwrap();
-    let fresh = ReportDoc::create(&report, actor_from_uuid(uuid::Uuid::from_u128(3)), T0).unwrap();
+    let fresh = ReportDoc::create(&report, fuzz_actor(3), T0).unwrap();
     std::fs::write(
         corpus("merge_document").join("seed-created"),
         fresh.clone().save(),
@@ -105,6 +116,17 @@ fn write_seeds() {
     std::fs::write(corpus("merge_document").join("seed-photos"), doc.save()).unwrap();
 }
 
+/// Whether a seed merges: through the write policy as the fuzz pusher, except documents
+/// in shapes older Muster versions stored (`legacy-*`, written by actors of no account),
+/// which the server only ever holds, never takes as an upload.
+fn merges(name: &str, push: &ReportPush, now: app::domain::Timestamp) -> bool {
+    if name.starts_with("legacy-") {
+        app::merge::merge_push(None, push, now).is_ok()
+    } else {
+        merge_push_checked(None, push, now, &fuzz_pusher()).is_ok()
+    }
+}
+
 #[test]
 fn the_seed_corpus_decodes_without_panicking() {
     if std::env::var("MUSTER_WRITE_CORPUS").is_ok() {
@@ -118,6 +140,19 @@ fn the_seed_corpus_decodes_without_panicking() {
             "{} is a valid request",
             path.display()
         );
+        fuzz_one_request(bytes);
+        // Each report in a seed gets past the gate, so the fuzzer starts from accepted
+        // merges.
+        let request = decode_request(bytes).unwrap();
+        for push in request
+            .reports
+            .iter()
+            .filter(|p| p.document.is_some() || !p.changes.is_empty())
+        {
+            let merged =
+                merge_push_checked(None, push, app::domain::Timestamp(T0.0 + 60_000), &fuzz_pusher());
+            assert!(merged.is_ok(), "{}: {merged:?}", path.display());
+        }
         // Every truncation of a seed is refused cleanly.
         for cut in 0..bytes.len() {
             assert!(decode_request(&bytes[..cut]).is_err());
@@ -140,14 +175,14 @@ fn the_seed_corpus_decodes_without_panicking() {
         let name = path.file_name().unwrap().to_string_lossy();
         if name.starts_with("regression-") {
             // Inputs that once made Automerge panic: refused with a reason, never a crash.
-            let refused = merge_push(None, &push, now).unwrap_err();
+            let refused = merge_push_checked(None, &push, now, &fuzz_pusher()).unwrap_err();
             assert!(
                 matches!(refused, app::merge::MergeError::Refused(_)),
                 "{name}: {refused}"
             );
             continue;
         }
-        assert!(merge_push(None, &push, now).is_ok(), "{} merges", path.display());
+        assert!(merges(&name, &push, now), "{} merges", path.display());
         // Flipping any single byte never panics, and is refused or still a valid report.
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
@@ -193,7 +228,8 @@ fn the_seed_corpus_decodes_without_panicking() {
             changes: vec![],
             document: Some(Bytes(bytes.clone())),
         };
-        assert!(merge_push(None, &push, now).is_ok(), "{} merges", path.display());
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(merges(&name, &push, now), "{} merges", path.display());
         // Every truncation and every flipped byte never panics, and is refused or still
         // a valid report.
         for cut in 0..bytes.len() {

@@ -792,6 +792,7 @@ impl Device {
             id: self.fresh_uuid(),
             at: Timestamp(self.clock),
             author: format!("Device {}", self.id.as_bytes()[0]),
+            author_id: Some(self.user),
             text: text.to_owned(),
             audience: Default::default(),
         };

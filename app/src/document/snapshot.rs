@@ -167,6 +167,15 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
     Ok((read, conflicted))
 }
 
+/// The report's status as the workflow reads it: the settled one among concurrent
+/// values, else the one value.
+pub(super) fn status_now(doc: &AutoCommit, report: &ObjId) -> Option<Status> {
+    settled_status(doc, report).or_else(|| match doc.get(report, "status").ok()?? {
+        (automerge::Value::Scalar(s), _) => s.as_str().and_then(Status::from_key),
+        (automerge::Value::Object(_), _) => None,
+    })
+}
+
 /// The status that stands among concurrent ones, by the workflow's rule
 /// ([`Status::settle`]): each value with the status its writer replaced, read at the
 /// dependencies of the change that wrote it.
@@ -483,6 +492,7 @@ fn timeline(doc: &AutoCommit, list: &ObjId) -> Result<Vec<TimelineEntry>, DocErr
                 id: uuid(&entry, "id", prefix)?,
                 at: timestamp(&entry, "at", prefix)?,
                 author: string(&entry, "author", prefix)?,
+                author_id: None,
                 text: string(&entry, "text", prefix)?,
                 audience: Default::default(),
             })

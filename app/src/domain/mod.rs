@@ -45,6 +45,7 @@ pub mod access;
 pub mod injury;
 pub mod photo;
 pub mod plan;
+pub mod policy;
 pub mod priority;
 pub mod report;
 pub mod response;

@@ -112,20 +112,25 @@ pub struct PlanTick {
     pub text: String,
     /// When it was ticked (the device's clock).
     pub at: Timestamp,
-    /// Who ticked it.
+    /// Who ticked it (their name as it was).
     pub by: String,
+    /// Their user id (absent from ticks made before the write policy): the sync gate
+    /// accepts a new tick only from the person it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_id: Option<uuid::Uuid>,
 }
 
 impl PlanTick {
-    /// A tick of `step` by `by` at `at`.
+    /// A tick of `step` by the person `by` (user `by_id`) at `at`.
     #[must_use]
-    pub fn of(step: &PlanStep, by: &str, at: Timestamp) -> Self {
+    pub fn of(step: &PlanStep, by: &str, by_id: uuid::Uuid, at: Timestamp) -> Self {
         Self {
             step: step.id.clone(),
             role: step.role.clone(),
             text: step.text.clone(),
             at,
             by: by.to_owned(),
+            by_id: Some(by_id),
         }
     }
 }

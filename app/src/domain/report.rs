@@ -433,8 +433,12 @@ pub struct TimelineEntry {
     pub id: Uuid,
     /// When it was written.
     pub at: Timestamp,
-    /// Who wrote it.
+    /// Who wrote it (their name as it was).
     pub author: String,
+    /// Their user id (absent from entries written before the write policy): the sync
+    /// gate accepts a new entry only from the person it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<Uuid>,
     /// What happened, was done or was decided.
     pub text: String,
     /// Whom it is for (absent from entries written before audiences: the team).
@@ -871,6 +875,7 @@ mod tests {
                 id: Uuid::from_u128(n as u128),
                 at: r.reported_at,
                 author: "Sam".into(),
+                author_id: None,
                 text: format!("update {n}"),
                 audience,
             });

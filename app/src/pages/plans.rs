@@ -39,10 +39,15 @@ pub(super) fn PlanChecklist(
                 move |ev: leptos::ev::Event| {
                     let on = event_target_checked(&ev);
                     let at = device.with_value(|d| d.as_ref().map(|d| d.0.now()));
+                    // Signed by who is signed in on this device (the server accepts a
+                    // tick only from the person it names).
+                    let by_id = state
+                        .me
+                        .with_untracked(|m| m.as_ref().map_or(uuid::Uuid::nil(), |m| m.viewer.user_id));
                     ticks.update(|t| {
                         t.retain(|tick| tick.step != step.id);
                         if let (true, Some(at)) = (on, at) {
-                            t.push(PlanTick::of(&step, reporter.get_untracked().trim(), at));
+                            t.push(PlanTick::of(&step, reporter.get_untracked().trim(), by_id, at));
                         }
                     });
                 }
