@@ -23,7 +23,8 @@ async fn every_cell_of_the_policy_table_is_enforced_at_the_sync_boundary(db: Db)
     let store = &server.store;
     let team = "North site";
     let (field, field_token, _) = add_user_with_session(store, "ana", Role::Field, &[team]).await;
-    let (supervisor, supervisor_token, _) = add_user_with_session(store, "sam", Role::Supervisor, &[team]).await;
+    let (supervisor, supervisor_token, _) =
+        add_user_with_session(store, "sam", Role::Supervisor, &[team]).await;
     let (admin, admin_token, _) = add_user_with_session(store, "ada", Role::Admin, &[]).await;
     let people = People {
         field: store.viewer(field).await.unwrap().unwrap(),
@@ -44,12 +45,15 @@ async fn every_cell_of_the_policy_table_is_enforced_at_the_sync_boundary(db: Db)
             .map(|case| {
                 let push = ReportPush {
                     id: case.push.id,
-                    heads: app::document::ReportDoc::load(&case.stored, app::document::actor_from_uuid(uuid::Uuid::nil()))
-                        .unwrap()
-                        .heads()
-                        .iter()
-                        .map(app::document::hash_hex)
-                        .collect(),
+                    heads: app::document::ReportDoc::load(
+                        &case.stored,
+                        app::document::actor_from_uuid(uuid::Uuid::nil()),
+                    )
+                    .unwrap()
+                    .heads()
+                    .iter()
+                    .map(app::document::hash_hex)
+                    .collect(),
                     changes: vec![],
                     document: Some(Bytes(case.stored.clone())),
                 };
@@ -88,9 +92,14 @@ async fn every_cell_of_the_policy_table_is_enforced_at_the_sync_boundary(db: Db)
             notices_seen: None,
             lists_seen: None,
         };
-        let (status, body) = post_as(&http, &server.base, Some(token), serde_json::to_vec(&request).unwrap())
-            .await
-            .unwrap();
+        let (status, body) = post_as(
+            &http,
+            &server.base,
+            Some(token),
+            serde_json::to_vec(&request).unwrap(),
+        )
+        .await
+        .unwrap();
         let refusal = (status != 200).then(|| {
             let error: SyncError = serde_json::from_slice(&body)
                 .unwrap_or_else(|_| panic!("{}: {status} {}", case.name(), String::from_utf8_lossy(&body)));
@@ -117,6 +126,12 @@ async fn every_cell_of_the_policy_table_is_enforced_at_the_sync_boundary(db: Db)
         app::domain::policy::RULES.len(),
         app::domain::policy::cells()
     );
-    assert!(wrong.is_empty(), "{} of {} cases disagree:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases disagree:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
     assert!(cases.len() > 1_000, "every cell has a case");
 }

@@ -121,9 +121,12 @@ pub fn stored_in(id: ReportId, state: Status, people: &People) -> Vec<u8> {
         text: "Cones out".into(),
         audience: Default::default(),
     });
-    report
-        .plan_ticks
-        .push(PlanTick::of(&PlanStep::new("Whoever reports", "Make it safe"), &field.name, field.user_id, AT));
+    report.plan_ticks.push(PlanTick::of(
+        &PlanStep::new("Whoever reports", "Make it safe"),
+        &field.name,
+        field.user_id,
+        AT,
+    ));
     report.photos.push(photo(1));
     let mut doc = ReportDoc::create(&report, actor(field), AT).expect("a valid report");
     if state != Status::Reported {
@@ -192,8 +195,13 @@ fn value(kind: Kind, by: &Viewer, path: &str, state: Status) -> ScalarValue {
             .to_string(),
         ),
         Kind::Tick => text(
-            serde_json::to_string(&PlanTick::of(&PlanStep::new("Whoever reports", "Call it in"), &by.name, by.user_id, AT))
-                .expect("a tick"),
+            serde_json::to_string(&PlanTick::of(
+                &PlanStep::new("Whoever reports", "Call it in"),
+                &by.name,
+                by.user_id,
+                AT,
+            ))
+            .expect("a tick"),
         ),
         Kind::Photo => text(serde_json::to_string(&photo(2)).expect("a photo")),
         Kind::Witness => text(r#"{"name":"Olga Petrova"}"#.to_owned()),
@@ -262,7 +270,9 @@ fn case(
     stored: Vec<u8>,
 ) -> Option<Case> {
     let by = people.of(role);
-    let mut doc = AutoCommit::load(&stored).expect("stored loads").with_actor(actor(by));
+    let mut doc = AutoCommit::load(&stored)
+        .expect("stored loads")
+        .with_actor(actor(by));
     let before = doc.get_heads();
     let parent = object_at(&doc, rule.parent)?;
     // An existing action's id, or a new one for a new action.
@@ -275,12 +285,17 @@ fn case(
         key.to_owned()
     };
     let path = Rule::child_path(rule.parent, &key, rule.keys);
-    let shown = if rule.parent.is_empty() { key.clone() } else { format!("{}.{key}", rule.parent) };
+    let shown = if rule.parent.is_empty() {
+        key.clone()
+    } else {
+        format!("{}.{key}", rule.parent)
+    };
     let standing = doc.get_all(&parent, key.as_str()).expect("readable").len();
     let set = |who: policy::Who| !rule.immutable && who.allows(role, state);
     let allowed = match (rule.shape, write) {
         (Shape::Scalar(kind), Write::Set) => {
-            doc.put(&parent, key.as_str(), value(kind, by, &path, state)).expect("put");
+            doc.put(&parent, key.as_str(), value(kind, by, &path, state))
+                .expect("put");
             set(rule.set)
         }
         (_, Write::Delete) if !matches!(rule.shape, Shape::List(_)) => {
@@ -294,12 +309,14 @@ fn case(
             let list = object_at(&doc, &path)?;
             match write {
                 Write::Set => {
-                    doc.put(&list, 0, value(kind, by, &path, state)).expect("overwrite");
+                    doc.put(&list, 0, value(kind, by, &path, state))
+                        .expect("overwrite");
                     set(rule.insert) && set(rule.delete)
                 }
                 Write::Insert => {
                     let end = doc.length(&list);
-                    doc.insert(&list, end, value(kind, by, &path, state)).expect("insert");
+                    doc.insert(&list, end, value(kind, by, &path, state))
+                        .expect("insert");
                     set(rule.insert)
                 }
                 _ => {
@@ -309,7 +326,11 @@ fn case(
             }
         }
         (Shape::List(_) | Shape::Map, Write::Create) => {
-            let kind = if rule.shape == Shape::Map { ObjType::Map } else { ObjType::List };
+            let kind = if rule.shape == Shape::Map {
+                ObjType::Map
+            } else {
+                ObjType::List
+            };
             doc.put_object(&parent, key.as_str(), kind).expect("make");
             set(rule.set) && (standing == 0 || MERGED_RIVALS.contains(&path.as_str()))
         }

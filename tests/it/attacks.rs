@@ -1,0 +1,284 @@
+//! The attacks that were shown against the sync boundary with a stock Automerge client,
+//! each replayed against a real server on both databases: refused with a reason, nothing
+//! stored. (The same attacks at the merge level, one test each, are in
+//! `app/src/document/gate.rs`; every cell of the policy is in `policy.rs`.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write as _;
+
+use app::domain::access::Role;
+use app::domain::{Category, Severity, Status};
+use app::protocol::{Bytes, ErrorCode, ReportPush};
+use muster_tests::{
+    Db, Device, ServerProcess, TESTER_LOGIN, TestDb, TestServer, add_user_with_session, on_both_databases,
+    post_raw, server_bin, viewer_of,
+};
+use sha2::{Digest, Sha256};
+
+on_both_databases!(
+    a_compressed_chunk_is_refused_unread_and_memory_stays_flat,
+    the_reporter_cannot_lower_the_severity_after_triage,
+    an_injury_report_recategorised_before_its_first_sync_stays_private,
+    a_forged_desk_base_does_not_skip_the_workflow,
+);
+
+/// An Automerge chunk of `kind` around `data`, with a correct checksum.
+fn chunk(kind: u8, data: &[u8]) -> Vec<u8> {
+    let mut len = Vec::new();
+    let mut n = data.len();
+    loop {
+        let byte = u8::try_from(n & 0x7f).unwrap();
+        n >>= 7;
+        if n == 0 {
+            len.push(byte);
+            break;
+        }
+        len.push(byte | 0x80);
+    }
+    let hash = Sha256::new()
+        .chain_update([kind])
+        .chain_update(&len)
+        .chain_update(data)
+        .finalize();
+    let mut out = vec![0x85, 0x6f, 0x4a, 0x83];
+    out.extend_from_slice(&hash[..4]);
+    out.push(kind);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(data);
+    out
+}
+
+/// Raw DEFLATE of `mib` MiB of zeros.
+fn deflated_zeros(mib: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = flate2::write::DeflateEncoder::new(&mut out, flate2::Compression::best());
+    let zeros = vec![0u8; 1024 * 1024];
+    for _ in 0..mib {
+        encoder.write_all(&zeros).unwrap();
+    }
+    encoder.finish().unwrap();
+    out
+}
+
+/// A process's memory figure from `/proc/<pid>/status`, in KiB.
+fn proc_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+/// Files a report on `device` in the name `reporter`.
+fn file_as(device: &mut Device, reporter: &str, title: &str) -> app::domain::ReportId {
+    let random: [u8; 10] = device.fresh_uuid().as_bytes()[6..].try_into().unwrap();
+    let id = app::domain::ReportId::new_v7(muster_tests::T0, random);
+    let mut report = app::domain::Report::blank(id, muster_tests::T0, reporter);
+    report.title = title.into();
+    report.location.place = "Dock".into();
+    device.create_report(&report)
+}
+
+/// One sync request from `device` whose only report carries `push`.
+fn request_with(device: &mut Device, push: ReportPush) -> Vec<u8> {
+    let mut request = device.request();
+    request.reports = vec![push];
+    serde_json::to_vec(&request).unwrap()
+}
+
+async fn a_compressed_chunk_is_refused_unread_and_memory_stays_flat(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let site = db.dir().join("site");
+    let server = ServerProcess::start(server_bin!(), &db.url, &site).await;
+    let pid = server.pid();
+    let http = reqwest::Client::new();
+    let mut device = Device::new(1);
+    let id = device.create("Ladder", "Stores");
+    device.sync(&server.base).await.unwrap();
+    // The server's peak memory from here on.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+    let before = proc_kib(pid, "VmRSS:");
+
+    // A compressed change chunk that inflates to 256 MiB (the attack used 255 KB).
+    let bomb = chunk(2, &deflated_zeros(256));
+    let body = request_with(
+        &mut device,
+        ReportPush {
+            id,
+            heads: vec![],
+            changes: vec![Bytes(bomb.clone())],
+            document: None,
+        },
+    );
+    assert!(body.len() < 1024 * 1024, "{} bytes", body.len());
+    let (status, answer) = post_raw(&http, &server.base, body).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.contains("compressed changes are not accepted"), "{answer}");
+
+    // The same bytes as a whole document, and a document whose one column is a DEFLATE
+    // bomb: refused before they are inflated past the request's budget.
+    let body = request_with(
+        &mut device,
+        ReportPush {
+            id,
+            heads: vec![],
+            changes: vec![],
+            document: Some(Bytes(bomb)),
+        },
+    );
+    let (status, answer) = post_raw(&http, &server.base, body).await.unwrap();
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&answer));
+    let column = deflated_zeros(256);
+    let mut data = vec![0u8, 0, 0, 1]; // no actors, no heads, no change columns, one op column
+    let spec = (1u32 << 4) | 0b1000 | 2;
+    data.push(u8::try_from(spec).unwrap());
+    let mut n = column.len();
+    loop {
+        let byte = u8::try_from(n & 0x7f).unwrap();
+        n >>= 7;
+        if n == 0 {
+            data.push(byte);
+            break;
+        }
+        data.push(byte | 0x80);
+    }
+    data.extend_from_slice(&column);
+    let body = request_with(
+        &mut device,
+        ReportPush {
+            id,
+            heads: vec![],
+            changes: vec![],
+            document: Some(Bytes(chunk(0, &data))),
+        },
+    );
+    let (status, answer) = post_raw(&http, &server.base, body).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer.contains("inflate to too many bytes"), "{answer}");
+    assert!(answer.contains(r#""error":"too_large""#), "{answer}");
+
+    let peak = proc_kib(pid, "VmHWM:");
+    let growth = peak.saturating_sub(before);
+    println!(
+        "{db:?}: server RSS {before} KiB before, peak {peak} KiB after the bombs (+{growth} KiB)",
+        db = db.kind
+    );
+    assert!(growth < 64 * 1024, "the server's memory grew by {growth} KiB");
+    // It still serves.
+    device.edit(id, |r| r.title = "Ladder, tagged out".into());
+    device.sync(&server.base).await.unwrap();
+}
+
+async fn the_reporter_cannot_lower_the_severity_after_triage(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
+    let team = "North site";
+    let (ana, token, session) = add_user_with_session(&server.store, "ana", Role::Field, &[team]).await;
+    let (_, _, _) = add_user_with_session(&server.store, "sam", Role::Supervisor, &[team]).await;
+    let mut phone = Device::new(3);
+    phone.sign_in_as(ana, session, &token);
+    let id = file_as(&mut phone, "ana (test)", "Forklift clipped racking");
+    phone.edit(id, |r| r.severity = Severity::Critical);
+    phone.sync(&server.base).await.unwrap();
+    let desk = server::desk::Desk::new(server.store.clone());
+    let sam = viewer_of(&server.store, "sam").await;
+    let base = phone.read(id);
+    let mut triaged = base.clone();
+    triaged.status = Status::Triaged;
+    app::desk::IncidentDesk::edit(&desk, &sam, base, triaged)
+        .await
+        .unwrap();
+    phone.sync(&server.base).await.unwrap();
+    assert_eq!(phone.read(id).status, Status::Triaged);
+
+    phone.edit(id, |r| r.severity = Severity::Minor);
+    let before = server.snapshot().await;
+    let error = phone.sync(&server.base).await.unwrap_err();
+    assert_eq!(error.error, ErrorCode::RejectedReports);
+    let reason = &error.rejected[0].reason;
+    assert!(
+        reason.contains("writes `report.severity`") && reason.contains("Triaged"),
+        "{reason}"
+    );
+    assert_eq!(server.snapshot().await, before, "nothing stored");
+}
+
+async fn an_injury_report_recategorised_before_its_first_sync_stays_private(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
+    let team = "North site";
+    let (ana, token, session) = add_user_with_session(&server.store, "ana", Role::Field, &[team]).await;
+    let (bo, bo_token, bo_session) = add_user_with_session(&server.store, "bo", Role::Field, &[team]).await;
+    let secret = "Fractured left wrist q7x";
+    let mut phone = Device::new(4);
+    phone.sign_in_as(ana, session, &token);
+    let id = file_as(&mut phone, "ana (test)", "Fell from the loading ramp");
+    phone.edit(id, |r| {
+        r.category = Category::new(app::domain::report::INJURY_CATEGORY);
+        r.injury.injury = secret.into();
+    });
+    // Thought better of it before the first sync: not an injury, details cleared.
+    phone.edit(id, |r| {
+        r.category = Category::new("other");
+        r.injury = app::domain::Injury::default();
+    });
+    phone.sync(&server.base).await.unwrap();
+    assert!(!phone.read(id).category.is_injury());
+    let owners = server.store.ownership(&[id]).await.unwrap();
+    assert!(owners[&id].sensitive, "the history holds injury details");
+
+    // A teammate's device asks for it: refused, and fed nothing of it.
+    let mut colleague = Device::new(5);
+    colleague.sign_in_as(bo, bo_session, &bo_token);
+    colleague.follow(id);
+    let error = colleague.sync(&server.base).await.unwrap_err();
+    assert!(
+        error.rejected[0].reason.contains("privacy-sensitive"),
+        "{error:?}"
+    );
+    let mut plain = Device::new(6);
+    plain.sign_in_as(bo, bo_session, &bo_token);
+    let answer = plain.sync(&server.base).await.unwrap();
+    assert!(answer.feed.iter().all(|entry| entry.id != id));
+    let bytes = serde_json::to_string(&answer).unwrap();
+    assert!(!bytes.contains(&id.to_string()));
+}
+
+async fn a_forged_desk_base_does_not_skip_the_workflow(db: Db) {
+    let Some(server) = TestServer::start_on(db).await else {
+        return;
+    };
+    let mut phone = Device::new(7);
+    let id = phone.create("Blocked fire exit", "Stairs B");
+    phone.sync(&server.base).await.unwrap();
+    let desk = server::desk::Desk::new(server.store.clone());
+    let tester = viewer_of(&server.store, TESTER_LOGIN).await;
+    let stored = phone.read(id);
+    let mut triaged = stored.clone();
+    triaged.status = Status::Triaged;
+    app::desk::IncidentDesk::edit(&desk, &tester, stored.clone(), triaged.clone())
+        .await
+        .unwrap();
+
+    // The browser claims the report is already Resolved, so Reviewed looks one step away.
+    let mut forged = triaged.clone();
+    forged.status = Status::Resolved;
+    let mut reviewed = forged.clone();
+    reviewed.status = Status::Reviewed;
+    reviewed.response.review.summary = "Done".into();
+    reviewed.response.review.lessons = "Keep exits clear".into();
+    let before = server.snapshot().await;
+    let reason = app::desk::IncidentDesk::edit(&desk, &tester, forged, reviewed)
+        .await
+        .unwrap_err();
+    assert!(reason.contains("from Triaged to Reviewed"), "{reason}");
+    assert_eq!(server.snapshot().await, before, "nothing stored");
+}
