@@ -903,4 +903,250 @@ mod tests {
         })
         .unwrap();
     }
+
+    /// One step of the property test.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Ana writes something (see [`ana_writes`]).
+        Ana(u8),
+        /// Sam writes something (see [`sam_writes`]).
+        Sam(u8),
+        /// Someone's device pushes everything it has not delivered, in a random order.
+        Push(bool, u64),
+        /// Someone's device takes in the stored report.
+        Pull(bool),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u8..8).prop_map(Step::Ana),
+            (0u8..3).prop_map(Step::Sam),
+            (any::<bool>(), any::<u64>()).prop_map(|(who, seed)| Step::Push(who, seed)),
+            any::<bool>().prop_map(Step::Pull),
+        ]
+    }
+
+    /// What Ana's op `n` is: whether the policy allows it always, only while the stored
+    /// report is Reported, or never.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Right {
+        Always,
+        WhileReported,
+        Never,
+    }
+
+    /// Ana's raw write `n` on her copy; returns what the policy says of it.
+    fn ana_writes(doc: &mut AutoCommit, n: u8, serial: u64) -> Right {
+        use automerge::transaction::Transactable;
+        let report = match doc.get(ROOT, REPORT_KEY).unwrap() {
+            Some((Value::Object(ObjType::Map), id)) => id,
+            _ => unreachable!(),
+        };
+        let timeline = match doc.get(&report, "timeline").unwrap() {
+            Some((Value::Object(ObjType::List), id)) => id,
+            _ => unreachable!(),
+        };
+        let update = |by: &Viewer| {
+            serde_json::json!({"id": uuid::Uuid::from_u128(u128::from(serial)), "at": NOW.0,
+                "author": by.name, "author_id": by.user_id.to_string(), "text": format!("note {serial}")})
+            .to_string()
+        };
+        match n {
+            0 => {
+                doc.put(&report, "title", format!("Spill, take {serial}"))
+                    .unwrap();
+                Right::WhileReported
+            }
+            1 => {
+                let severity = if serial.is_multiple_of(2) { "minor" } else { "moderate" };
+                doc.put(&report, "severity", severity).unwrap();
+                Right::WhileReported
+            }
+            2 => {
+                let end = doc.length(&timeline);
+                doc.insert(&timeline, end, update(&ana())).unwrap();
+                Right::Always
+            }
+            3 => {
+                let end = doc.length(&timeline);
+                doc.insert(&timeline, end, update(&sam())).unwrap();
+                Right::Never
+            }
+            4 if doc.length(&timeline) > 0 => {
+                doc.delete(&timeline, 0).unwrap();
+                Right::Never
+            }
+            5 => {
+                doc.put(
+                    &report,
+                    "reported_at",
+                    ScalarValue::Int(1_577_836_800_000 + i64::try_from(serial).unwrap_or(0)),
+                )
+                .unwrap();
+                Right::Never
+            }
+            6 => {
+                doc.put(&report, format!("extra_{serial}"), "x").unwrap();
+                Right::Never
+            }
+            _ => {
+                doc.put(
+                    &report,
+                    "status",
+                    if serial.is_multiple_of(2) { "triaged" } else { "closed" },
+                )
+                .unwrap();
+                Right::Never
+            }
+        }
+    }
+
+    /// Sam's raw write `n` on his copy (always allowed: he is the only one moving the
+    /// status, so his copy knows where it stands).
+    fn sam_writes(doc: &mut AutoCommit, n: u8, serial: u64) {
+        use automerge::transaction::Transactable;
+        let report = match doc.get(ROOT, REPORT_KEY).unwrap() {
+            Some((Value::Object(ObjType::Map), id)) => id,
+            _ => unreachable!(),
+        };
+        match n {
+            0 => {
+                let status = status_of(doc).unwrap();
+                if let Some(next) = status
+                    .next_choices()
+                    .into_iter()
+                    .find(|s| *s > status && *s <= Status::Resolved)
+                {
+                    doc.put(&report, "status", next.as_str()).unwrap();
+                }
+            }
+            1 => {
+                let severity = if serial.is_multiple_of(2) { "critical" } else { "major" };
+                doc.put(&report, "severity", severity).unwrap();
+            }
+            _ => {
+                let timeline = match doc.get(&report, "timeline").unwrap() {
+                    Some((Value::Object(ObjType::List), id)) => id,
+                    _ => unreachable!(),
+                };
+                let end = doc.length(&timeline);
+                let entry = serde_json::json!({"id": uuid::Uuid::from_u128(u128::from(serial) << 64), "at": NOW.0,
+                    "author": "Sam Lead", "author_id": sam().user_id.to_string(), "text": "checked"});
+                doc.insert(&timeline, end, entry.to_string()).unwrap();
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Random writes from the reporter's actor, interleaved with a supervisor's and
+        /// delivered in random orders: a push is stored exactly when every op in it is
+        /// allowed on the stored state, so the stored report never holds a value the
+        /// policy forbade, and every allowed edit is kept.
+        #[test]
+        fn interleaved_pushes_are_stored_exactly_when_the_policy_allows_them(
+            steps in proptest::collection::vec(step(), 1..40)
+        ) {
+            let (original, mut stored) = filed();
+            let mut devices = [
+                (AutoCommit::load(&stored).unwrap().with_actor(actor(&ana())), Vec::<Right>::new()),
+                (AutoCommit::load(&stored).unwrap().with_actor(actor(&sam())), Vec::<Right>::new()),
+            ];
+            let mut delivered: [Vec<ChangeHash>; 2] = [
+                AutoCommit::load(&stored).unwrap().get_heads(),
+                AutoCommit::load(&stored).unwrap().get_heads(),
+            ];
+            let mut serial = 0u64;
+            for step in steps {
+                serial += 1;
+                match step {
+                    Step::Ana(n) => {
+                        let right = ana_writes(&mut devices[0].0, n, serial);
+                        // A write of the value already there makes no change.
+                        if devices[0].0.commit().is_some() {
+                            devices[0].1.push(right);
+                        }
+                    }
+                    Step::Sam(n) => {
+                        sam_writes(&mut devices[1].0, n, serial);
+                        devices[1].0.commit();
+                        devices[1].1.push(Right::Always);
+                    }
+                    Step::Pull(who) => {
+                        let i = usize::from(who);
+                        let mut theirs = AutoCommit::load(&stored).unwrap();
+                        devices[i].0.merge(&mut theirs).unwrap();
+                    }
+                    Step::Push(who, seed) => {
+                        let i = usize::from(who);
+                        let person = if who { sam() } else { ana() };
+                        let mut changes: Vec<Bytes> = devices[i]
+                            .0
+                            .get_changes(&delivered[i])
+                            .iter()
+                            .map(|c| Bytes(c.raw_bytes().to_vec()))
+                            .collect();
+                        if changes.is_empty() {
+                            continue;
+                        }
+                        // A random order (the gate puts dependencies first itself).
+                        let mut keyed: Vec<(u64, Bytes)> = changes
+                            .drain(..)
+                            .zip(1u64..)
+                            .map(|(c, k)| (seed.wrapping_mul(k.wrapping_mul(0x9e37_79b9_7f4a_7c15)).rotate_left(29), c))
+                            .collect();
+                        keyed.sort_by_key(|(key, _)| *key);
+                        changes = keyed.into_iter().map(|(_, c)| c).collect();
+                        let before = ReportDoc::load(&stored, actor(&sam())).unwrap().read().unwrap();
+                        let expected = devices[i].1.iter().all(|r| match r {
+                            Right::Always => true,
+                            Right::WhileReported => before.status == Status::Reported,
+                            Right::Never => false,
+                        });
+                        let push = ReportPush {
+                            id: original.id,
+                            heads: devices[i].0.get_heads().iter().map(hash_hex).collect(),
+                            changes,
+                            document: None,
+                        };
+                        match merge_push_checked(Some(&stored), &push, NOW, &person) {
+                            Ok(merged) => {
+                                proptest::prop_assert!(expected, "stored a push the policy forbids: {:?}", devices[i].1);
+                                if merged.changed {
+                                    stored = merged.doc;
+                                }
+                                let after = merged.report;
+                                // Immutable fields, and every update there was, stand.
+                                proptest::prop_assert_eq!(after.reported_at, original.reported_at);
+                                proptest::prop_assert_eq!(&after.reporter, &original.reporter);
+                                for entry in &before.timeline {
+                                    proptest::prop_assert!(after.timeline.contains(entry));
+                                }
+                                delivered[i] = devices[i].0.get_heads();
+                                devices[i].1.clear();
+                            }
+                            Err(e) => {
+                                proptest::prop_assert!(!expected, "refused an allowed push: {e}");
+                                proptest::prop_assert!(
+                                    refused_by_policy(&e.to_string()),
+                                    "refused for another reason: {e}"
+                                );
+                                // The device gives up on what was refused and starts over
+                                // from the stored report.
+                                devices[i].0 = AutoCommit::load(&stored).unwrap().with_actor(actor(&person));
+                                delivered[i] = devices[i].0.get_heads();
+                                devices[i].1.clear();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn refused_by_policy(reason: &str) -> bool {
+        reason.contains(" writes `") || reason.contains("signed by")
+    }
 }
