@@ -30,6 +30,8 @@ pub struct Config {
     pub session_ttl: std::time::Duration,
     /// Where P1/P2 escalations are POSTed, if anywhere.
     pub webhook: Option<crate::webhook::WebhookConfig>,
+    /// How long a sync body may pause before it is abandoned (tests shorten it).
+    pub sync_body_idle: std::time::Duration,
 }
 
 impl fmt::Debug for Config {
@@ -43,6 +45,7 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("session_ttl", &self.session_ttl)
             .field("webhook", &self.webhook)
+            .field("sync_body_idle", &self.sync_body_idle)
             .finish()
     }
 }
@@ -57,6 +60,7 @@ impl Default for Config {
             public_url: None,
             session_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
             webhook: None,
+            sync_body_idle: crate::admission::BODY_IDLE,
         }
     }
 }

@@ -12,16 +12,14 @@ use app::protocol::{
     DecodeError, ErrorCode, MAX_FEED_PER_RESPONSE, PROTOCOL_VERSION, Rejection, ReportAck, SyncError,
     SyncResponse, decode_request,
 };
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
-use crate::AppState;
 use crate::accounts::Session;
 use crate::db::{ApplyError, Job, Store, Writer, following_key};
+use crate::{AppState, admission};
 
 /// A failed request: status and JSON body.
 #[derive(Debug)]
@@ -76,20 +74,20 @@ impl From<DecodeError> for ApiError {
 pub async fn sync(
     State(state): State<AppState>,
     session: Option<Extension<Session>>,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    // Who first, then the body, then a slot: see `admission`.
     let Some(Extension(Session { viewer, .. })) = session else {
         return Err(signed_out());
     };
-    let body = body.map_err(|e| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ErrorCode::TooLarge
-        } else {
-            ErrorCode::MalformedRequest
-        };
-        ApiError::new(status, code, format!("the request body could not be read: {e}"))
-    })?;
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let admitted = state.syncs.admit(viewer.user_id, declared).await?;
+    let body = admission::read_body(request.into_body(), state.syncs.body_idle).await?;
+    let _slot = admitted.slot().await?;
     let request = decode_request(&body)?;
     // Every report's Automerge bytes are walked and bounded before anything else reads
     // them, against one budget for the whole request.

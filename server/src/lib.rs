@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod admission;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -28,7 +29,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use app::desk::DeskHandle;
-use app::protocol::MAX_REQUEST_BYTES;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
@@ -37,8 +37,8 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
-use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -63,6 +63,8 @@ pub struct AppState {
     pub demo: Option<app::pages::DemoMode>,
     /// Whether an outgoing webhook is configured.
     pub webhook: bool,
+    /// The sync slots (see [`admission`]).
+    pub syncs: Arc<admission::Syncs>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -122,6 +124,7 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
         sign_in: signin::sign_in(config.session_ttl, tls),
         demo: config.demo.then(demo::accounts),
         webhook: config.webhook.is_some(),
+        syncs: Arc::new(admission::Syncs::new(syncs_at_once(), config.sync_body_idle)),
     };
     let deliverer = config
         .webhook
@@ -203,10 +206,13 @@ pub fn api_routes() -> Vec<ApiRoute> {
         route(
             "/api/sync",
             Method::POST,
-            post(http::sync)
-                // Enforced by the handler's body extractor, which answers 413 in JSON.
-                .layer::<_, Infallible>(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-                .layer::<_, Infallible>(GlobalConcurrencyLimitLayer::new(syncs_at_once())),
+            // The handler admits the request (session, then the person's count, then the
+            // body's share of memory), reads the body, then takes a merge slot: see
+            // `admission`. The whole exchange may not outlast a device's longest deadline.
+            post(http::sync).layer::<_, Infallible>(TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                admission::REQUEST_LIMIT,
+            )),
         ),
         route(PHOTO_PATH, Method::HEAD, head(photos::progress)),
         route(
@@ -227,12 +233,9 @@ pub fn api_routes() -> Vec<ApiRoute> {
     ]
 }
 
-/// How many syncs are read, decoded and merged at once: eight per core, so merges (CPU)
+/// How many syncs are decoded and merged at once: eight per core, so merges (CPU)
 /// overlap other requests' database round trips and each group commit gathers several
-/// requests (with PostgreSQL, W2 went from ~1,700-1,950 to ~2,100-2,300 edits/s going from
-/// four to eight). The rest wait with their bodies unread (the socket pushes back), so a
-/// burst of a hundred devices costs the memory of a few requests instead of all of them
-/// (W1 peak RSS under 100 MB).
+/// requests. Bodies waiting for a slot are bounded by the body budget (see `admission`).
 fn syncs_at_once() -> usize {
     8 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }

@@ -16,9 +16,17 @@
 
 use std::time::{Duration, Instant};
 
+use app::domain::access::Role;
 use app::domain::{GpsFix, Report, ReportId, Severity, TimelineEntry, Timestamp};
 use app::protocol::SyncResponse;
-use muster_tests::{Db, Device, ServerProcess, TestDb, post_raw, server_bin};
+use muster_tests::{
+    Db, Device, ServerProcess, TEST_TEAM, TestDb, add_user_with_session, post_as, server_bin,
+};
+
+/// The session `device` syncs with.
+fn token_of(device: &Device) -> String {
+    device.session.clone().expect("signed in")
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -114,7 +122,7 @@ fn machine_seconds() -> (f64, f64) {
 
 /// Posts every body at once (one task per device); returns the answers, per-request
 /// latencies and the wall time.
-async fn post_all(base: &str, bodies: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Vec<Duration>, Duration) {
+async fn post_all(base: &str, bodies: Vec<(String, Vec<u8>)>) -> (Vec<Vec<u8>>, Vec<Duration>, Duration) {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
@@ -122,11 +130,11 @@ async fn post_all(base: &str, bodies: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Vec<Durati
     let started = Instant::now();
     let tasks: Vec<_> = bodies
         .into_iter()
-        .map(|body| {
+        .map(|(token, body)| {
             let (http, base) = (http.clone(), base.to_owned());
             tokio::spawn(async move {
                 let sent = Instant::now();
-                let (status, answer) = post_raw(&http, &base, body).await.unwrap();
+                let (status, answer) = post_as(&http, &base, Some(&token), body).await.unwrap();
                 assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
                 (answer, sent.elapsed())
             })
@@ -154,10 +162,18 @@ async fn bench(kind: Db) {
     let device_count = env_usize("DEVICES", 100);
     let per_device = reports / device_count;
 
-    // Devices file their reports offline (not timed).
-    let mut devices: Vec<Device> = (0..device_count)
-        .map(|i| Device::with_id(uuid::Uuid::from_u128(0x1000 + i as u128)))
-        .collect();
+    // Each device is its own person's (a person runs only a few syncs at once), and
+    // files its reports offline (not timed).
+    let people = db.store().await;
+    let mut devices = Vec::with_capacity(device_count);
+    for i in 0..device_count {
+        let mut device = Device::with_id(uuid::Uuid::from_u128(0x1000 + i as u128));
+        let (user, token, session) =
+            add_user_with_session(&people, &format!("bench{i}"), Role::Supervisor, &[TEST_TEAM]).await;
+        device.sign_in_as(user, session, &token);
+        devices.push(device);
+    }
+    people.close().await;
     let mut raw_json = 0;
     for (d, device) in devices.iter_mut().enumerate() {
         for k in 0..per_device {
@@ -168,11 +184,11 @@ async fn bench(kind: Db) {
     let server = ServerProcess::start(server_bin!(), &db.url, &db.dir().join("site")).await;
 
     // W1: everything at once.
-    let bodies: Vec<Vec<u8>> = devices
+    let bodies: Vec<(String, Vec<u8>)> = devices
         .iter_mut()
-        .map(|d| serde_json::to_vec(&d.request()).unwrap())
+        .map(|d| (token_of(d), serde_json::to_vec(&d.request()).unwrap()))
         .collect();
-    let up: usize = bodies.iter().map(Vec::len).sum();
+    let up: usize = bodies.iter().map(|(_, b)| b.len()).sum();
     let cpu_before = cpu_seconds(server.pid());
     let (answers, latencies, wall) = post_all(&server.base, bodies).await;
     let w1_cpu = cpu_seconds(server.pid()) - cpu_before;
@@ -232,11 +248,11 @@ async fn bench(kind: Db) {
                 }
             }
         }
-        let bodies: Vec<Vec<u8>> = devices
+        let bodies: Vec<(String, Vec<u8>)> = devices
             .iter_mut()
-            .map(|d| serde_json::to_vec(&d.request()).unwrap())
+            .map(|d| (token_of(d), serde_json::to_vec(&d.request()).unwrap()))
             .collect();
-        let bodies_len: usize = bodies.iter().map(Vec::len).sum();
+        let bodies_len: usize = bodies.iter().map(|(_, b)| b.len()).sum();
         let cpu_before = cpu_seconds(server.pid());
         let client_before = cpu_seconds(std::process::id());
         let machine_before = machine_seconds();
@@ -297,7 +313,9 @@ async fn bench(kind: Db) {
         loop {
             let body = serde_json::to_vec(&device.request()).unwrap();
             bytes_up += body.len();
-            let (status, answer) = post_raw(&http, &server.base, body).await.unwrap();
+            let (status, answer) = post_as(&http, &server.base, Some(&token_of(device)), body)
+                .await
+                .unwrap();
             assert_eq!(status, 200);
             bytes_down += answer.len();
             trips += 1;

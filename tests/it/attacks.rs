@@ -282,3 +282,109 @@ async fn a_forged_desk_base_does_not_skip_the_workflow(db: Db) {
     assert!(reason.contains("from Triaged to Reviewed"), "{reason}");
     assert_eq!(server.snapshot().await, before, "nothing stored");
 }
+
+/// Writes the head of a sync request declaring a `length`-byte body, with `token`'s
+/// session cookie if any, then the body's first byte.
+async fn start_body(base: &str, token: Option<&str>, length: usize) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let cookie = token.map_or(String::new(), |t| {
+        format!("Cookie: {}={t}\r\n", server::accounts::SESSION_COOKIE)
+    });
+    let head = format!(
+        "POST /api/sync HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n{cookie}\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// The status line of the answer on `stream`.
+async fn status_line(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.contains(&b'\n') {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the server closed the connection without answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A request without a session is answered 401 before its body is read: the test sends
+/// only the head and the body's first byte of a 1 MB body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_a_session_is_refused_before_its_body_is_read() {
+    let server = TestServer::start().await;
+    let mut stream = start_body(&server.base, None, 1_000_000).await;
+    let line = tokio::time::timeout(std::time::Duration::from_secs(30), status_line(&mut stream))
+        .await
+        .expect("answered without waiting for the body");
+    assert!(line.contains(" 401 "), "{line}");
+}
+
+/// Clients that trickle their bodies, from more people than the server has merge slots,
+/// hold none of them: an honest device syncs meanwhile within its deadline; a body that
+/// stops coming is abandoned with 408 once it has paused for the idle time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tricklers_do_not_hold_up_an_honest_device() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::AsyncWriteExt;
+    let idle = std::time::Duration::from_secs(2);
+    let server = TestServer::start_with(Db::Sqlite, |config| config.sync_body_idle = idle)
+        .await
+        .unwrap();
+    let slots = 8 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let people = slots / server::admission::SYNCS_PER_PERSON + 2;
+    let keep_going = Arc::new(AtomicBool::new(true));
+    let mut tricklers = Vec::new();
+    for p in 0..people {
+        let (_, token, _) =
+            add_user_with_session(&server.store, &format!("slow{p}"), Role::Field, &["Yard"]).await;
+        for _ in 0..server::admission::SYNCS_PER_PERSON {
+            let mut stream = start_body(&server.base, Some(&token), 100_000).await;
+            let keep_going = Arc::clone(&keep_going);
+            tricklers.push(tokio::spawn(async move {
+                // A byte well within the idle time, for as long as the test says.
+                let mut tick = tokio::time::interval(idle / 4);
+                while keep_going.load(Ordering::SeqCst) {
+                    tick.tick().await;
+                    stream.write_all(b" ").await.unwrap();
+                }
+                status_line(&mut stream).await
+            }));
+        }
+    }
+    assert!(tricklers.len() > slots, "more tricklers than merge slots");
+
+    // An honest device of someone else syncs meanwhile, within a device's deadline.
+    let (user, token, session) = add_user_with_session(&server.store, "honest", Role::Field, &["Yard"]).await;
+    let mut device = Device::new(9);
+    device.sign_in_as(user, session, &token);
+    let mut report = app::domain::Report::blank(
+        app::domain::ReportId::new_v7(muster_tests::T0, [9; 10]),
+        muster_tests::T0,
+        "honest (test)",
+    );
+    report.title = "Wet floor by the lifts".into();
+    report.location.place = "Lobby".into();
+    let id = device.create_report(&report);
+    tokio::time::timeout(std::time::Duration::from_secs(30), device.sync(&server.base))
+        .await
+        .expect("the honest device's sync was held past its deadline")
+        .unwrap();
+    assert!(server.store.ownership(&[id]).await.unwrap().contains_key(&id));
+
+    // The tricklers stop sending: each is abandoned with 408.
+    keep_going.store(false, Ordering::SeqCst);
+    for trickler in tricklers {
+        let line = trickler.await.unwrap();
+        assert!(line.contains(" 408 "), "{line}");
+    }
+}

@@ -943,7 +943,8 @@ impl Device {
         loop {
             match self.sync_all(&base()).await {
                 Ok(_) => return failures,
-                Err(SyncFailure::Network(_) | SyncFailure::Refused(503, _)) => {
+                // Restarting, or another sync of the same person still running.
+                Err(SyncFailure::Network(_) | SyncFailure::Refused(503 | 429, _)) => {
                     failures += 1;
                     assert!(failures < 2_000, "the server never came back");
                     tokio::time::sleep(Duration::from_millis(5)).await;

@@ -959,7 +959,11 @@ mod tests {
                 Right::WhileReported
             }
             1 => {
-                let severity = if serial.is_multiple_of(2) { "minor" } else { "moderate" };
+                let severity = if serial.is_multiple_of(2) {
+                    "minor"
+                } else {
+                    "moderate"
+                };
                 doc.put(&report, "severity", severity).unwrap();
                 Right::WhileReported
             }
@@ -994,7 +998,11 @@ mod tests {
                 doc.put(
                     &report,
                     "status",
-                    if serial.is_multiple_of(2) { "triaged" } else { "closed" },
+                    if serial.is_multiple_of(2) {
+                        "triaged"
+                    } else {
+                        "closed"
+                    },
                 )
                 .unwrap();
                 Right::Never
@@ -1022,7 +1030,11 @@ mod tests {
                 }
             }
             1 => {
-                let severity = if serial.is_multiple_of(2) { "critical" } else { "major" };
+                let severity = if serial.is_multiple_of(2) {
+                    "critical"
+                } else {
+                    "major"
+                };
                 doc.put(&report, "severity", severity).unwrap();
             }
             _ => {
