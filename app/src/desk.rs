@@ -149,6 +149,9 @@ pub struct ActionRow {
 pub struct HistoryLine {
     /// When (the writer's clock, seconds precision).
     pub at: Timestamp,
+    /// When the server received it (none for changes stored before receipts existed).
+    #[serde(default)]
+    pub received_at: Option<Timestamp>,
     /// Who made it.
     pub who: String,
     /// On which device ("the desk" for edits made on these pages).
@@ -160,6 +163,18 @@ pub struct HistoryLine {
     /// The name of whom it assigned the response to, if it did ("nobody" when it
     /// unassigned).
     pub assigned: Option<String>,
+}
+
+impl HistoryLine {
+    /// Whether the writer's clock said a time later than the server received the change
+    /// (plus the skew clocks are allowed): the device's clock was wrong, so its time is not
+    /// to be relied on.
+    #[must_use]
+    pub fn clock_ahead(&self) -> bool {
+        self.received_at.is_some_and(|received| {
+            self.at.0 > received.0.saturating_add(crate::domain::policy::CLOCK_SKEW_MS)
+        })
+    }
 }
 
 /// One item of an incident's timeline: an update someone wrote, or an event read from the
@@ -250,6 +265,7 @@ mod tests {
     fn the_timeline_interleaves_updates_with_moves_assignments_and_edits() {
         let line = |at: i64, fields: &[&str], moved, assigned: Option<&str>| HistoryLine {
             at: Timestamp(at),
+            received_at: None,
             who: "Sam".into(),
             device: "the desk".into(),
             fields: fields.iter().map(|f| (*f).to_owned()).collect(),

@@ -322,6 +322,9 @@ pub fn actor_owner(actor: &ActorId) -> Option<(uuid::Uuid, [u8; 8])> {
 pub struct HistoryEntry {
     /// When the writer's clock said the change was made (seconds precision).
     pub at: Timestamp,
+    /// The change's hash, hex (the server's receipts are kept by it).
+    #[serde(default)]
+    pub hash: String,
     /// The writer's actor, hex (resolved to a person and device by the server).
     pub actor: String,
     /// The fields whose value the change set, in display order (`timeline` for updates).
@@ -474,6 +477,7 @@ impl ReportDoc {
                 };
                 HistoryEntry {
                     at: Timestamp(time.saturating_mul(1000)),
+                    hash: hash_hex(&hash),
                     actor: hex::encode(actor.to_bytes()),
                     fields: changed_fields(before.as_ref(), after.as_ref()),
                     moved,

@@ -44,6 +44,9 @@ pub struct Merged {
     /// Whether an accepted change wrote injury details or the injury category (the
     /// report's history then holds them, whatever its final state).
     pub sensitive: bool,
+    /// The changes new to the stored document that passed the write policy: hash (hex)
+    /// and encoded size, for the server's receipts (empty for trusted merges).
+    pub received: Vec<(String, usize)>,
     /// The acknowledgement for the device.
     pub ack: ReportAck,
 }
@@ -64,6 +67,7 @@ impl Merged {
             conflicts,
             changed,
             sensitive: false,
+            received: Vec::new(),
             ack: ReportAck {
                 id: report.id,
                 heads: heads.clone(),
@@ -181,7 +185,7 @@ fn merge_into(
     pusher: Option<&Viewer>,
     new_report: bool,
 ) -> Result<Result<Merged, String>, DocError> {
-    let (new, sensitive) = match pusher {
+    let (new, sensitive, received) = match pusher {
         Some(pusher) => {
             let mut changes = match &push.document {
                 Some(document) => ReportDoc::document_changes(&document.0, device_heads)?,
@@ -193,7 +197,7 @@ fn merge_into(
                 Err(DocError::Forbidden(reason)) => return Ok(Err(reason)),
                 Err(e) => return Err(e),
             };
-            (gated.new, gated.sensitive)
+            (gated.new, gated.sensitive, gated.received)
         }
         None => {
             let mut new = match &push.document {
@@ -201,7 +205,7 @@ fn merge_into(
                 None => 0,
             };
             new += doc.apply_changes(&push.changes)?;
-            (new, false)
+            (new, false, Vec::new())
         }
     };
     let snapshot = doc.snapshot_valid(push.id, now)?;
@@ -214,6 +218,7 @@ fn merge_into(
     let changes = doc.changes_since(device_heads).into_iter().map(Bytes).collect();
     let mut merged = Merged::of(doc, snapshot, new > 0, changes);
     merged.sensitive = sensitive;
+    merged.received = received;
     if merged.doc.len() > intake::MAX_STORED_DOCUMENT_BYTES {
         return Ok(Err(format!(
             "the report would grow to {} KiB, past the {} KiB a report may hold; it was not stored",

@@ -29,6 +29,11 @@ use crate::http::ApiError;
 /// are answered 429 and retried by the device.
 pub const SYNCS_PER_PERSON: usize = 2;
 
+/// Most bytes of changes one person may have stored per 24 hours: a report's changes are
+/// a few KB, so this is thousands of reports a day, and it bounds what one account can
+/// make the server store.
+pub const BYTES_PER_PERSON_PER_DAY: usize = 64 * 1024 * 1024;
+
 /// How long a sync body may pause between two pieces before it is abandoned (408).
 pub const BODY_IDLE: Duration = Duration::from_secs(30);
 
@@ -50,13 +55,17 @@ pub struct Syncs {
     running: Mutex<HashMap<Uuid, usize>>,
     /// How long a body may pause (see [`BODY_IDLE`]).
     pub body_idle: Duration,
+    /// Most bytes of changes one person may have stored per 24 hours.
+    pub bytes_per_day: usize,
 }
 
 impl Syncs {
-    /// `slots` syncs at once, bodies abandoned after pausing `body_idle`.
+    /// `slots` syncs at once, bodies abandoned after pausing `body_idle`, at most
+    /// `bytes_per_day` stored per person per day.
     #[must_use]
-    pub fn new(slots: usize, body_idle: Duration) -> Self {
+    pub fn new(slots: usize, body_idle: Duration, bytes_per_day: usize) -> Self {
         Self {
+            bytes_per_day,
             slots: Arc::new(Semaphore::new(slots)),
             budget: Arc::new(Semaphore::new(BODY_BUDGET_KIB as usize)),
             running: Mutex::new(HashMap::new()),

@@ -32,6 +32,8 @@ pub struct Config {
     pub webhook: Option<crate::webhook::WebhookConfig>,
     /// How long a sync body may pause before it is abandoned (tests shorten it).
     pub sync_body_idle: std::time::Duration,
+    /// Most bytes of changes one person may have stored per 24 hours (tests lower it).
+    pub bytes_per_person_per_day: usize,
 }
 
 impl fmt::Debug for Config {
@@ -46,6 +48,7 @@ impl fmt::Debug for Config {
             .field("session_ttl", &self.session_ttl)
             .field("webhook", &self.webhook)
             .field("sync_body_idle", &self.sync_body_idle)
+            .field("bytes_per_person_per_day", &self.bytes_per_person_per_day)
             .finish()
     }
 }
@@ -61,6 +64,7 @@ impl Default for Config {
             session_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
             webhook: None,
             sync_body_idle: crate::admission::BODY_IDLE,
+            bytes_per_person_per_day: crate::admission::BYTES_PER_PERSON_PER_DAY,
         }
     }
 }

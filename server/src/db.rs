@@ -128,6 +128,18 @@ pub struct Writer {
     pub device: Option<uuid::Uuid>,
     /// Owner and team of reports this write creates; never changed afterwards.
     pub owner: Ownership,
+    /// Who pushed the changes, for the change receipts (`None`: written by the server
+    /// itself).
+    pub from: Option<Sender>,
+}
+
+/// Who pushed changes: the person, and from which sign-in (`None`: the desk).
+#[derive(Debug, Clone, Copy)]
+pub struct Sender {
+    /// The person.
+    pub user: uuid::Uuid,
+    /// Their session, if they pushed from a device.
+    pub session: Option<uuid::Uuid>,
 }
 
 /// A device's key in `following`: its id within its user's namespace, so a person who
@@ -663,11 +675,75 @@ impl Store {
                 .await
                 .context("recording what the device holds")?;
         }
+        let receipts: Vec<(&Applied, &(String, usize), Option<Sender>)> = results
+            .iter()
+            .flatten()
+            .flat_map(|(writer, applied)| {
+                applied
+                    .iter()
+                    .filter(|a| a.merged.changed)
+                    .flat_map(move |a| a.merged.received.iter().map(move |r| (a, r, writer.from)))
+            })
+            .collect();
+        for chunk in receipts.chunks(ROWS_PER_STATEMENT) {
+            let sql = self.sql(&format!(
+                "INSERT INTO change_receipts (report_id, hash, received_at, user_id, session_id, bytes)
+                 VALUES {} ON CONFLICT (report_id, hash) DO NOTHING",
+                typed_values_list(chunk.len(), &[None, None, None, Some("TEXT"), Some("TEXT"), None])
+            ));
+            chunk
+                .iter()
+                .fold(sqlx::query(&sql), |q, (a, (hash, bytes), from)| {
+                    q.bind(a.merged.report.id.to_string())
+                        .bind(hash.clone())
+                        .bind(now.0)
+                        .bind(from.map(|f| f.user.to_string()))
+                        .bind(from.and_then(|f| f.session).map(|s| s.to_string()))
+                        .bind(i64::try_from(*bytes).unwrap_or(i64::MAX))
+                })
+                .execute(&mut *tx)
+                .await
+                .context("recording when changes were received")?;
+        }
         tx.commit().await.context("committing")?;
         Ok(results
             .into_iter()
             .map(|r| r.map(|(_, applied)| applied))
             .collect())
+    }
+
+    /// When the server received each change of report `id` (by hash, hex), if it
+    /// recorded it (changes stored before receipts existed have none).
+    pub async fn receipts(&self, id: ReportId) -> Result<HashMap<String, Timestamp>, DbError> {
+        let rows =
+            sqlx::query(&self.sql("SELECT hash, received_at FROM change_receipts WHERE report_id = $1"))
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .context("reading when changes were received")?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>("hash"),
+                    Timestamp(r.get::<i64, _>("received_at")),
+                )
+            })
+            .collect())
+    }
+
+    /// Bytes of changes `person` pushed that the server stored since `since`.
+    pub async fn received_bytes_since(&self, person: uuid::Uuid, since: Timestamp) -> Result<i64, DbError> {
+        let row = sqlx::query(&self.sql(
+            "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS total FROM change_receipts
+             WHERE user_id = $1 AND received_at >= $2",
+        ))
+        .bind(person.to_string())
+        .bind(since.0)
+        .fetch_one(&self.pool)
+        .await
+        .context("reading what a person sent today")?;
+        Ok(row.get("total"))
     }
 
     /// Runs CPU-bound work on the blocking pool, one task per core at most.

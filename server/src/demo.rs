@@ -540,7 +540,11 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DemoError> {
     }
     let mut added = 0;
     for (owner, job) in jobs {
-        let writer = Writer { device: None, owner };
+        let writer = Writer {
+            device: None,
+            owner,
+            from: None,
+        };
         let applied = store.apply(writer, vec![job], now).await?;
         added += applied.iter().filter(|a| a.merged.changed).count();
     }

@@ -96,7 +96,11 @@ impl IncidentDesk for Desk {
             "the incident's history is unavailable right now".to_owned()
         })?;
         let people: HashMap<uuid::Uuid, String> = users.iter().map(|u| (u.id, u.name.clone())).collect();
-        let history = self.name_authors(history, &people).await?;
+        let received = self.store.receipts(id).await.map_err(|e| {
+            tracing::error!(error = %e, "reading when changes were received");
+            "the incident's history is unavailable right now".to_owned()
+        })?;
+        let history = self.name_authors(history, &people, &received).await?;
         let name = |id: &str| {
             id.parse::<uuid::Uuid>()
                 .ok()
@@ -313,6 +317,7 @@ impl Desk {
         &self,
         history: Vec<HistoryEntry>,
         people: &HashMap<uuid::Uuid, String>,
+        received: &HashMap<String, Timestamp>,
     ) -> Result<Vec<HistoryLine>, String> {
         let unavailable = |e: crate::db::DbError| {
             tracing::error!(error = %e, "reading who changed a report");
@@ -364,6 +369,7 @@ impl Desk {
             });
             lines.push(HistoryLine {
                 at: entry.at,
+                received_at: received.get(&entry.hash).copied(),
                 who,
                 device,
                 fields: entry.fields,
@@ -463,7 +469,14 @@ impl Desk {
             id,
             merge: Arc::new(merge),
         };
-        match self.store.apply(Writer::default(), vec![job], now).await {
+        let writer = Writer {
+            from: Some(crate::db::Sender {
+                user: viewer.user_id,
+                session: None,
+            }),
+            ..Writer::default()
+        };
+        match self.store.apply(writer, vec![job], now).await {
             Ok(_) => Ok(()),
             Err(ApplyError::Refused(list)) => Err(list
                 .into_iter()

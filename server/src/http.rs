@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use crate::accounts::Session;
-use crate::db::{ApplyError, Job, Store, Writer, following_key};
+use crate::db::{ApplyError, Job, Sender, Store, Writer, following_key};
 use crate::{AppState, admission};
 
 /// A failed request: status and JSON body.
@@ -48,7 +48,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The current time, from the system clock.
-pub(crate) fn now() -> Timestamp {
+pub fn now() -> Timestamp {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -65,6 +65,8 @@ impl From<DecodeError> for ApiError {
     }
 }
 
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
 /// `POST /api/sync`: merge every pushed report, commit them together, acknowledge, and
 /// send the device what changed on the server since its cursor.
 ///
@@ -77,7 +79,10 @@ pub async fn sync(
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     // Who first, then the body, then a slot: see `admission`.
-    let Some(Extension(Session { viewer, .. })) = session else {
+    let Some(Extension(Session {
+        viewer, id: session, ..
+    })) = session
+    else {
         return Err(signed_out());
     };
     let declared = request
@@ -109,10 +114,39 @@ pub async fn sync(
     if !over.is_empty() {
         return Err(apply_error(ApplyError::Refused(over)));
     }
+    // What a person may send per day, counted in stored changes.
+    let uploaded: usize = request
+        .reports
+        .iter()
+        .flat_map(|p| p.changes.iter().chain(p.document.as_ref()))
+        .map(|b| b.0.len())
+        .sum();
+    let now = now();
+    if uploaded > 0 {
+        let today = state
+            .store
+            .received_bytes_since(viewer.user_id, Timestamp(now.0 - DAY_MS))
+            .await
+            .map_err(unavailable)?;
+        let total = usize::try_from(today)
+            .unwrap_or(usize::MAX)
+            .saturating_add(uploaded);
+        let cap = state.syncs.bytes_per_day;
+        if total > cap {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::Unavailable,
+                format!(
+                    "you have sent {} MiB of changes in the last 24 hours; the limit is {} MiB per person (a daily cap on what one account stores). Your reports stay on this device and are sent later",
+                    total / (1024 * 1024),
+                    cap / (1024 * 1024)
+                ),
+            ));
+        }
+    }
     let span = tracing::Span::current();
     span.record("device", tracing::field::display(request.device_id));
     span.record("reports", request.reports.len());
-    let now = now();
     // What this device follows is kept under its user, so a device id alone opens nothing.
     let device = following_key(viewer.user_id, request.device_id);
     let order: Vec<ReportId> = request.reports.iter().map(|p| p.id).collect();
@@ -163,6 +197,10 @@ pub async fn sync(
         })
         .collect();
     let writer = Writer {
+        from: Some(Sender {
+            user: viewer.user_id,
+            session: Some(session),
+        }),
         device: Some(device),
         owner: Ownership {
             owner: Some(viewer.user_id),

@@ -124,7 +124,11 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
         sign_in: signin::sign_in(config.session_ttl, tls),
         demo: config.demo.then(demo::accounts),
         webhook: config.webhook.is_some(),
-        syncs: Arc::new(admission::Syncs::new(syncs_at_once(), config.sync_body_idle)),
+        syncs: Arc::new(admission::Syncs::new(
+            syncs_at_once(),
+            config.sync_body_idle,
+            config.bytes_per_person_per_day,
+        )),
     };
     let deliverer = config
         .webhook

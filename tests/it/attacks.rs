@@ -388,3 +388,105 @@ async fn tricklers_do_not_hold_up_an_honest_device() {
         assert!(line.contains(" 408 "), "{line}");
     }
 }
+
+/// The server records when it received each change, and from whom: the history shows the
+/// device's time and the receipt, and flags a device clock set ahead of the server's (a
+/// backdated or postdated device time is not evidence).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_shows_receive_times_and_flags_device_clocks_ahead() {
+    let server = TestServer::start().await;
+    let tester = viewer_of(&server.store, TESTER_LOGIN).await;
+    let mut device = Device::new(11);
+    device.sign_in_as(
+        tester.user_id,
+        muster_tests::TEST_SESSION_ID,
+        muster_tests::TEST_TOKEN,
+    );
+    // Filed with the device's clock (the harness's, in 2025), then edited on a phone
+    // whose clock says next year.
+    let id = device.create("Loose handrail", "Stairs A");
+    device.sync(&server.base).await.unwrap();
+    let stored = server.store.load_doc(id).await.unwrap().unwrap();
+    let future = app::domain::Timestamp(server::http::now().0 + 365 * 24 * 3_600_000);
+    let mut doc = app::document::ReportDoc::load(&stored.doc, device.actor()).unwrap();
+    let before = doc.heads();
+    let base = doc.read().unwrap();
+    let mut edited = base.clone();
+    edited.title = "Loose handrail, taped off".into();
+    doc.edit(&base, &edited, future).unwrap();
+    let push = ReportPush {
+        id,
+        heads: doc.heads().iter().map(app::document::hash_hex).collect(),
+        changes: doc.changes_since(&before).into_iter().map(Bytes).collect(),
+        document: None,
+    };
+    let body = request_with(&mut device, push);
+    let (status, answer) = post_raw(&reqwest::Client::new(), &server.base, body)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+
+    let desk = server::desk::Desk::new(server.store.clone());
+    let detail = app::desk::IncidentDesk::detail(&desk, &tester, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let [filed, edit] = detail.history.as_slice() else {
+        panic!("two changes: {:?}", detail.history);
+    };
+    let now = server::http::now();
+    for line in [filed, edit] {
+        let received = line.received_at.expect("a receipt");
+        assert!(received.0 <= now.0 && now.0 - received.0 < 3_600_000, "{line:?}");
+    }
+    assert!(
+        !filed.clock_ahead(),
+        "a device clock behind is no cause for a flag"
+    );
+    assert!(edit.clock_ahead(), "{edit:?}");
+    // The page says so.
+    let (_, page) = server.get(&format!("/incidents/{id}")).await;
+    assert!(page.contains("received "), "{page}");
+    assert!(page.contains("device clock ahead of the server"));
+}
+
+/// What one person may have stored per day is capped: past it, syncs are answered 429
+/// (retried later) and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_past_the_daily_cap_is_asked_to_wait() {
+    let server = TestServer::start_with(Db::Sqlite, |config| config.bytes_per_person_per_day = 4_000)
+        .await
+        .unwrap();
+    let mut device = Device::new(12);
+    let first = device.create("Spill by the press", "Press shop");
+    device.sync(&server.base).await.unwrap();
+    assert!(
+        server
+            .store
+            .ownership(&[first])
+            .await
+            .unwrap()
+            .contains_key(&first)
+    );
+    let mut refused = None;
+    for n in 0..20 {
+        let id = device.create(&format!("Report {n}"), "Yard");
+        device.edit(id, |r| {
+            r.what_happened = format!("{n}: {}", "oil on the floor ".repeat(25))
+        });
+        let body = serde_json::to_vec(&device.request()).unwrap();
+        let before = server.snapshot().await;
+        let (status, answer) = post_raw(&reqwest::Client::new(), &server.base, body)
+            .await
+            .unwrap();
+        if status == 429 {
+            assert_eq!(server.snapshot().await, before, "nothing stored");
+            refused = Some(String::from_utf8_lossy(&answer).into_owned());
+            break;
+        }
+        assert_eq!(status, 200);
+        device.apply(&serde_json::from_slice(&answer).unwrap());
+    }
+    let refused = refused.expect("the cap was reached");
+    assert!(refused.contains("in the last 24 hours"), "{refused}");
+}

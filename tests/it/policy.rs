@@ -70,6 +70,7 @@ async fn every_cell_of_the_policy_table_is_enforced_at_the_sync_boundary(db: Db)
                 team: team_id,
                 sensitive: false,
             },
+            from: None,
         };
         store.apply(writer, jobs, T0).await.unwrap();
     }

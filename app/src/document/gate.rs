@@ -24,13 +24,15 @@ use crate::domain::policy::{self, CLOCK_SKEW_MS, Keys, Kind, MERGED_RIVALS, Rule
 use crate::domain::{PhotoRef, PlanTick, Status, TimelineEntry, Timestamp, Witness};
 
 /// What an accepted upload did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Gated {
     /// Changes new to the document.
     pub new: usize,
     /// Whether any accepted change wrote under `injury` or set the category to injury:
     /// the report's history then holds privacy-sensitive details, whatever its final state.
     pub sensitive: bool,
+    /// Each new change's hash (hex) and encoded size, for the server's receipts.
+    pub received: Vec<(String, usize)>,
 }
 
 /// What a device is told when it pushes changes under someone else's actor.
@@ -147,6 +149,10 @@ impl ReportDoc {
         let mut gated = Gated {
             new: waiting.len(),
             sensitive: false,
+            received: waiting
+                .iter()
+                .map(|c| (hash_hex(&c.hash()), c.raw_bytes().len()))
+                .collect(),
         };
         if waiting.is_empty() {
             return Ok(gated);

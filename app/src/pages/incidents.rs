@@ -438,9 +438,19 @@ fn History(lines: Vec<crate::desk::HistoryLine>, change_count: usize) -> AnyView
                     } else {
                         line.fields.iter().map(|f| field_label(f)).collect::<Vec<_>>().join(", ")
                     };
+                    // The device's clock, then when the server received it; a device
+                    // clock ahead of the server's is flagged, as its time is not evidence.
+                    let received = line.received_at.map(|r| format!(" · received {}", r.display_utc()));
+                    let ahead = line.clock_ahead().then(|| view! {
+                        <strong class="flag">" · device clock ahead of the server"</strong>
+                    });
                     view! {
                         <li>
-                            <span class="sub">{format!("{} · {} · {}", line.at.display_utc(), line.who, line.device)}</span>
+                            <span class="sub">
+                                {format!("{} · {} · {}", line.at.display_utc(), line.who, line.device)}
+                                {received}
+                                {ahead}
+                            </span>
                             <p>{fields}</p>
                         </li>
                     }
