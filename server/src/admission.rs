@@ -34,6 +34,10 @@ pub const SYNCS_PER_PERSON: usize = 2;
 /// make the server store.
 pub const BYTES_PER_PERSON_PER_DAY: usize = 64 * 1024 * 1024;
 
+/// Most bytes of unfinished photo uploads one person may have at once: a few dozen
+/// phone photos (each at most `app::domain::photo::MAX_PHOTO_BYTES`).
+pub const PENDING_PHOTO_BYTES_PER_PERSON: usize = 64 * 1024 * 1024;
+
 /// How long a sync body may pause between two pieces before it is abandoned (408).
 pub const BODY_IDLE: Duration = Duration::from_secs(30);
 
@@ -57,15 +61,18 @@ pub struct Syncs {
     pub body_idle: Duration,
     /// Most bytes of changes one person may have stored per 24 hours.
     pub bytes_per_day: usize,
+    /// Most bytes of unfinished photo uploads one person may have at once.
+    pub pending_photo_bytes: usize,
 }
 
 impl Syncs {
     /// `slots` syncs at once, bodies abandoned after pausing `body_idle`, at most
     /// `bytes_per_day` stored per person per day.
     #[must_use]
-    pub fn new(slots: usize, body_idle: Duration, bytes_per_day: usize) -> Self {
+    pub fn new(slots: usize, body_idle: Duration, bytes_per_day: usize, pending_photo_bytes: usize) -> Self {
         Self {
             bytes_per_day,
+            pending_photo_bytes,
             slots: Arc::new(Semaphore::new(slots)),
             budget: Arc::new(Semaphore::new(BODY_BUDGET_KIB as usize)),
             running: Mutex::new(HashMap::new()),

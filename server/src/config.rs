@@ -34,6 +34,8 @@ pub struct Config {
     pub sync_body_idle: std::time::Duration,
     /// Most bytes of changes one person may have stored per 24 hours (tests lower it).
     pub bytes_per_person_per_day: usize,
+    /// Most bytes of unfinished photo uploads one person may have (tests lower it).
+    pub pending_photo_bytes_per_person: usize,
 }
 
 impl fmt::Debug for Config {
@@ -49,6 +51,10 @@ impl fmt::Debug for Config {
             .field("webhook", &self.webhook)
             .field("sync_body_idle", &self.sync_body_idle)
             .field("bytes_per_person_per_day", &self.bytes_per_person_per_day)
+            .field(
+                "pending_photo_bytes_per_person",
+                &self.pending_photo_bytes_per_person,
+            )
             .finish()
     }
 }
@@ -65,6 +71,7 @@ impl Default for Config {
             webhook: None,
             sync_body_idle: crate::admission::BODY_IDLE,
             bytes_per_person_per_day: crate::admission::BYTES_PER_PERSON_PER_DAY,
+            pending_photo_bytes_per_person: crate::admission::PENDING_PHOTO_BYTES_PER_PERSON,
         }
     }
 }

@@ -235,18 +235,32 @@ pub async fn sync(
         categories: None,
         lists_version: None,
     };
-    if viewer.role.acts_on_reports() {
-        // The list is read only when its mark moved since the device's copy.
-        let version = state
+    // The list is read only when its mark moved since the device's copy, or what the
+    // person may read changed (their role or teams are part of the version); each alert
+    // is listed only while they may still read its report. Someone who no longer acts on
+    // reports has their device's list emptied.
+    let version = if viewer.role.acts_on_reports() {
+        let mark = state
             .store
             .notice_mark(viewer.user_id)
             .await
-            .map_err(unavailable)?
-            .to_string();
-        if request.notices_seen.as_deref() != Some(version.as_str()) {
-            response.notices = Some(state.store.notices(viewer.user_id).await.map_err(unavailable)?);
-            response.notices_version = Some(version);
+            .map_err(unavailable)?;
+        Some(format!("{mark}.{}", access_tag(&viewer)))
+    } else {
+        None
+    };
+    if request.notices_seen.as_deref() != version.as_deref() {
+        let mut notices = match version {
+            Some(_) => state.store.notices(viewer.user_id).await.map_err(unavailable)?,
+            None => Vec::new(),
+        };
+        if !notices.is_empty() {
+            let ids: Vec<ReportId> = notices.iter().map(|n| n.report_id).collect();
+            let owners = state.store.ownership(&ids).await.map_err(unavailable)?;
+            notices.retain(|n| owners.get(&n.report_id).is_some_and(|of| viewer.can_read(*of)));
         }
+        response.notices = Some(notices);
+        response.notices_version = Some(version.unwrap_or_else(|| "none".to_owned()));
     }
     let version = state.store.lists_version().await.map_err(unavailable)?;
     if request.lists_seen.as_deref() != Some(version.as_str()) {
@@ -255,6 +269,19 @@ pub async fn sync(
         response.lists_version = Some(version);
     }
     Ok(Json(response).into_response())
+}
+
+/// A short tag of what `viewer` may read (role and teams): it changes when they do.
+fn access_tag(viewer: &Viewer) -> String {
+    use sha2::Digest;
+    let mut teams = viewer.teams.clone();
+    teams.sort_unstable();
+    let mut hash = sha2::Sha256::new();
+    hash.update(viewer.role.key());
+    for team in teams {
+        hash.update(team.as_bytes());
+    }
+    hex::encode(&hash.finalize()[..4])
 }
 
 /// The feed part of an answer: followed reports changed after `since` that the device

@@ -128,6 +128,7 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
             syncs_at_once(),
             config.sync_body_idle,
             config.bytes_per_person_per_day,
+            config.pending_photo_bytes_per_person,
         )),
     };
     let deliverer = config

@@ -116,8 +116,29 @@ pub async fn upload(
             ),
         ));
     }
+    // What one person may have in unfinished uploads at once: a new upload starts only
+    // under the cap; one already started may go on one photo's size past it, so people
+    // can always finish what they started (and free its share).
+    let pending = store.pending_photo_bytes(target.person).await.map_err(busy)?;
+    let cap = state.syncs.pending_photo_bytes as u64;
+    let allowed = if offset == 0 {
+        cap
+    } else {
+        cap + photo::MAX_PHOTO_BYTES
+    };
+    if pending.saturating_add(body.len() as u64) > allowed {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unavailable,
+            format!(
+                "you have {} of photo uploads not finished; at most {} may wait at once. The photo stays on this device and is sent later",
+                in_words(pending),
+                in_words(cap)
+            ),
+        ));
+    }
     let held = match store
-        .append_photo_chunk(target.report, &named.sha256, offset, &body, now())
+        .append_photo_chunk(target.report, &named.sha256, offset, &body, target.person, now())
         .await
         .map_err(busy)?
     {
@@ -209,6 +230,8 @@ enum Need {
 struct Target {
     report: ReportId,
     sha256: String,
+    /// Who is asking.
+    person: uuid::Uuid,
 }
 
 impl Target {
@@ -243,6 +266,7 @@ impl Target {
         Ok(Self {
             report,
             sha256: sha256.to_owned(),
+            person: viewer.user_id,
         })
     }
 
@@ -301,4 +325,13 @@ fn busy(e: impl std::fmt::Display) -> ApiError {
         ErrorCode::Unavailable,
         "the server could not handle the photo right now; it stays on the device and will be retried",
     )
+}
+
+/// A size for people: KiB below a MiB, else MiB.
+fn in_words(bytes: u64) -> String {
+    if bytes < 1024 * 1024 {
+        format!("{} KiB", bytes.div_ceil(1024))
+    } else {
+        format!("{} MiB", bytes / (1024 * 1024))
+    }
 }

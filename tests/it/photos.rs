@@ -19,6 +19,7 @@ on_both_databases!(
     a_photo_travels_in_chunks_resumes_after_an_interruption_and_is_stored_once,
     photos_that_are_not_what_the_report_names_are_refused_with_a_reason_and_nothing_is_kept,
     only_people_who_may_hold_the_report_reach_its_photos,
+    a_person_with_too_many_unfinished_uploads_is_asked_to_wait,
 );
 
 /// A person with a signed-in device and an HTTP client.
@@ -360,4 +361,80 @@ async fn only_people_who_may_hold_the_report_reach_its_photos(db: Db) {
         "the teammate still reads the report"
     );
     assert!(!seen_by_teammate.contains(&photo_src));
+}
+
+/// What one person has in unfinished uploads is capped: past it, a new chunk is answered
+/// 429 (the device keeps the photo and retries), and finishing an upload frees its share.
+async fn a_person_with_too_many_unfinished_uploads_is_asked_to_wait(db: Db) {
+    let Some(server) = TestServer::start_with(db, |config| {
+        config.pending_photo_bytes_per_person = 2 * CHUNK_BYTES;
+    })
+    .await
+    else {
+        return;
+    };
+    let base = server.base.as_str();
+    let mut dana = person(&server, "dana", Role::Field, "North", 1).await;
+    let photos: Vec<Vec<u8>> = (1..=3).map(|n| jpeg(1200, 900, n)).collect();
+    let named: Vec<PhotoRef> = photos.iter().map(|p| PhotoRef::of(p, T0).unwrap()).collect();
+    assert!(
+        photos.iter().all(|p| p.len() > CHUNK_BYTES),
+        "each takes several chunks"
+    );
+    let id = file_with(&server, &mut dana, "dana", 1, named.clone()).await;
+    let client = &dana.client.clone();
+    // Two uploads started, one chunk each: the cap is reached.
+    for (bytes, photo) in photos.iter().zip(&named).take(2) {
+        let answer = photo_request(
+            client,
+            base,
+            Method::PATCH,
+            id,
+            &photo.sha256,
+            Some((0, &bytes[..CHUNK_BYTES])),
+        )
+        .await;
+        assert_eq!(answer.status, 204, "{}", answer.text());
+    }
+    let third = photo_request(
+        client,
+        base,
+        Method::PATCH,
+        id,
+        &named[2].sha256,
+        Some((0, &photos[2][..CHUNK_BYTES])),
+    )
+    .await;
+    assert_eq!(third.status, 429, "{}", third.text());
+    assert_eq!(code(&third), ErrorCode::Unavailable);
+    assert!(third.text().contains("not finished"), "{}", third.text());
+    // Other people are not held back by Dana's uploads.
+    let mut sam = person(&server, "sam", Role::Supervisor, "North", 2).await;
+    let theirs = jpeg(300, 200, 9);
+    let ref_theirs = PhotoRef::of(&theirs, T0).unwrap();
+    let other = file_with(&server, &mut sam, "sam", 2, vec![ref_theirs.clone()]).await;
+    let answer = upload_photo(&sam.client.clone(), base, other, &ref_theirs.sha256, &theirs, 0).await;
+    assert_eq!(answer.status, 204, "{}", answer.text());
+    // Finishing one of hers frees its share.
+    let answer = photo_request(client, base, Method::HEAD, id, &named[0].sha256, None).await;
+    let done = upload_photo(
+        client,
+        base,
+        id,
+        &named[0].sha256,
+        &photos[0],
+        answer.offset.unwrap(),
+    )
+    .await;
+    assert_eq!(done.status, 204, "{}", done.text());
+    let third = photo_request(
+        client,
+        base,
+        Method::PATCH,
+        id,
+        &named[2].sha256,
+        Some((0, &photos[2][..CHUNK_BYTES])),
+    )
+    .await;
+    assert_eq!(third.status, 204, "{}", third.text());
 }

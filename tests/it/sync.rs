@@ -358,6 +358,23 @@ async fn p1_and_p2_notify_the_team_supervisors_and_a_signed_webhook_is_retried_u
             .map(|n| n.len()),
         Some(1)
     );
+
+    // The supervisor moves to the South site: the North report's alert is no longer
+    // listed to them (they may no longer read it), on the next sync.
+    store
+        .set_role_and_teams(
+            north_lead,
+            Role::Supervisor,
+            &["South".to_owned()],
+            muster_tests::T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        lead_device.sync(&server.base).await.unwrap().notices,
+        Some(vec![]),
+        "an alert is listed only while its report may be read"
+    );
 }
 
 /// The whole response over the desk: assignment, a "5 whys" chain, an action in its

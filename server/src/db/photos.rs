@@ -62,14 +62,27 @@ impl Store {
         Ok(u64::try_from(row.get::<i64, _>("held")).unwrap_or(0))
     }
 
-    /// Appends `chunk` to the upload of `sha256` for `report` if `offset` is the end of
-    /// what is held. Starting an upload also drops uploads abandoned for a week.
+    /// Bytes of unfinished photo uploads `person` has sent.
+    pub async fn pending_photo_bytes(&self, person: uuid::Uuid) -> Result<u64, DbError> {
+        let row = sqlx::query(&self.sql(
+            "SELECT CAST(COALESCE(SUM(LENGTH(bytes)), 0) AS BIGINT) AS held FROM photo_chunks WHERE user_id = $1",
+        ))
+        .bind(person.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .context("reading a person's unfinished uploads")?;
+        Ok(u64::try_from(row.get::<i64, _>("held")).unwrap_or(0))
+    }
+
+    /// Appends `chunk` (sent by `by`) to the upload of `sha256` for `report` if `offset`
+    /// is the end of what is held. Starting an upload also drops uploads abandoned for a week.
     pub async fn append_photo_chunk(
         &self,
         report: ReportId,
         sha256: &str,
         offset: u64,
         chunk: &[u8],
+        by: uuid::Uuid,
         now: Timestamp,
     ) -> Result<Appended, DbError> {
         let _writer = self.writer().await;
@@ -86,14 +99,15 @@ impl Store {
         }
         // Two uploads of one photo racing to the same offset: the key lets one in.
         let inserted = sqlx::query(&self.sql(
-            "INSERT INTO photo_chunks (report_id, sha256, start_at, bytes, created_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO photo_chunks (report_id, sha256, start_at, bytes, created_at, user_id)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         ))
         .bind(report.to_string())
         .bind(sha256.to_owned())
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))
         .bind(chunk.to_vec())
         .bind(now.0)
+        .bind(by.to_string())
         .execute(&self.pool)
         .await
         .context("storing an upload's chunk")?
