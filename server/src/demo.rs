@@ -7,15 +7,15 @@
 
 use std::sync::Arc;
 
-use app::document::ReportDoc;
-use app::domain::access::{Ownership, Role};
+use app::document::{ReportDoc, actor_for, hash_hex};
+use app::domain::access::{Ownership, Role, Viewer};
 use app::domain::{
     Action, ActionKind, ActionState, Category, Effectiveness, GpsFix, Impact, Injury, Location, Outcome,
     Report, ReportId, Response, Review, Severity, Status, TimelineEntry, Timestamp, Treatment, Urgency,
     Witness,
 };
-use app::merge::{MergeError, Merged};
-use automerge::ActorId;
+use app::merge::merge_push_checked;
+use app::protocol::{Bytes, ReportPush};
 
 use crate::accounts::{AccountError, NewUser};
 use crate::db::{ApplyError, Job, Store, Writer};
@@ -341,10 +341,6 @@ fn ladder_review(reported: Timestamp) -> Response {
     }
 }
 
-fn actor(n: u8) -> ActorId {
-    ActorId::from([0xde, 0xe0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0].as_slice())
-}
-
 /// The demo's teams (sites).
 pub const DEMO_TEAMS: [&str; 2] = ["Warehouse North", "Depot South"];
 
@@ -458,97 +454,171 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DemoError> {
     seed_plans(store, now).await?;
     let north = store.ensure_team(DEMO_TEAMS[0], now).await?;
     let south = store.ensure_team(DEMO_TEAMS[1], now).await?;
-    let dana = store
-        .users()
-        .await?
-        .into_iter()
-        .find(|u| u.login == "dana")
-        .map(|u| u.id);
-    // Every third sample happened at the other site; Dana's own reports are hers.
-    let mut jobs: Vec<(Ownership, Job)> = Vec::new();
-    for (index, sample) in SAMPLES.iter().enumerate() {
-        let mut report = report_of(index, sample, now);
-        let Ok(mut doc) = ReportDoc::create(&report, actor(1), report.reported_at) else {
+    let person = |login: &'static str| async move {
+        let id = store
+            .users()
+            .await?
+            .into_iter()
+            .find(|u| u.login == login)
+            .map(|u| u.id);
+        match id {
+            Some(id) => Ok::<_, DemoError>(store.viewer(id).await?),
+            None => Ok(None),
+        }
+    };
+    let (Some(dana), Some(sam), Some(admin)) = (
+        person("dana").await?,
+        person("sam").await?,
+        person("admin").await?,
+    ) else {
+        return Ok(0);
+    };
+    let reports: Vec<Report> = SAMPLES
+        .iter()
+        .enumerate()
+        .map(|(index, sample)| report_of(index, sample, now))
+        .collect();
+    let ids: Vec<ReportId> = reports.iter().map(|r| r.id).collect();
+    let stored = store.ownership(&ids).await?;
+    let mut added = 0;
+    for (index, (sample, report)) in SAMPLES.iter().zip(reports).enumerate() {
+        // Only stored if not there yet: seeding again changes nothing.
+        if stored.contains_key(&report.id) {
             continue;
-        };
-        if sample.status != Status::Reported {
-            // A supervisor walked it through the workflow.
-            let mut desk = doc.clone();
-            desk.set_actor(actor(4));
-            let mut walked = report.clone();
-            for (step, status) in Status::ALL.into_iter().enumerate().skip(1) {
-                let at =
-                    Timestamp((report.reported_at.0 + HOUR * i64::try_from(step).unwrap_or(1)).min(now.0));
-                let mut next = Report {
-                    status,
-                    ..walked.clone()
-                };
-                next.timeline.push(TimelineEntry {
-                    id: uuid::Uuid::from_u128((u128::try_from(index).unwrap_or(0) << 8) | step as u128),
-                    at,
-                    author: "Sam Okafor (supervisor)".into(),
-                    author_id: None,
-                    text: format!("Moved to {}.", status.label()),
-                    audience: Default::default(),
-                });
-                let _ = desk.edit(&walked, &next, at);
-                walked = next;
-                if status == sample.status {
-                    break;
-                }
-            }
-            let _ = doc.merge(&mut desk);
-            report = walked;
         }
-        if index == 2 {
-            // Two people re-rated this one at the same time: show the conflict.
-            let mut a = doc.clone();
-            let mut b = doc.clone();
-            let mut ra = report.clone();
-            ra.severity = Severity::Major;
-            let mut rb = report.clone();
-            rb.severity = Severity::Critical;
-            let at = Timestamp(report.reported_at.0 + 2 * HOUR);
-            a.set_actor(actor(2));
-            b.set_actor(actor(3));
-            let _ = a.edit(&report, &ra, at);
-            let _ = b.edit(&report, &rb, at);
-            let _ = doc.merge(&mut a);
-            let _ = doc.merge(&mut b);
-        }
-        let id = report.id;
-        let doc = doc.save();
         let owner = Ownership {
-            owner: dana.filter(|_| sample.reporter == "Dana Okafor"),
+            owner: (sample.reporter == "Dana Okafor").then_some(dana.user_id),
             team: Some(if index % 3 == 2 { south } else { north }),
             sensitive: false,
         };
-        jobs.push((
-            owner,
-            Job {
-                id,
-                // Only stored if not there yet: seeding again changes nothing.
-                merge: Arc::new(move |stored: Option<&[u8]>| {
-                    let fresh = stored.is_none();
-                    let mut doc = ReportDoc::load(stored.unwrap_or(&doc), actor(0))
-                        .map_err(|e| MergeError::Poisoned(e.to_string()))?;
-                    let snapshot = doc.snapshot().map_err(|e| MergeError::Poisoned(e.to_string()))?;
-                    Ok(Merged::of(&mut doc, snapshot, fresh, Vec::new()))
+        // Each step is written and pushed as the person who made it, through the same
+        // write policy as every device's sync.
+        let filer = if owner.owner.is_some() { &dana } else { &sam };
+        for (by, push) in demo_history(index, sample, report, filer, &sam, &admin, now) {
+            let merge = move |stored: Option<&[u8]>| merge_push_checked(stored, &push, now, &by);
+            let writer = Writer {
+                device: None,
+                owner,
+                from: Some(crate::db::Sender {
+                    user: filer.user_id,
+                    session: None,
                 }),
-            },
-        ));
-    }
-    let mut added = 0;
-    for (owner, job) in jobs {
-        let writer = Writer {
-            device: None,
-            owner,
-            from: None,
-        };
-        let applied = store.apply(writer, vec![job], now).await?;
-        added += applied.iter().filter(|a| a.merged.changed).count();
+            };
+            let job = Job {
+                id: ids[index],
+                merge: Arc::new(merge),
+            };
+            store.apply(writer, vec![job], now).await?;
+        }
+        added += 1;
     }
     Ok(added)
+}
+
+/// The demo's salt in actor ids (see [`actor_for`]): fixed, so the seed is the same
+/// every time.
+const DEMO_SALT: [u8; 4] = [0xde, 0xe0, 0, 0];
+
+/// A sample's history as pushes, each with the person who makes it: filed by `filer`;
+/// walked through the workflow by `sam` (with the ladder's review on the way); for one
+/// sample, re-rated at once by `sam` and `admin` (a conflict to show).
+fn demo_history(
+    index: usize,
+    sample: &Sample,
+    report: Report,
+    filer: &Viewer,
+    sam: &Viewer,
+    admin: &Viewer,
+    now: Timestamp,
+) -> Vec<(Viewer, ReportPush)> {
+    let mut pushes = Vec::new();
+    let at_step = |step: i64| Timestamp((report.reported_at.0 + HOUR * step).min(now.0));
+    let filed = Report {
+        response: Response::default(),
+        ..report.clone()
+    };
+    let Ok(mut doc) = ReportDoc::create(
+        &filed,
+        actor_for(filer.user_id, uuid::Uuid::nil(), DEMO_SALT),
+        filed.reported_at,
+    ) else {
+        return pushes;
+    };
+    let id = filed.id;
+    let mut since = Vec::new();
+    let mut push = |doc: &mut ReportDoc, since: &mut Vec<automerge::ChangeHash>, by: &Viewer| {
+        let changes: Vec<Bytes> = doc.changes_since(since).into_iter().map(Bytes).collect();
+        *since = doc.heads();
+        pushes.push((
+            by.clone(),
+            ReportPush {
+                id,
+                heads: since.iter().map(hash_hex).collect(),
+                changes,
+                document: None,
+            },
+        ));
+    };
+    push(&mut doc, &mut since, filer);
+    let mut current = filed;
+    doc.set_actor(actor_for(sam.user_id, uuid::Uuid::nil(), DEMO_SALT));
+    let mut response = report.response.clone();
+    if sample.status >= Status::Reviewed && response.review.summary.is_empty() {
+        // Reviewed needs a review, in the demo as anywhere.
+        response.review.summary = format!("{}: dealt with on the day, no one hurt.", sample.title);
+        response.review.lessons =
+            "Reporting it straight away let the team act before anyone was hurt.".into();
+    }
+    if response != Response::default() {
+        // The supervisor's investigation and review, written before they are needed.
+        let next = Report {
+            response,
+            ..current.clone()
+        };
+        let _ = doc.edit(&current, &next, at_step(1));
+        current = next;
+    }
+    // A supervisor walked it through the workflow.
+    for (step, status) in Status::ALL.into_iter().enumerate().skip(1) {
+        if current.status == sample.status {
+            break;
+        }
+        let at = at_step(i64::try_from(step).unwrap_or(1));
+        let mut next = Report {
+            status,
+            ..current.clone()
+        };
+        next.timeline.push(TimelineEntry {
+            id: uuid::Uuid::from_u128((u128::try_from(index).unwrap_or(0) << 8) | step as u128),
+            at,
+            author: sam.name.clone(),
+            author_id: Some(sam.user_id),
+            text: format!("Moved to {}.", status.label()),
+            audience: Default::default(),
+        });
+        let _ = doc.edit(&current, &next, at);
+        current = next;
+    }
+    if doc.heads() != since {
+        push(&mut doc, &mut since, sam);
+    }
+    if index == 2 {
+        // Two people re-rated this one at the same time: show the conflict.
+        let at = at_step(2);
+        let base = doc.clone();
+        for (by, severity) in [(sam, Severity::Major), (admin, Severity::Critical)] {
+            let mut rater = base.clone();
+            rater.set_actor(actor_for(by.user_id, uuid::Uuid::nil(), DEMO_SALT));
+            let rated = Report {
+                severity,
+                ..current.clone()
+            };
+            let _ = rater.edit(&current, &rated, at);
+            let mut from = since.clone();
+            push(&mut rater, &mut from, by);
+        }
+    }
+    pushes
 }
 
 /// Why the demo could not be seeded.
