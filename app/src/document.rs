@@ -539,9 +539,12 @@ impl ReportDoc {
     /// The changes of a whole document a peer sent, dependencies first, once the bytes
     /// are known to be a complete Automerge document whose heads are `heads` (its bytes
     /// walked by [`crate::intake`] first).
-    pub fn document_changes(bytes: &[u8], heads: &[ChangeHash]) -> Result<Vec<Change>, DocError> {
+    pub fn document_changes(
+        bytes: &[u8],
+        heads: &[ChangeHash],
+    ) -> Result<(Vec<Change>, AutoCommit), DocError> {
         let mut other = Self::peer_document(bytes, heads)?;
-        Ok(other.get_changes(&[]))
+        Ok((other.get_changes(&[]), other))
     }
 
     fn peer_document(bytes: &[u8], heads: &[ChangeHash]) -> Result<AutoCommit, DocError> {

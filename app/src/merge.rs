@@ -187,12 +187,16 @@ fn merge_into(
 ) -> Result<Result<Merged, String>, DocError> {
     let (new, sensitive, received) = match pusher {
         Some(pusher) => {
-            let mut changes = match &push.document {
-                Some(document) => ReportDoc::document_changes(&document.0, device_heads)?,
-                None => Vec::new(),
+            let (mut changes, peer) = match &push.document {
+                Some(document) => {
+                    let (changes, peer) = ReportDoc::document_changes(&document.0, device_heads)?;
+                    (changes, Some(peer))
+                }
+                None => (Vec::new(), None),
             };
+            let whole = push.changes.is_empty();
             changes.extend(ReportDoc::decode_changes(&push.changes)?);
-            let gated = match doc.apply_gated(changes, pusher, now) {
+            let gated = match doc.apply_gated_from(changes, peer.filter(|_| whole), pusher, now) {
                 Ok(gated) => gated,
                 Err(DocError::Forbidden(reason)) => return Ok(Err(reason)),
                 Err(e) => return Err(e),

@@ -1,14 +1,15 @@
 -- The same schema as migrations/sqlite/0011, in PostgreSQL's types.
--- When the server received each change of a report, and from whom: a device's clock
--- (the change's own timestamp) can be wrong or set back, so the history shows both, and
--- the server's time is the one evidence relies on. Also what a person sent per day.
+-- When the server received the changes of a report, and from whom: a device's clock
+-- (each change's own timestamp) can be wrong or set back, so the history shows both, and
+-- the server's time is the one evidence relies on. Also what a person sent per day. One
+-- row per report per accepted sync, naming the changes it brought.
 CREATE TABLE change_receipts (
     report_id   TEXT NOT NULL REFERENCES documents(report_id) ON DELETE CASCADE,
-    hash        TEXT NOT NULL,              -- the change's hash, hex
-    received_at BIGINT NOT NULL,            -- ms since epoch, server clock
-    user_id     TEXT,                       -- who pushed it (none: written by the server itself)
+    received_at BIGINT NOT NULL,           -- ms since epoch, server clock
+    user_id     TEXT,                       -- who pushed them (none: written by the server itself)
     session_id  TEXT,                       -- from which sign-in (none: the desk)
-    bytes       BIGINT NOT NULL,            -- its encoded size
-    PRIMARY KEY (report_id, hash)
+    bytes       BIGINT NOT NULL,           -- their encoded size
+    hashes      TEXT NOT NULL               -- the changes' hashes, hex, space-separated
 );
+CREATE INDEX change_receipts_by_report ON change_receipts (report_id);
 CREATE INDEX change_receipts_by_person ON change_receipts (user_id, received_at);

@@ -675,31 +675,35 @@ impl Store {
                 .await
                 .context("recording what the device holds")?;
         }
-        let receipts: Vec<(&Applied, &(String, usize), Option<Sender>)> = results
+        // One receipt per report per sync, naming the changes it brought.
+        let receipts: Vec<(&Applied, Option<Sender>)> = results
             .iter()
             .flatten()
             .flat_map(|(writer, applied)| {
                 applied
                     .iter()
-                    .filter(|a| a.merged.changed)
-                    .flat_map(move |a| a.merged.received.iter().map(move |r| (a, r, writer.from)))
+                    .filter(|a| a.merged.changed && !a.merged.received.is_empty())
+                    .map(move |a| (a, writer.from))
             })
             .collect();
         for chunk in receipts.chunks(ROWS_PER_STATEMENT) {
             let sql = self.sql(&format!(
-                "INSERT INTO change_receipts (report_id, hash, received_at, user_id, session_id, bytes)
-                 VALUES {} ON CONFLICT (report_id, hash) DO NOTHING",
-                typed_values_list(chunk.len(), &[None, None, None, Some("TEXT"), Some("TEXT"), None])
+                "INSERT INTO change_receipts (report_id, received_at, user_id, session_id, bytes, hashes)
+                 VALUES {}",
+                typed_values_list(chunk.len(), &[None, None, Some("TEXT"), Some("TEXT"), None, None])
             ));
             chunk
                 .iter()
-                .fold(sqlx::query(&sql), |q, (a, (hash, bytes), from)| {
+                .fold(sqlx::query(&sql), |q, (a, from)| {
+                    let received = &a.merged.received;
+                    let bytes: usize = received.iter().map(|(_, b)| b).sum();
+                    let hashes: Vec<&str> = received.iter().map(|(h, _)| h.as_str()).collect();
                     q.bind(a.merged.report.id.to_string())
-                        .bind(hash.clone())
                         .bind(now.0)
                         .bind(from.map(|f| f.user.to_string()))
                         .bind(from.and_then(|f| f.session).map(|s| s.to_string()))
-                        .bind(i64::try_from(*bytes).unwrap_or(i64::MAX))
+                        .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
+                        .bind(hashes.join(" "))
                 })
                 .execute(&mut *tx)
                 .await
@@ -716,18 +720,19 @@ impl Store {
     /// recorded it (changes stored before receipts existed have none).
     pub async fn receipts(&self, id: ReportId) -> Result<HashMap<String, Timestamp>, DbError> {
         let rows =
-            sqlx::query(&self.sql("SELECT hash, received_at FROM change_receipts WHERE report_id = $1"))
+            sqlx::query(&self.sql("SELECT hashes, received_at FROM change_receipts WHERE report_id = $1"))
                 .bind(id.to_string())
                 .fetch_all(&self.pool)
                 .await
                 .context("reading when changes were received")?;
         Ok(rows
             .iter()
-            .map(|r| {
-                (
-                    r.get::<String, _>("hash"),
-                    Timestamp(r.get::<i64, _>("received_at")),
-                )
+            .flat_map(|r| {
+                let at = Timestamp(r.get::<i64, _>("received_at"));
+                r.get::<String, _>("hashes")
+                    .split_whitespace()
+                    .map(|h| (h.to_owned(), at))
+                    .collect::<Vec<_>>()
             })
             .collect())
     }

@@ -37,12 +37,12 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 /// A full report, as a field employee would file it, with its 20 timeline entries added
 /// one change at a time.
-fn file_report(device: &mut Device, n: usize) -> (ReportId, usize) {
+fn file_report(device: &mut Device, reporter: &str, n: usize) -> (ReportId, usize) {
     let at = Timestamp(muster_tests::T0.0 + i64::try_from(n).unwrap());
     let uuid = device.fresh_uuid();
     let mut random = [0u8; 10];
     random.copy_from_slice(&uuid.as_bytes()[6..]);
-    let mut report = Report::blank(ReportId::new_v7(at, random), at, "Dana Okafor");
+    let mut report = Report::blank(ReportId::new_v7(at, random), at, reporter);
     report.title = format!("Pallet slipped from racking, aisle {}", n % 40);
     report.what_happened =
         "A pallet of bottled water slipped from the second beam while being put away; the load \
@@ -64,7 +64,7 @@ fn file_report(device: &mut Device, n: usize) -> (ReportId, usize) {
             id: device.fresh_uuid(),
             at,
             author: "Dana Okafor".into(),
-            author_id: None,
+            author_id: Some(device.user),
             text: format!("Update {k}: checked the beam clips and the load plate; photos taken."),
             audience: Default::default(),
         };
@@ -162,14 +162,15 @@ async fn bench(kind: Db) {
     let device_count = env_usize("DEVICES", 100);
     let per_device = reports / device_count;
 
-    // Each device is its own person's (a person runs only a few syncs at once), and
-    // files its reports offline (not timed).
+    // Each device is its own field employee's (a person runs only a few syncs at once;
+    // field employees, so escalations alert only the team's one supervisor), and files
+    // its reports offline (not timed).
     let people = db.store().await;
     let mut devices = Vec::with_capacity(device_count);
     for i in 0..device_count {
         let mut device = Device::with_id(uuid::Uuid::from_u128(0x1000 + i as u128));
         let (user, token, session) =
-            add_user_with_session(&people, &format!("bench{i}"), Role::Supervisor, &[TEST_TEAM]).await;
+            add_user_with_session(&people, &format!("bench{i}"), Role::Field, &[TEST_TEAM]).await;
         device.sign_in_as(user, session, &token);
         devices.push(device);
     }
@@ -177,7 +178,7 @@ async fn bench(kind: Db) {
     let mut raw_json = 0;
     for (d, device) in devices.iter_mut().enumerate() {
         for k in 0..per_device {
-            raw_json += file_report(device, d * per_device + k).1;
+            raw_json += file_report(device, &format!("bench{d} (test)"), d * per_device + k).1;
         }
     }
     let total = per_device * device_count;

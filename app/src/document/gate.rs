@@ -18,7 +18,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 
-use super::{DocError, REPORT_KEY, ReportDoc, actor_owner, hash_hex};
+use super::{DocError, REPORT_KEY, ReportDoc, actor_owner, changes_in, hash_hex};
 use crate::domain::access::Viewer;
 use crate::domain::policy::{self, CLOCK_SKEW_MS, Keys, Kind, MERGED_RIVALS, Rule, Shape};
 use crate::domain::{PhotoRef, PlanTick, Status, TimelineEntry, Timestamp, Witness};
@@ -141,6 +141,20 @@ impl ReportDoc {
         pusher: &Viewer,
         now: Timestamp,
     ) -> Result<Gated, DocError> {
+        self.apply_gated_from(changes, None, pusher, now)
+    }
+
+    /// [`ReportDoc::apply_gated`] for changes that are all of `peer`, a whole document
+    /// a device sent (see [`ReportDoc::document_changes`]): if this document is empty and
+    /// every change passes without the status moving on the way, `peer` is taken as it
+    /// is.
+    pub fn apply_gated_from(
+        &mut self,
+        changes: Vec<Change>,
+        peer: Option<AutoCommit>,
+        pusher: &Viewer,
+        now: Timestamp,
+    ) -> Result<Gated, DocError> {
         let mut seen = HashSet::new();
         let mut waiting: Vec<Change> = changes
             .into_iter()
@@ -183,7 +197,11 @@ impl ReportDoc {
             let moves = check_change(&change, &mut objects, status, pusher, now, &mut gated.sensitive)?;
             taken.insert(change.hash());
             batch.push(change);
-            if let Some(to) = moves {
+            if status.is_none() && moves == Some(Status::Reported) {
+                // Filed: the report now exists, Reported, as this change made it (no
+                // need to apply it yet to know that).
+                status = moves;
+            } else if let Some(to) = moves {
                 let last = batch.last().map(|c| c.hash());
                 self.doc.apply_changes(std::mem::take(&mut batch))?;
                 status = status_of(&self.doc);
@@ -199,8 +217,15 @@ impl ReportDoc {
                 }
             }
         }
-        if !batch.is_empty() {
-            self.doc.apply_changes(batch)?;
+        match peer {
+            // A new report sent whole, every change checked and none applied yet: take
+            // the document as loaded rather than applying its changes one by one again.
+            Some(peer) if self.doc.is_empty() && batch.len() == changes_in(&peer) => {
+                let actor = self.doc.get_actor().clone();
+                self.doc = peer.with_actor(actor);
+            }
+            _ if !batch.is_empty() => self.doc.apply_changes(batch)?,
+            _ => {}
         }
         Ok(gated)
     }
