@@ -127,19 +127,8 @@ const REPORT_SCALARS: [&str; 12] = [
 const LOCATION_SCALARS: [&str; 2] = ["gps", "place"];
 /// Scalar fields under `report.response`.
 const RESPONSE_SCALARS: [&str; 2] = ["assignee", "due_at"];
-/// Scalar fields under `report.injury`, in form order.
-const INJURY_SCALARS: [&str; 10] = [
-    "employee",
-    "job_title",
-    "work_began",
-    "activity",
-    "how",
-    "injury",
-    "body_part",
-    "object",
-    "treatment",
-    "died_on",
-];
+/// Scalar fields under `report.injury`, in form order (the write policy's list).
+const INJURY_SCALARS: &[&str] = crate::domain::policy::INJURY_KEYS;
 /// Scalar fields of each action under `report.response.actions.<id>`.
 const ACTION_SCALARS: [&str; 7] = ["kind", "text", "owner", "due_at", "state", "check", "check_note"];
 

@@ -84,9 +84,9 @@ fn merge_actor() -> ActorId {
     ActorId::from([0u8; 16].as_slice())
 }
 
-/// Applies `push` to the stored document (or a new one) with no write policy: for
-/// documents the server itself made (the demo seed) and tests of storage. Uploads go
-/// through [`merge_push_checked`].
+/// Applies `push` to the stored document (or a new one) with no write policy: for tests
+/// of storage and merging, and documents in shapes older versions stored. Every upload,
+/// desk edit and the demo seed go through [`merge_push_checked`].
 ///
 /// Refuses, with a reason a device can show, anything that is over the intake caps,
 /// undecodable, incomplete, for another report, or leaves an invalid report. Never

@@ -23,19 +23,23 @@ on_both_databases!(
     a_forged_desk_base_does_not_skip_the_workflow,
 );
 
-/// An Automerge chunk of `kind` around `data`, with a correct checksum.
-fn chunk(kind: u8, data: &[u8]) -> Vec<u8> {
-    let mut len = Vec::new();
-    let mut n = data.len();
+/// `n` as unsigned LEB128, as Automerge writes lengths.
+fn uleb(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
     loop {
         let byte = u8::try_from(n & 0x7f).unwrap();
         n >>= 7;
         if n == 0 {
-            len.push(byte);
-            break;
+            out.push(byte);
+            return out;
         }
-        len.push(byte | 0x80);
+        out.push(byte | 0x80);
     }
+}
+
+/// An Automerge chunk of `kind` around `data`, with a correct checksum.
+fn chunk(kind: u8, data: &[u8]) -> Vec<u8> {
+    let len = uleb(data.len());
     let hash = Sha256::new()
         .chain_update([kind])
         .chain_update(&len)
@@ -137,16 +141,7 @@ async fn a_compressed_chunk_is_refused_unread_and_memory_stays_flat(db: Db) {
     let mut data = vec![0u8, 0, 0, 1]; // no actors, no heads, no change columns, one op column
     let spec = (1u32 << 4) | 0b1000 | 2;
     data.push(u8::try_from(spec).unwrap());
-    let mut n = column.len();
-    loop {
-        let byte = u8::try_from(n & 0x7f).unwrap();
-        n >>= 7;
-        if n == 0 {
-            data.push(byte);
-            break;
-        }
-        data.push(byte | 0x80);
-    }
+    data.extend(uleb(column.len()));
     data.extend_from_slice(&column);
     let body = request_with(
         &mut device,

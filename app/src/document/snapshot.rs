@@ -315,7 +315,7 @@ fn injury(doc: &AutoCommit, obj: &ObjId, conflicted: &mut Vec<String>) -> Result
     let flagged: Vec<&str> = map.conflicted().collect();
     let prefix = "injury.";
     let mut read = Injury::default();
-    for key in super::INJURY_SCALARS {
+    for &key in super::INJURY_SCALARS {
         if flagged.contains(&key) {
             conflicted.push(format!("{prefix}{key}"));
         }

@@ -307,7 +307,7 @@ const ACTIONS: &str = "report.response.actions";
 const ACTION: &str = "report.response.actions.<id>";
 const REVIEW: &str = "report.response.review";
 
-/// The injury details' keys (OSHA Form 301).
+/// The injury details' keys (OSHA Form 301), in form order.
 pub const INJURY_KEYS: &[&str] = &[
     "employee",
     "job_title",
