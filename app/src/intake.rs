@@ -48,8 +48,10 @@ pub const MAX_MESSAGE_BYTES: u64 = 4_096;
 /// What a request may decode to, as a multiple of its body (DEFLATE columns of honest
 /// documents inflate two to five times).
 pub const DECODE_BUDGET_FACTOR: usize = 8;
-/// The decoding budget of even a small request.
-pub const MIN_DECODE_BUDGET: usize = 1024 * 1024;
+/// The decoding budget of even a small request: twice the largest document a report may
+/// be stored as, so a device's first sync of a large, well-compressed report (kept
+/// compressed on the phone) is never refused for inflating.
+pub const MIN_DECODE_BUDGET: usize = 2 * MAX_STORED_DOCUMENT_BYTES;
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 const DOCUMENT: u8 = 0;
