@@ -3,8 +3,6 @@
 //! employee's device receives from a database holding another team's reports; revoked
 //! sessions; sign-in throttling.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::{BTreeSet, HashMap};
 
 use app::document::{ReportDoc, actor_for, actor_from_uuid, hash_hex};

@@ -3,8 +3,6 @@
 //! stored. (The same attacks at the merge level, one test each, are in
 //! `app/src/document/gate.rs`; every cell of the policy is in `policy.rs`.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::Write as _;
 
 use app::domain::access::Role;

@@ -2,8 +2,6 @@
 //! test run, so the seeds stay valid and the decoders are exercised even where cargo-fuzz
 //! is not installed. `MUSTER_WRITE_CORPUS=1` regenerates the seeds from real devices.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::{Path, PathBuf};
 
 use app::document::{ReportDoc, actor_for, actor_from_uuid};

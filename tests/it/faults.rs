@@ -7,8 +7,6 @@
 //! `MUSTER_FAULT_SCHEDULES` sets the number of schedules per database (default 200);
 //! `MUSTER_FAULT_SEED` the first seed (default 1), to replay a failing schedule.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 

@@ -3,8 +3,6 @@
 //! reason when they are not the photo the report names, and reached only by people who may
 //! hold the report.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use app::domain::access::Role;
 use app::domain::photo::{CHUNK_BYTES, MAX_PHOTO_BYTES};
 use app::domain::{PhotoRef, Report, ReportId};

@@ -3,8 +3,6 @@
 //! × path × workflow state × kind of write, and each is refused by the policy exactly
 //! when the table does not allow it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::sync::Arc;
 
 use app::domain::ReportId;

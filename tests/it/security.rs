@@ -1,8 +1,6 @@
 //! Hardening over real HTTP: security headers and the CSP nonce on every page,
 //! cross-site state-changing requests refused without effect, body limits on every route.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use leptos::server_fn::ServerFn;
 use muster_tests::{Db, Device, TestServer};
 
