@@ -215,7 +215,7 @@ async fn an_injury_report_recategorised_before_its_first_sync_stays_private(db: 
     phone.sign_in_as(ana, session, &token);
     let id = file_as(&mut phone, "ana (test)", "Fell from the loading ramp");
     phone.edit(id, |r| {
-        r.category = Category::new(app::domain::report::INJURY_CATEGORY);
+        r.category = Category::new(app::domain::INJURY_CATEGORY);
         r.injury.injury = secret.into();
     });
     // Thought better of it before the first sync: not an injury, details cleared.

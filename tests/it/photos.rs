@@ -334,7 +334,7 @@ async fn only_people_who_may_hold_the_report_reach_its_photos(db: Db) {
     // An injury report's photos are as private as its details: the teammate no longer
     // reaches them, the reporter and the supervisor still do.
     dana.device.edit(id, |r| {
-        r.category = app::domain::Category::new(app::domain::report::INJURY_CATEGORY);
+        r.category = app::domain::Category::new(app::domain::INJURY_CATEGORY);
     });
     dana.device.sync(&server.base).await.unwrap();
     for (who, client, allowed) in [

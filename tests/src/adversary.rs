@@ -102,7 +102,7 @@ pub fn stored_in(id: ReportId, state: Status, people: &People) -> Vec<u8> {
         contact: String::new(),
         statement: String::new(),
     });
-    report.category = app::domain::Category::new(app::domain::report::INJURY_CATEGORY);
+    report.category = app::domain::Category::new(app::domain::INJURY_CATEGORY);
     for (key, _, _) in app::domain::Injury::default().texts() {
         let text = match key {
             "work_began" => "07:30".to_owned(),

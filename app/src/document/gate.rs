@@ -430,7 +430,7 @@ fn writes_text(action: &OpType) -> bool {
 
 /// Whether an operation sets the category to injury.
 fn is_injury(action: &OpType) -> bool {
-    matches!(action, OpType::Put(ScalarValue::Str(s)) if s.as_str() == crate::domain::report::INJURY_CATEGORY)
+    matches!(action, OpType::Put(ScalarValue::Str(s)) if s.as_str() == crate::domain::INJURY_CATEGORY)
 }
 
 /// The workflow's rule for one status write, from the settled status before it.
@@ -806,7 +806,7 @@ mod tests {
         let mut report = Report::blank(ReportId::new_v7(NOW, [4; 10]), NOW, "Ana Field");
         report.title = "Cut hand".into();
         report.location.place = "Press shop".into();
-        report.category = crate::domain::Category::new(crate::domain::report::INJURY_CATEGORY);
+        report.category = crate::domain::Category::new(crate::domain::INJURY_CATEGORY);
         report.injury.injury = "Deep cut, left palm".into();
         let mut doc = ReportDoc::create(&report, actor(&ana()), NOW).unwrap();
         let mut plain = report.clone();

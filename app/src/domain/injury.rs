@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::report::{MAX_SHORT, MAX_TEXT};
+use super::validation::{MAX_SHORT, MAX_TEXT};
 use super::{FieldError, Outcome, Timestamp};
 
 /// The most witnesses a report lists.

@@ -42,22 +42,29 @@ macro_rules! keyed {
 }
 
 pub mod access;
+pub mod category;
+pub mod ids;
 pub mod injury;
+pub mod location;
 pub mod photo;
 pub mod plan;
 pub mod policy;
 pub mod priority;
 pub mod report;
 pub mod response;
+pub mod timeline;
+pub mod validation;
 pub mod workflow;
 
+pub use category::{Category, CategoryDef, INJURY_CATEGORY};
+pub use ids::{ReportId, Timestamp};
 pub use injury::{Injury, Treatment, Witness};
+pub use location::{GpsFix, Location};
 pub use photo::PhotoRef;
 pub use plan::{Plan, PlanStep, PlanTick};
 pub use priority::{Clock, Impact, Outcome, Priority, Urgency};
-pub use report::{
-    Audience, Category, CategoryDef, FieldError, GpsFix, Location, Report, ReportId, Severity, TimelineEntry,
-    Timestamp,
-};
+pub use report::{Report, Severity};
 pub use response::{Action, ActionKind, ActionState, Effectiveness, Response, Review};
+pub use timeline::{Audience, TimelineEntry};
+pub use validation::FieldError;
 pub use workflow::Status;

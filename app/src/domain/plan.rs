@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::report::{MAX_SHORT, MAX_TEXT};
+use super::validation::{MAX_SHORT, MAX_TEXT};
 use super::{Category, Timestamp};
 
 /// Most steps in one plan.

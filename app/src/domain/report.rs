@@ -3,139 +3,14 @@
 //! Everything here is plain data: no clock, no randomness, no IO. Callers pass the current
 //! time and fresh ids in, so the rules are deterministic and testable.
 
-use std::fmt;
-use std::str::FromStr;
-
 use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::priority::{Clock, Impact, Outcome, Priority, Urgency};
 use super::response::Response;
+use super::validation::{MAX_PEOPLE, MAX_SHORT, MAX_TEXT, MAX_TIMELINE, MAX_TITLE};
 use super::workflow::Status;
-
-/// Longest title, in characters.
-pub const MAX_TITLE: usize = 200;
-/// Longest free-text field (what happened, immediate actions), in characters.
-pub const MAX_TEXT: usize = 10_000;
-/// Longest short text (names, places, reporter), in characters.
-pub const MAX_SHORT: usize = 200;
-/// Most people that can be listed on one report.
-pub const MAX_PEOPLE: usize = 100;
-/// Most timeline entries one report can hold.
-pub const MAX_TIMELINE: usize = 2_000;
-
-/// The id of a report: a UUIDv7 made on the device that first saved it, so retries and
-/// replays can never create a second copy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Reconcile)]
-#[serde(transparent)]
-pub struct ReportId(pub Uuid);
-
-impl ReportId {
-    /// A new id for a report first saved at `at`, with `random` as its random bits.
-    ///
-    /// The caller supplies the randomness so that this module stays deterministic.
-    #[must_use]
-    pub fn new_v7(at: Timestamp, random: [u8; 10]) -> Self {
-        let millis = u64::try_from(at.0).unwrap_or(0);
-        Self(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
-    }
-}
-
-impl fmt::Display for ReportId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl FromStr for ReportId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
-}
-
-/// A point in time: milliseconds since the Unix epoch, UTC.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Reconcile,
-)]
-#[serde(transparent)]
-pub struct Timestamp(pub i64);
-
-impl Timestamp {
-    /// Whole seconds since the epoch (Automerge change times are in seconds).
-    #[must_use]
-    pub fn as_secs(self) -> i64 {
-        self.0.div_euclid(1000)
-    }
-
-    /// `YYYY-MM-DD HH:MM UTC`, for display.
-    #[must_use]
-    pub fn display_utc(self) -> String {
-        let secs = self.as_secs();
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-            rem / 3600,
-            (rem % 3600) / 60
-        )
-    }
-}
-
-impl Timestamp {
-    /// The last millisecond (UTC) of a `YYYY-MM-DD` day: a due date means "by the end of
-    /// that day".
-    #[must_use]
-    pub fn end_of_day(date: &str) -> Option<Self> {
-        let mut parts = date.trim().splitn(3, '-');
-        let y: i64 = parts.next()?.parse().ok()?;
-        let m: u32 = parts.next()?.parse().ok()?;
-        let d: u32 = parts.next()?.parse().ok()?;
-        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
-            return None;
-        }
-        let days = days_from_civil(y, m, d);
-        // Refuse days that do not exist (31 April): they do not round-trip.
-        (civil_from_days(days) == (y, m, d)).then(|| Self((days + 1) * 86_400_000 - 1))
-    }
-
-    /// The UTC day as `YYYY-MM-DD` (for `<input type="date">`).
-    #[must_use]
-    pub fn date(self) -> String {
-        let (y, m, d) = civil_from_days(self.as_secs().div_euclid(86_400));
-        format!("{y:04}-{m:02}-{d:02}")
-    }
-}
-
-/// Converts a proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-/// Howard Hinnant's `civil_from_days` algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    // d is in 1..=31 and m in 1..=12 by construction.
-    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
-}
+use super::{Audience, Category, FieldError, INJURY_CATEGORY, Location, ReportId, TimelineEntry, Timestamp};
 
 /// How bad the reporter judges the incident to be. Ordered from least to most severe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Reconcile)]
@@ -193,257 +68,6 @@ impl Severity {
     pub fn from_key(key: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == key)
     }
-}
-
-/// The category whose reports carry the OSHA Form 301 details and a regulatory outcome.
-pub const INJURY_CATEGORY: &str = "injury_illness";
-
-/// The kind of incident. A short lowercase key (`near_miss`); administrators add their
-/// own ([`CategoryDef`]), so it is an open set checked by shape rather than a closed enum.
-/// A device may hold a list older than the server's, so reports are not refused for a key
-/// the server does not list.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Reconcile)]
-#[serde(transparent)]
-pub struct Category(pub String);
-
-impl Category {
-    /// The categories every organisation starts with: (key, label).
-    pub const DEFAULTS: [(&'static str, &'static str); 9] = [
-        ("injury_illness", "Injury or illness"),
-        ("near_miss", "Near miss"),
-        ("property_damage", "Property damage"),
-        ("environmental_release", "Environmental release"),
-        ("security", "Security"),
-        ("vehicle", "Vehicle"),
-        ("equipment_failure", "Equipment failure"),
-        ("operational_outage", "Operational outage"),
-        ("other", "Other"),
-    ];
-
-    /// A category from its key.
-    #[must_use]
-    pub fn new(key: &str) -> Self {
-        Self(key.to_owned())
-    }
-
-    /// A label for people: the default label, or the key made readable.
-    #[must_use]
-    pub fn label(&self) -> String {
-        Self::DEFAULTS
-            .iter()
-            .find(|(k, _)| *k == self.0)
-            .map_or_else(|| self.0.replace('_', " "), |(_, l)| (*l).to_owned())
-    }
-
-    /// Whether this is an injury or illness (which carries the OSHA Form 301 details).
-    #[must_use]
-    pub fn is_injury(&self) -> bool {
-        self.0 == INJURY_CATEGORY
-    }
-
-    /// The key for a new category named `label`: lowercase letters, digits and `_`
-    /// (`"Chemical spill"` → `chemical_spill`), if the label has any letters or digits.
-    #[must_use]
-    pub fn key_for(label: &str) -> Option<Self> {
-        let mut key = String::new();
-        for c in label.trim().chars().flat_map(char::to_lowercase) {
-            if c.is_ascii_alphanumeric() {
-                key.push(c);
-            } else if !key.ends_with('_') && !key.is_empty() {
-                key.push('_');
-            }
-        }
-        let key: String = key.trim_end_matches('_').chars().take(40).collect();
-        let key = Self(key.trim_end_matches('_').to_owned());
-        key.is_well_formed().then_some(key)
-    }
-
-    /// Whether the key has the shape every category key has.
-    #[must_use]
-    pub fn is_well_formed(&self) -> bool {
-        (1..=40).contains(&self.0.len())
-            && self
-                .0
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    }
-}
-
-/// A satellite position fix, as the device's Geolocation API gave it.
-///
-/// Stored in the document as one scalar (`"lat lon accuracy"`), so that two concurrent
-/// fixes conflict as a whole instead of mixing one fix's latitude with another's longitude.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GpsFix {
-    /// Degrees north, -90..=90.
-    pub latitude: f64,
-    /// Degrees east, -180..=180.
-    pub longitude: f64,
-    /// Radius of the 68% confidence circle, in metres.
-    pub accuracy_m: f64,
-}
-
-impl fmt::Display for GpsFix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.latitude, self.longitude, self.accuracy_m)
-    }
-}
-
-impl FromStr for GpsFix {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut parts = s.split(' ').map(str::parse::<f64>);
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(Ok(latitude)), Some(Ok(longitude)), Some(Ok(accuracy_m)), None) => Ok(Self {
-                latitude,
-                longitude,
-                accuracy_m,
-            }),
-            _ => Err(format!("not a GPS fix: {s:?}")),
-        }
-    }
-}
-
-impl Reconcile for GpsFix {
-    type Key<'a> = autosurgeon::reconcile::NoKey;
-    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
-        reconciler.str(self.to_string())
-    }
-}
-
-/// A category as administrators define it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CategoryDef {
-    /// The stored key, fixed once made.
-    pub key: Category,
-    /// The name people see.
-    pub label: String,
-    /// Offered for new reports (retired ones stay on the reports that have them).
-    pub active: bool,
-}
-
-impl CategoryDef {
-    /// The seeded categories, as defined before any administrator changes them.
-    #[must_use]
-    pub fn defaults() -> Vec<Self> {
-        Category::DEFAULTS
-            .iter()
-            .map(|(key, label)| Self {
-                key: Category::new(key),
-                label: (*label).to_owned(),
-                active: true,
-            })
-            .collect()
-    }
-
-    /// The label of `key` in `list`, else its default label or its key made readable.
-    #[must_use]
-    pub fn label_of(list: &[Self], key: &Category) -> String {
-        list.iter()
-            .find(|c| c.key == *key)
-            .map_or_else(|| key.label(), |c| c.label.clone())
-    }
-
-    /// The label's rules, as a reason to refuse it.
-    pub fn check_label(label: &str) -> Result<(), String> {
-        let count = label.trim().chars().count();
-        if count == 0 || count > 60 {
-            return Err("Give the category a name of 1 to 60 characters.".to_owned());
-        }
-        Ok(())
-    }
-}
-
-/// Where the incident happened: a GPS fix, a place typed by the reporter, or both.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Reconcile)]
-pub struct Location {
-    /// The device's position fix, if the reporter used it.
-    pub gps: Option<GpsFix>,
-    /// A place as people name it ("Loading bay 3, north gate"). May be empty if `gps` is set.
-    pub place: String,
-}
-
-impl Location {
-    /// One line for lists: the place, else the coordinates.
-    #[must_use]
-    pub fn summary(&self) -> String {
-        match (&self.gps, self.place.trim()) {
-            (_, place) if !place.is_empty() => place.to_owned(),
-            (Some(fix), _) => format!(
-                "{:.5}, {:.5} (±{:.0} m)",
-                fix.latitude, fix.longitude, fix.accuracy_m
-            ),
-            (None, _) => String::new(),
-        }
-    }
-}
-
-/// Who an update is for. Everyone who may read a report can read all of it (the document
-/// is theirs to sync): the audience says whom the update is addressed to and where it is
-/// shown, not who may see it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Audience {
-    /// The response team (shown at the desk).
-    #[default]
-    Team,
-    /// Also the person who reported it: shown on their phone with the report.
-    Reporter,
-}
-
-impl Audience {
-    /// Every audience, in form order.
-    pub const ALL: [Audience; 2] = [Self::Team, Self::Reporter];
-
-    /// The stored key.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Team => "team",
-            Self::Reporter => "reporter",
-        }
-    }
-
-    /// A label for people.
-    #[must_use]
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Team => "The response team",
-            Self::Reporter => "The team and the reporter (shown on their phone)",
-        }
-    }
-
-    /// An audience from its stored key.
-    #[must_use]
-    pub fn from_key(key: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == key)
-    }
-}
-
-/// One dated entry in a report's timeline: what someone observed, did or decided.
-///
-/// Entries are only ever appended, never edited or removed, so concurrent additions from
-/// several devices and supervisors all survive a merge.
-///
-/// In the document each entry is one scalar string (see `crate::document`), so it
-/// implements `Reconcile` there rather than deriving it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimelineEntry {
-    /// Made where the entry was written; identifies it across merges.
-    pub id: Uuid,
-    /// When it was written.
-    pub at: Timestamp,
-    /// Who wrote it (their name as it was).
-    pub author: String,
-    /// Their user id (absent from entries written before the write policy): the sync
-    /// gate accepts a new entry only from the person it names.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author_id: Option<Uuid>,
-    /// What happened, was done or was decided.
-    pub text: String,
-    /// Whom it is for (absent from entries written before audiences: the team).
-    #[serde(default)]
-    pub audience: Audience,
 }
 
 /// An incident report, version 1 of the document shape.
@@ -508,21 +132,6 @@ pub struct Report {
     #[serde(default)]
     #[autosurgeon(reconcile = "super::photo::reconcile_if_any")]
     pub photos: Vec<super::PhotoRef>,
-}
-
-/// One reason a report is not acceptable, named by field so a form can show it there.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldError {
-    /// The field's name in the document (`title`, `location`, ...).
-    pub field: String,
-    /// What is wrong, in words a reporter understands.
-    pub message: String,
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
 }
 
 impl Report {
@@ -764,8 +373,10 @@ impl Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::domain::GpsFix;
+    use uuid::Uuid;
 
     pub(crate) fn sample() -> Report {
         let now = Timestamp(1_764_000_000_000);
@@ -843,28 +454,6 @@ mod tests {
     }
 
     #[test]
-    fn a_new_category_gets_a_key_from_its_label() {
-        let key = |l: &str| Category::key_for(l).map(|c| c.0);
-        assert_eq!(key("Chemical spill").as_deref(), Some("chemical_spill"));
-        assert_eq!(
-            key("  Slips, trips & falls! ").as_deref(),
-            Some("slips_trips_falls")
-        );
-        assert_eq!(key("Fire 2").as_deref(), Some("fire_2"));
-        assert_eq!(key("Éboulement").as_deref(), Some("boulement"));
-        assert_eq!(key("!!!"), None);
-        assert_eq!(key(&"a".repeat(60)).map(|k| k.len()), Some(40));
-        let defs = CategoryDef::defaults();
-        assert_eq!(
-            CategoryDef::label_of(&defs, &Category::new("near_miss")),
-            "Near miss"
-        );
-        assert_eq!(CategoryDef::label_of(&defs, &Category::new("fire_2")), "fire 2");
-        assert!(CategoryDef::check_label(" ").is_err());
-        assert!(CategoryDef::check_label("Fire").is_ok());
-    }
-
-    #[test]
     fn the_reporter_is_told_updates_for_them_and_the_outcome_once_reviewed() {
         let mut r = sample();
         for (n, audience) in [Audience::Team, Audience::Reporter, Audience::Team]
@@ -924,52 +513,5 @@ mod tests {
         r.injury.work_began = "7am".into();
         r.witnesses.push(crate::domain::Witness::default());
         assert_eq!(fields(&r), ["injury.work_began", "witnesses"]);
-    }
-
-    #[test]
-    fn categories_are_checked_by_shape() {
-        let mut r = sample();
-        r.category = Category::new("Near Miss!");
-        assert!(r.validate(Timestamp(1_764_000_000_000)).is_err());
-        assert_eq!(Category::new("near_miss").label(), "Near miss");
-        assert_eq!(Category::new("chemical_spill").label(), "chemical spill");
-    }
-
-    #[test]
-    fn gps_fix_text_round_trips() {
-        let fix = GpsFix {
-            latitude: -33.868_82,
-            longitude: 151.209_29,
-            accuracy_m: 12.5,
-        };
-        assert_eq!(fix.to_string().parse::<GpsFix>(), Ok(fix));
-        assert!("1 2".parse::<GpsFix>().is_err());
-        assert!("1 2 3 4".parse::<GpsFix>().is_err());
-    }
-
-    #[test]
-    fn due_dates_are_the_end_of_their_day() {
-        let due = Timestamp::end_of_day("2024-02-29").unwrap();
-        assert_eq!(due.display_utc(), "2024-02-29 23:59 UTC");
-        assert_eq!(due.date(), "2024-02-29");
-        assert_eq!(Timestamp(due.0 + 1).date(), "2024-03-01");
-        assert_eq!(Timestamp::end_of_day("2023-02-29"), None, "not a leap year");
-        assert_eq!(Timestamp::end_of_day("2024-13-01"), None);
-        assert_eq!(Timestamp::end_of_day("soon"), None);
-    }
-
-    #[test]
-    fn timestamps_display_in_utc() {
-        assert_eq!(Timestamp(0).display_utc(), "1970-01-01 00:00 UTC");
-        assert_eq!(Timestamp(1_709_210_096_000).display_utc(), "2024-02-29 12:34 UTC");
-    }
-
-    #[test]
-    fn report_ids_are_v7_and_ordered_by_time() {
-        let a = ReportId::new_v7(Timestamp(1_000), [1; 10]);
-        let b = ReportId::new_v7(Timestamp(2_000), [0; 10]);
-        assert_eq!(a.0.get_version_num(), 7);
-        assert!(a < b);
-        assert_eq!(a.to_string().parse::<ReportId>().unwrap(), a);
     }
 }

@@ -9,7 +9,7 @@ use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::report::{MAX_SHORT, MAX_TEXT};
+use super::validation::{MAX_SHORT, MAX_TEXT};
 use super::{FieldError, Status, Timestamp};
 
 /// Most steps in a "5 whys" chain (five is the habit, not a limit).

@@ -380,7 +380,7 @@ pub fn ReportFormPage() -> impl IntoView {
                 {field_errors(errors, "what_happened")}
             </div>
 
-            <Show when=move || category.get() == crate::domain::report::INJURY_CATEGORY>
+            <Show when=move || category.get() == crate::domain::INJURY_CATEGORY>
                 <InjuryFields injury errors />
             </Show>
 
