@@ -436,7 +436,7 @@ fn History(lines: Vec<crate::desk::HistoryLine>, change_count: usize) -> AnyView
                     let fields = if line.fields.is_empty() {
                         "no visible field".to_owned()
                     } else {
-                        line.fields.iter().map(|f| field_label(f)).collect::<Vec<_>>().join(", ")
+                        line.fields.iter().map(|f| crate::document::fields::label(f)).collect::<Vec<_>>().join(", ")
                     };
                     // The device's clock, then when the server received it; a device
                     // clock ahead of the server's is flagged, as its time is not evidence.
@@ -461,36 +461,6 @@ fn History(lines: Vec<crate::desk::HistoryLine>, change_count: usize) -> AnyView
     .into_any()
 }
 
-/// How a field of the history reads.
-fn field_label(field: &str) -> &str {
-    match field {
-        "created" => "filed the report",
-        "title" => "title",
-        "category" => "category",
-        "severity" => "severity",
-        "impact" => "impact",
-        "urgency" => "urgency",
-        "outcome" => "gravest outcome",
-        "status" => "status",
-        "occurred_at" => "when it happened",
-        "location" => "location",
-        "what_happened" => "what happened",
-        "people_involved" => "people involved",
-        "immediate_actions" => "immediate actions",
-        "reporter" => "reporter",
-        "timeline" => "added an update",
-        "reported_at" => "reported at",
-        "assignee" => "assignee",
-        "due_at" => "response due date",
-        "whys" => "5 whys",
-        "factors" => "contributing factors",
-        "actions" => "actions",
-        "review" => "post-incident review",
-        "plan_ticks" => "ticked response plan steps",
-        other => other,
-    }
-}
-
 /// The incident's dated updates, oldest first, and a form to add one.
 #[component]
 fn Timeline(
@@ -510,7 +480,7 @@ fn Timeline(
         Some(Err(e)) => Some(view! { <p class="notice" role="alert">{format!("Not added: {e}")}</p> }),
         _ => None,
     };
-    let entries = crate::desk::timeline_items(&entries, &history, field_label);
+    let entries = crate::desk::timeline_items(&entries, &history, crate::document::fields::label);
     let list = if entries.is_empty() {
         view! { <p class="empty">"No updates yet."</p> }.into_any()
     } else {

@@ -1,0 +1,411 @@
+//! The one table of a report's fields: where each is stored, what the desk calls it, how a
+//! stored value reads, what tells an edit changed it, and which projection columns hold it.
+//! History (changed fields), conflicts (readable values), the desk's labels and the
+//! server's projection all read it; a test fails when the document holds a key it lacks.
+
+use automerge::{ScalarValue, Value};
+
+use crate::domain::{
+    ActionKind, ActionState, Category, Effectiveness, Impact, Outcome, Report, Severity, Status, Timestamp,
+    Treatment, Urgency,
+};
+
+/// How a stored scalar reads for a person.
+#[derive(Clone, Copy, Debug)]
+pub enum Shown {
+    /// As written.
+    Text,
+    /// A key of a closed set, shown by its label.
+    Key(fn(&str) -> Option<&'static str>),
+    /// A category key, shown by its label (an open set: unknown keys read as words).
+    Category,
+}
+
+/// One field of a report.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldSpec {
+    /// Its name in history and conflicts (`title`, `assignee`).
+    pub key: &'static str,
+    /// Where it is stored, under the document's `report` map (`response.assignee`).
+    pub path: &'static str,
+    /// What the desk's history calls it.
+    pub label: &'static str,
+    /// How one of its stored scalars reads.
+    pub shown: Shown,
+    /// Its value as text to compare: an edit changed the field when this differs.
+    pub compare: fn(&Report) -> String,
+    /// The server projection's columns that hold it (none: read from the document only).
+    pub projected: &'static [&'static str],
+}
+
+macro_rules! key_of {
+    ($t:ty) => {
+        Shown::Key(|k| <$t>::from_key(k).map(<$t>::label))
+    };
+}
+
+/// Every field of a report, in the order a report page lists them.
+pub const FIELDS: &[FieldSpec] = &[
+    spec("id", "id", "id", Shown::Text, |r| r.id.to_string(), &["id"]),
+    spec(
+        "title",
+        "title",
+        "title",
+        Shown::Text,
+        |r| r.title.clone(),
+        &["title"],
+    ),
+    spec(
+        "category",
+        "category",
+        "category",
+        Shown::Category,
+        |r| r.category.0.clone(),
+        &["category"],
+    ),
+    spec(
+        "severity",
+        "severity",
+        "severity",
+        key_of!(Severity),
+        |r| r.severity.as_str().to_owned(),
+        &["severity"],
+    ),
+    spec(
+        "impact",
+        "impact",
+        "impact",
+        key_of!(Impact),
+        |r| r.impact.as_str().to_owned(),
+        &["priority_rank"],
+    ),
+    spec(
+        "urgency",
+        "urgency",
+        "urgency",
+        key_of!(Urgency),
+        |r| r.urgency.as_str().to_owned(),
+        &["priority_rank"],
+    ),
+    spec(
+        "outcome",
+        "outcome",
+        "gravest outcome",
+        key_of!(Outcome),
+        |r| r.outcome.as_str().to_owned(),
+        &["priority_rank", "report_due_at"],
+    ),
+    spec(
+        "status",
+        "status",
+        "status",
+        key_of!(Status),
+        |r| r.status.as_str().to_owned(),
+        &["status"],
+    ),
+    spec(
+        "occurred_at",
+        "occurred_at",
+        "when it happened",
+        Shown::Text,
+        |r| r.occurred_at.0.to_string(),
+        &["occurred_at", "report_due_at"],
+    ),
+    spec(
+        "location",
+        "location",
+        "location",
+        Shown::Text,
+        |r| format!("{:?}", r.location),
+        &["place", "latitude"],
+    ),
+    spec(
+        "what_happened",
+        "what_happened",
+        "what happened",
+        Shown::Text,
+        |r| r.what_happened.clone(),
+        &["what_happened"],
+    ),
+    spec(
+        "people_involved",
+        "people_involved",
+        "people involved",
+        Shown::Text,
+        |r| r.people_involved.join("\n"),
+        &["people_involved"],
+    ),
+    spec(
+        "immediate_actions",
+        "immediate_actions",
+        "immediate actions",
+        Shown::Text,
+        |r| r.immediate_actions.clone(),
+        &["immediate_actions"],
+    ),
+    spec(
+        "reporter",
+        "reporter",
+        "reporter",
+        Shown::Text,
+        |r| r.reporter.clone(),
+        &["reporter"],
+    ),
+    spec(
+        "timeline",
+        "timeline",
+        "added an update",
+        Shown::Text,
+        |r| r.timeline.len().to_string(),
+        &[],
+    ),
+    spec(
+        "reported_at",
+        "reported_at",
+        "reported at",
+        Shown::Text,
+        |r| r.reported_at.0.to_string(),
+        &[],
+    ),
+    spec(
+        "assignee",
+        "response.assignee",
+        "assignee",
+        Shown::Text,
+        |r| r.response.assignee.clone(),
+        &[],
+    ),
+    spec(
+        "due_at",
+        "response.due_at",
+        "response due date",
+        Shown::Text,
+        |r| format!("{:?}", r.response.due_at),
+        &[],
+    ),
+    spec(
+        "whys",
+        "response.whys",
+        "5 whys",
+        Shown::Text,
+        |r| r.response.whys.join("\n"),
+        &[],
+    ),
+    spec(
+        "factors",
+        "response.factors",
+        "contributing factors",
+        Shown::Text,
+        |r| r.response.factors.join("\n"),
+        &[],
+    ),
+    spec(
+        "actions",
+        "response.actions",
+        "actions",
+        Shown::Text,
+        |r| format!("{:?}", r.response.actions),
+        &[],
+    ),
+    spec(
+        "review",
+        "response.review",
+        "post-incident review",
+        Shown::Text,
+        |r| format!("{:?}", r.response.review),
+        &[],
+    ),
+    spec(
+        "plan_ticks",
+        "plan_ticks",
+        "ticked response plan steps",
+        Shown::Text,
+        |r| r.plan_ticks.len().to_string(),
+        &[],
+    ),
+    spec(
+        "injury",
+        "injury",
+        "injury details",
+        Shown::Text,
+        |r| format!("{:?}", r.injury),
+        &[],
+    ),
+    spec(
+        "witnesses",
+        "witnesses",
+        "witnesses",
+        Shown::Text,
+        |r| format!("{:?}", r.witnesses),
+        &[],
+    ),
+    spec(
+        "photos",
+        "photos",
+        "photos",
+        Shown::Text,
+        |r| r.photos.len().to_string(),
+        &[],
+    ),
+];
+
+/// Keys inside a field's map whose stored scalars are keys of a closed set: an action's
+/// `kind`, `state` and `check`, the injury's `treatment`.
+pub const PARTS: &[(&str, Shown)] = &[
+    ("kind", key_of!(ActionKind)),
+    ("state", key_of!(ActionState)),
+    ("check", key_of!(Effectiveness)),
+    ("treatment", key_of!(Treatment)),
+];
+
+const fn spec(
+    key: &'static str,
+    path: &'static str,
+    label: &'static str,
+    shown: Shown,
+    compare: fn(&Report) -> String,
+    projected: &'static [&'static str],
+) -> FieldSpec {
+    FieldSpec {
+        key,
+        path,
+        label,
+        shown,
+        compare,
+        projected,
+    }
+}
+
+/// The spec of a field by its key.
+#[must_use]
+pub fn field(key: &str) -> Option<&'static FieldSpec> {
+    FIELDS.iter().find(|f| f.key == key)
+}
+
+/// What the desk calls a field of a report's history (`created` is the filing itself).
+#[must_use]
+pub fn label(key: &str) -> &str {
+    match key {
+        "created" => "filed the report",
+        other => field(other).map_or(other, |f| f.label),
+    }
+}
+
+/// The fields whose value differs between two readings of a report, in table order
+/// (`created` when there is no earlier reading).
+pub(super) fn changed(before: Option<&Report>, after: Option<&Report>) -> Vec<String> {
+    let Some(after) = after else {
+        return Vec::new();
+    };
+    let Some(before) = before else {
+        return vec!["created".to_owned()];
+    };
+    FIELDS
+        .iter()
+        .filter(|f| (f.compare)(before) != (f.compare)(after))
+        .map(|f| f.key.to_owned())
+        .collect()
+}
+
+/// A stored scalar as a person reads it; `key` is the last key of its path.
+pub(super) fn display_value(key: &str, value: &Value<'_>) -> String {
+    let Value::Scalar(s) = value else {
+        return "(nested value)".to_owned();
+    };
+    let shown = field(key)
+        .map(|f| f.shown)
+        .or_else(|| PARTS.iter().find(|(k, _)| *k == key).map(|(_, s)| *s));
+    match (shown, s.as_ref()) {
+        (Some(Shown::Key(label)), ScalarValue::Str(k)) => {
+            label(k).map_or_else(|| k.to_string(), str::to_owned)
+        }
+        (Some(Shown::Category), ScalarValue::Str(k)) => Category::new(k).label(),
+        (_, ScalarValue::Str(text)) => text.to_string(),
+        (_, ScalarValue::Int(ms)) => Timestamp(*ms).display_utc(),
+        (_, ScalarValue::Null) => "(empty)".to_owned(),
+        (_, other) => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::{ObjType, ReadDoc};
+
+    use super::*;
+    use crate::document::ReportDoc;
+    use crate::document::tests::{NOW, actor, full_report};
+
+    /// Every key a fully filled document holds under `report` (and under `response`, whose
+    /// parts are fields of their own) has a spec, and every spec's path exists in it.
+    #[test]
+    fn every_stored_key_has_a_spec() {
+        let report = full_report();
+        let doc = ReportDoc::create(&report, actor(1), NOW).unwrap();
+        let am = &doc.doc;
+        let (_, root) = am.get(automerge::ROOT, "report").unwrap().unwrap();
+        let mut stored = Vec::new();
+        for key in am.keys(&root) {
+            if key == "response" {
+                let (_, response) = am.get(&root, "response").unwrap().unwrap();
+                assert_eq!(am.object_type(&response).unwrap(), ObjType::Map);
+                stored.extend(am.keys(&response).map(|k| format!("response.{k}")));
+            } else {
+                stored.push(key);
+            }
+        }
+        for path in &stored {
+            assert!(
+                FIELDS.iter().any(|f| f.path == path),
+                "`{path}` is stored but has no FieldSpec"
+            );
+        }
+        for spec in FIELDS {
+            assert!(
+                stored.iter().any(|p| p == spec.path),
+                "`{}` has a spec but is not stored",
+                spec.path
+            );
+        }
+        assert_eq!(
+            FIELDS
+                .iter()
+                .map(|f| f.key)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            FIELDS.len(),
+            "keys are unique"
+        );
+    }
+
+    #[test]
+    fn every_field_an_edit_can_change_is_detected() {
+        let before = full_report();
+        for spec in FIELDS.iter().filter(|f| f.key != "id") {
+            let mut after = before.clone();
+            crate::document::tests::change_field(&mut after, spec.key, NOW);
+            assert_eq!(
+                changed(Some(&before), Some(&after)),
+                [spec.key],
+                "changing {}",
+                spec.key
+            );
+        }
+    }
+
+    #[test]
+    fn keys_read_as_labels() {
+        let show = |k: &str, v: &str| {
+            display_value(
+                k,
+                &Value::Scalar(std::borrow::Cow::Owned(ScalarValue::Str(v.into()))),
+            )
+        };
+        assert_eq!(show("severity", "major"), "Major");
+        assert_eq!(show("state", "done"), ActionState::Done.label());
+        assert_eq!(show("category", "near_miss"), "Near miss");
+        assert_eq!(show("title", "major"), "major");
+        assert_eq!(show("severity", "unheard_of"), "unheard_of");
+        assert_eq!(label("witnesses"), "witnesses");
+        assert_eq!(label("created"), "filed the report");
+    }
+}
