@@ -61,7 +61,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "category",
         Shown::Category,
         |r| r.category.0.clone(),
-        &["category"],
+        &["category", "sensitive"],
     ),
     spec(
         "severity",
@@ -69,7 +69,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "severity",
         key_of!(Severity),
         |r| r.severity.as_str().to_owned(),
-        &["severity"],
+        &["severity", "severity_rank"],
     ),
     spec(
         "impact",
@@ -117,7 +117,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "location",
         Shown::Text,
         |r| format!("{:?}", r.location),
-        &["place", "latitude"],
+        &["place", "latitude", "longitude", "accuracy_m"],
     ),
     spec(
         "what_happened",
@@ -165,7 +165,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "reported at",
         Shown::Text,
         |r| r.reported_at.0.to_string(),
-        &[],
+        &["reported_at"],
     ),
     spec(
         "assignee",
@@ -229,7 +229,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "injury details",
         Shown::Text,
         |r| format!("{:?}", r.injury),
-        &[],
+        &["sensitive"],
     ),
     spec(
         "witnesses",
