@@ -7,20 +7,21 @@ use base64::Engine as _;
 use uuid::Uuid;
 
 use crate::accounts::{AccountError, NewUser};
+use crate::clock::SharedClock;
 use crate::db::Store;
-use crate::http::now;
 
 /// People management, over the store.
 #[derive(Debug, Clone)]
 pub struct Admin {
     store: Store,
+    clock: SharedClock,
 }
 
 impl Admin {
-    /// Management of the people in `store`.
+    /// Management of the people in `store`, stamping times from `clock`.
     #[must_use]
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, clock: SharedClock) -> Self {
+        Self { store, clock }
     }
 }
 
@@ -57,7 +58,7 @@ impl PeopleAdmin for Admin {
 
     async fn save_category(&self, category: app::domain::CategoryDef) -> Result<(), String> {
         self.store
-            .save_category(&category, now())
+            .save_category(&category, self.clock.now())
             .await
             .map_err(unavailable)
     }
@@ -69,13 +70,13 @@ impl PeopleAdmin for Admin {
         by: Uuid,
     ) -> Result<(), String> {
         self.store
-            .set_plan(&category, &steps, by, now())
+            .set_plan(&category, &steps, by, self.clock.now())
             .await
             .map_err(unavailable)
     }
 
     async fn people(&self) -> Result<Vec<Person>, String> {
-        let now = now();
+        let now = self.clock.now();
         let mut out = Vec::new();
         for user in self.store.users().await.map_err(unavailable)? {
             let sessions = self
@@ -126,7 +127,10 @@ impl PeopleAdmin for Admin {
             password: password.clone(),
             teams,
         };
-        self.store.create_user(user, now()).await.map_err(shown)?;
+        self.store
+            .create_user(user, self.clock.now())
+            .await
+            .map_err(shown)?;
         Ok(Invited {
             login: crate::accounts::normalise_login(&login),
             password,
@@ -135,21 +139,21 @@ impl PeopleAdmin for Admin {
 
     async fn set_role(&self, id: Uuid, role: Role, teams: Vec<String>) -> Result<(), String> {
         self.store
-            .set_role_and_teams(id, role, &teams, now())
+            .set_role_and_teams(id, role, &teams, self.clock.now())
             .await
             .map_err(shown)
     }
 
     async fn set_active(&self, id: Uuid, active: bool) -> Result<(), String> {
         self.store
-            .set_active(id, active, now())
+            .set_active(id, active, self.clock.now())
             .await
             .map_err(unavailable)
     }
 
     async fn revoke(&self, session: Uuid) -> Result<(), String> {
         self.store
-            .revoke_session(session, now())
+            .revoke_session(session, self.clock.now())
             .await
             .map_err(unavailable)?;
         Ok(())

@@ -99,7 +99,7 @@ async fn create_admin(config: &Config, login: &str, name: &str) -> anyhow::Resul
         teams: Vec::new(),
     };
     let id = store
-        .create_user(user, crate::http::now())
+        .create_user(user, crate::clock::Clock::now(&crate::clock::SystemClock))
         .await
         .context("creating the administrator")?;
     store.close().await;

@@ -18,7 +18,8 @@ use app::merge::merge_push_checked;
 use app::protocol::{Bytes, ReportPush};
 
 use crate::accounts::{AccountError, NewUser};
-use crate::db::{ApplyError, Job, Store, Writer};
+use crate::db::{Store, Writer};
+use crate::sync::{ApplyError, Committer, Job};
 
 const HOUR: i64 = 3_600_000;
 /// The time encoded in the demo reports' fixed ids (2025-11-20 08:00 UTC).
@@ -449,7 +450,8 @@ async fn seed_plans(store: &Store, now: Timestamp) -> Result<(), DemoError> {
 
 /// Seeds the sample incidents that are not stored yet (the demo people first, so they
 /// can own them). Returns how many incidents were added.
-pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DemoError> {
+pub async fn seed(committer: &Committer, now: Timestamp) -> Result<usize, DemoError> {
+    let store = committer.store();
     seed_users(store, now).await?;
     seed_plans(store, now).await?;
     let north = store.ensure_team(DEMO_TEAMS[0], now).await?;
@@ -508,7 +510,7 @@ pub async fn seed(store: &Store, now: Timestamp) -> Result<usize, DemoError> {
                 id: ids[index],
                 merge: Arc::new(merge),
             };
-            store.apply(writer, vec![job], now).await?;
+            committer.apply(writer, vec![job], now).await?;
         }
         added += 1;
     }

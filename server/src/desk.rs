@@ -14,13 +14,17 @@ use app::domain::{Report, ReportId, TimelineEntry, Timestamp};
 use app::merge::{MergeError, Merged, merge_push_checked};
 use app::protocol::{Bytes, ReportPush};
 
-use crate::db::{ApplyError, Job, Store, Writer};
-use crate::http::now;
+use crate::clock::SharedClock;
+use crate::db::{Store, Writer};
+use crate::sync::{ApplyError, Committer, Job};
 
 /// The desk, over the store.
 #[derive(Debug, Clone)]
 pub struct Desk {
     store: Store,
+    /// Desk edits are written as every sync is.
+    committer: Committer,
+    clock: SharedClock,
     /// Whether an outgoing webhook is configured (for the delivery log page).
     webhook: bool,
     /// This process's part of the actors it writes desk edits as (with the person's user
@@ -36,11 +40,14 @@ impl Desk {
         self
     }
 
-    /// A desk over `store`, writing as a fresh actor.
+    /// A desk writing through `committer` (over its store) as a fresh actor, stamping
+    /// times from `clock`.
     #[must_use]
-    pub fn new(store: Store) -> Self {
+    pub fn new(committer: Committer, clock: SharedClock) -> Self {
         Self {
-            store,
+            store: committer.store().clone(),
+            committer,
+            clock,
             webhook: false,
             salt: {
                 let mut salt = [0u8; 4];
@@ -77,7 +84,8 @@ impl IncidentDesk for Desk {
         let Some(stored) = stored else { return Ok(None) };
         let read = self
             .store
-            .cpu(move || {
+            .cpu()
+            .run(move || {
                 let mut doc = ReportDoc::load(
                     &stored.doc,
                     actor_for(uuid::Uuid::nil(), uuid::Uuid::nil(), [0; 4]),
@@ -165,7 +173,7 @@ impl IncidentDesk for Desk {
             conflicts,
             change_count,
             history,
-            read_at: crate::http::now(),
+            read_at: self.clock.now(),
             people: assignable,
             private_withheld,
             category_label,
@@ -181,8 +189,13 @@ impl IncidentDesk for Desk {
         // is allowed (the status move from the stored status, the review before
         // Reviewed) is decided by the write policy on the stored report, not on `base`.
         let id = base.id;
-        self.record(viewer, id, move |_| Ok((base.clone(), edited.clone())), now())
-            .await
+        self.record(
+            viewer,
+            id,
+            move |_| Ok((base.clone(), edited.clone())),
+            self.clock.now(),
+        )
+        .await
     }
 
     async fn add_update(
@@ -195,7 +208,7 @@ impl IncidentDesk for Desk {
         if !self.may(viewer, id, Viewer::can_write).await? {
             return Err(NOT_YOURS.to_owned());
         }
-        let at = now();
+        let at = self.clock.now();
         let entry = TimelineEntry {
             id: uuid::Uuid::now_v7(),
             at,
@@ -236,7 +249,7 @@ impl IncidentDesk for Desk {
                 next.response.actions.push(action.clone());
                 Ok((current.clone(), next))
             },
-            now(),
+            self.clock.now(),
         )
         .await
     }
@@ -251,7 +264,7 @@ impl IncidentDesk for Desk {
         if !self.may(viewer, id, Viewer::can_write).await? {
             return Err(NOT_YOURS.to_owned());
         }
-        let at = now();
+        let at = self.clock.now();
         self.write(
             viewer,
             id,
@@ -264,7 +277,7 @@ impl IncidentDesk for Desk {
 
     async fn mark_notice_read(&self, viewer: &Viewer, id: String) -> Result<(), String> {
         self.store
-            .mark_notice_read(viewer.user_id, &id, now())
+            .mark_notice_read(viewer.user_id, &id, self.clock.now())
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "marking a notification read");
@@ -290,7 +303,7 @@ impl IncidentDesk for Desk {
             tracing::error!(error = %e, "listing someone's actions");
             "your actions are unavailable right now".to_owned()
         })?;
-        Ok((rows, now()))
+        Ok((rows, self.clock.now()))
     }
 
     async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, String> {
@@ -476,7 +489,7 @@ impl Desk {
             }),
             ..Writer::default()
         };
-        match self.store.apply(writer, vec![job], now).await {
+        match self.committer.apply(writer, vec![job], now).await {
             Ok(_) => Ok(()),
             Err(ApplyError::Refused(list)) => Err(list
                 .into_iter()

@@ -2,10 +2,12 @@
 //! `POST /api/sync`, merges them into the stored Automerge documents and keeps the SQL
 //! projection that supervisor pages read.
 //!
-//! Data path: device → [`http::sync`] → [`app::merge::merge_push`] (pure) →
-//! [`db::Store::apply`] (documents, projection, feed sequence and what the device holds, in
-//! one transaction) → [`desk::Desk`] → supervisor pages; and back to devices through the
-//! feed in the same exchange.
+//! Data path: device → [`http::sync`] (admits, decodes) → [`sync::Exchange`] (bounds,
+//! caps, access) → [`app::merge::merge_push_checked`] (pure, gated) →
+//! [`sync::Committer`] (group commit through [`db::Store::commit_together`]: documents,
+//! projection, feed sequence and what the device holds, in one transaction) →
+//! [`desk::Desk`] → supervisor pages; and back to devices through the feed in the same
+//! exchange.
 //!
 //! `main.rs` only calls [`cli::main`], which reads configuration and calls [`build`] and
 //! [`serve`]; tests do the same with a temporary database and port 0.
@@ -14,7 +16,9 @@ pub mod accounts;
 pub mod admin;
 pub mod admission;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod cpu;
 pub mod db;
 pub mod demo;
 pub mod desk;
@@ -23,6 +27,7 @@ pub mod http;
 pub mod photos;
 pub mod security;
 pub mod signin;
+pub mod sync;
 pub mod webhook;
 
 use std::convert::Infallible;
@@ -65,6 +70,12 @@ pub struct AppState {
     pub webhook: bool,
     /// The sync slots (see [`admission`]).
     pub syncs: Arc<admission::Syncs>,
+    /// The server's side of sync.
+    pub sync: sync::Exchange,
+    /// The one writer of documents (sync, desk, demo).
+    pub committer: sync::Committer,
+    /// The clock everything stamps times from.
+    pub clock: clock::SharedClock,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -91,6 +102,8 @@ pub struct Muster {
     pub router: Router,
     /// The store, for tests and tools.
     pub store: db::Store,
+    /// The one writer of documents, for tests and tools.
+    pub committer: sync::Committer,
     /// The webhook deliverer, if a webhook is configured (runs until aborted or the
     /// process ends).
     pub deliverer: Option<tokio::task::JoinHandle<()>>,
@@ -98,9 +111,15 @@ pub struct Muster {
 
 /// Opens the database (running migrations), seeds demo data if asked, builds the router.
 pub async fn build(config: &Config) -> Result<Muster, StartError> {
+    build_with_clock(config, clock::system()).await
+}
+
+/// [`build`], with times from `clock`.
+pub async fn build_with_clock(config: &Config, clock: clock::SharedClock) -> Result<Muster, StartError> {
     let store = db::Store::open(&config.database_url).await?;
+    let committer = sync::Committer::new(store.clone());
     if config.demo {
-        let added = demo::seed(&store, http::now()).await?;
+        let added = demo::seed(&committer, clock.now()).await?;
         tracing::info!(added, "demo incidents seeded");
     }
     let leptos_options = LeptosOptions::builder()
@@ -130,12 +149,21 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
             config.bytes_per_person_per_day,
             config.pending_photo_bytes_per_person,
         )),
+        sync: sync::Exchange::new(
+            store.clone(),
+            committer.clone(),
+            Arc::clone(&clock),
+            config.bytes_per_person_per_day,
+        ),
+        committer,
+        clock: Arc::clone(&clock),
     };
     let deliverer = config
         .webhook
         .clone()
-        .map(|webhook| webhook::spawn(store.clone(), webhook));
+        .map(|webhook| webhook::spawn(store.clone(), webhook, Arc::clone(&clock)));
     Ok(Muster {
+        committer: state.committer.clone(),
         router: router(state),
         store,
         deliverer,
@@ -148,9 +176,12 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let desk = DeskHandle(Arc::new(
-        desk::Desk::new(state.store.clone()).with_webhook(state.webhook),
+        desk::Desk::new(state.committer.clone(), Arc::clone(&state.clock)).with_webhook(state.webhook),
     ));
-    let people = app::admin::AdminHandle(Arc::new(admin::Admin::new(state.store.clone())));
+    let people = app::admin::AdminHandle(Arc::new(admin::Admin::new(
+        state.store.clone(),
+        Arc::clone(&state.clock),
+    )));
     let options = state.leptos_options.clone();
     let demo_mode = state.demo.clone();
     let context = move || {

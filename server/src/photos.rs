@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use crate::AppState;
 use crate::accounts::Session;
 use crate::db::{Appended, Held};
-use crate::http::{ApiError, now, signed_out};
+use crate::http::{ApiError, signed_out};
 
 /// The header naming how many bytes of a photo the server holds (as in tus).
 pub const UPLOAD_OFFSET: &str = "upload-offset";
@@ -138,7 +138,14 @@ pub async fn upload(
         ));
     }
     let held = match store
-        .append_photo_chunk(target.report, &named.sha256, offset, &body, target.person, now())
+        .append_photo_chunk(
+            target.report,
+            &named.sha256,
+            offset,
+            &body,
+            target.person,
+            state.clock.now(),
+        )
         .await
         .map_err(busy)?
     {
@@ -164,7 +171,8 @@ pub async fn upload(
         .map_err(busy)?;
     let check = named.clone();
     let (bytes, verdict) = store
-        .cpu(move || {
+        .cpu()
+        .run(move || {
             let verdict = photo::verify(&bytes, &check);
             (bytes, verdict)
         })
@@ -183,7 +191,7 @@ pub async fn upload(
         ));
     }
     store
-        .store_photo(target.report, &named, bytes, now())
+        .store_photo(target.report, &named, bytes, state.clock.now())
         .await
         .map_err(busy)?;
     tracing::info!(size = named.size, "photo stored");
@@ -282,7 +290,8 @@ impl Target {
         let sha256 = self.sha256.clone();
         let named = state
             .store
-            .cpu(move || {
+            .cpu()
+            .run(move || {
                 let doc = ReportDoc::load(
                     &stored.doc,
                     actor_for(uuid::Uuid::nil(), uuid::Uuid::nil(), [0; 4]),

@@ -27,7 +27,6 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::accounts::{SESSION_COOKIE, Session, Throttle};
-use crate::http::now;
 
 /// Sign-in settings and state shared by the handlers.
 #[derive(Debug)]
@@ -85,7 +84,7 @@ fn is_public(path: &str) -> bool {
 /// sign-in page.
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     if let Some(token) = session_token(&request) {
-        match state.store.session(token, now()).await {
+        match state.store.session(token, state.clock.now()).await {
             Ok(Some(session)) => {
                 request.extensions_mut().insert(session.viewer.clone());
                 request.extensions_mut().insert(session);
@@ -149,7 +148,7 @@ pub async fn login(
         .unwrap_or("unknown browser");
     match state
         .store
-        .create_session(user, agent, now(), sign_in.session_ttl)
+        .create_session(user, agent, state.clock.now(), sign_in.session_ttl)
         .await
     {
         Ok((id, token)) => {
@@ -171,7 +170,7 @@ pub async fn login(
 /// `POST /logout`.
 pub async fn logout(State(state): State<AppState>, session: Option<Extension<Session>>) -> Response {
     if let Some(Extension(session)) = session {
-        if let Err(e) = state.store.revoke_session(session.id, now()).await {
+        if let Err(e) = state.store.revoke_session(session.id, state.clock.now()).await {
             tracing::error!(error = %e, "revoking a session at sign-out");
             return Redirect::to("/?error=signout").into_response();
         }

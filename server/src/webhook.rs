@@ -24,6 +24,7 @@ use app::domain::{Category, Priority, Timestamp};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::clock::{Clock, SharedClock};
 use crate::db::{Attempt, Delivery, Store};
 
 /// Where and how escalations are sent.
@@ -103,7 +104,7 @@ fn body_of(delivery: &Delivery, public_url: Option<&str>) -> String {
 }
 
 /// Starts the deliverer: a task that sends due deliveries until the process ends.
-pub fn spawn(store: Store, config: WebhookConfig) -> tokio::task::JoinHandle<()> {
+pub fn spawn(store: Store, config: WebhookConfig, clock: SharedClock) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = match reqwest::Client::builder()
             .timeout(TIMEOUT)
@@ -117,7 +118,7 @@ pub fn spawn(store: Store, config: WebhookConfig) -> tokio::task::JoinHandle<()>
             }
         };
         loop {
-            if let Err(e) = deliver_due(&store, &client, &config).await {
+            if let Err(e) = deliver_due(&store, &client, &config, clock.as_ref()).await {
                 tracing::warn!(error = %e, "reading due webhook deliveries");
             }
             tokio::time::sleep(POLL).await;
@@ -130,8 +131,9 @@ async fn deliver_due(
     store: &Store,
     client: &reqwest::Client,
     config: &WebhookConfig,
+    clock: &dyn Clock,
 ) -> Result<(), crate::db::DbError> {
-    let now = crate::http::now();
+    let now = clock.now();
     let due = store.due_deliveries(now, i64::from(config.max_attempts)).await?;
     for delivery in due {
         let body = delivery

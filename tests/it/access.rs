@@ -787,7 +787,7 @@ async fn injury_details_are_seen_only_by_the_reporter_the_team_supervisors_and_a
     assert_eq!(fresh.try_read(id), None, "nothing of it arrived");
 
     // At the desk: the teammate reads the report without the details.
-    let desk = server::desk::Desk::new(world.server.store.clone());
+    let desk = world.server.desk();
     let seen = app::desk::IncidentDesk::detail(&desk, &teammate, id)
         .await
         .unwrap()
@@ -856,7 +856,7 @@ async fn a_field_employee_receives_nothing_of_another_team(db: Db) {
     let (team, team_title) = world.report(Actor::Field, Whose::Team);
     // The other team's report changes, over and over, on the server.
     let (stranger_report, _) = world.current(other).await;
-    let desk = server::desk::Desk::new(world.server.store.clone());
+    let desk = world.server.desk();
     let admin = world
         .server
         .store
@@ -1193,7 +1193,7 @@ async fn every_change_is_tied_to_its_author_and_the_report_page_says_who_changed
         .await;
     assert_eq!(body, "null", "{body}");
     let detail = app::desk::IncidentDesk::detail(
-        &server::desk::Desk::new(world.server.store.clone()),
+        &world.server.desk(),
         &world
             .server
             .store

@@ -180,7 +180,7 @@ async fn the_reporter_cannot_lower_the_severity_after_triage(db: Db) {
     let id = file_as(&mut phone, "ana (test)", "Forklift clipped racking");
     phone.edit(id, |r| r.severity = Severity::Critical);
     phone.sync(&server.base).await.unwrap();
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let sam = viewer_of(&server.store, "sam").await;
     let base = phone.read(id);
     let mut triaged = base.clone();
@@ -252,7 +252,7 @@ async fn a_forged_desk_base_does_not_skip_the_workflow(db: Db) {
     let mut phone = Device::new(7);
     let id = phone.create("Blocked fire exit", "Stairs B");
     phone.sync(&server.base).await.unwrap();
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let tester = viewer_of(&server.store, TESTER_LOGIN).await;
     let stored = phone.read(id);
     let mut triaged = stored.clone();
@@ -400,7 +400,9 @@ async fn history_shows_receive_times_and_flags_device_clocks_ahead() {
     let id = device.create("Loose handrail", "Stairs A");
     device.sync(&server.base).await.unwrap();
     let stored = server.store.load_doc(id).await.unwrap().unwrap();
-    let future = app::domain::Timestamp(server::http::now().0 + 365 * 24 * 3_600_000);
+    let future = app::domain::Timestamp(
+        server::clock::Clock::now(&server::clock::SystemClock).0 + 365 * 24 * 3_600_000,
+    );
     let mut doc = app::document::ReportDoc::load(&stored.doc, device.actor()).unwrap();
     let before = doc.heads();
     let base = doc.read().unwrap();
@@ -419,7 +421,7 @@ async fn history_shows_receive_times_and_flags_device_clocks_ahead() {
         .unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
 
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let detail = app::desk::IncidentDesk::detail(&desk, &tester, id)
         .await
         .unwrap()
@@ -427,7 +429,7 @@ async fn history_shows_receive_times_and_flags_device_clocks_ahead() {
     let [filed, edit] = detail.history.as_slice() else {
         panic!("two changes: {:?}", detail.history);
     };
-    let now = server::http::now();
+    let now = server::clock::Clock::now(&server::clock::SystemClock);
     for line in [filed, edit] {
         let received = line.received_at.expect("a receipt");
         assert!(received.0 <= now.0 && now.0 - received.0 < 3_600_000, "{line:?}");

@@ -31,7 +31,7 @@ async fn the_feed_finds_a_change_behind_many_others_and_right_after_the_cursor(d
         b.create(&format!("Other incident {i}"), "Depot");
     }
     b.sync_all(&server.base).await.unwrap();
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let tester = viewer_of(&server.store, TESTER_LOGIN).await;
     desk.add_update(
         &tester,
@@ -72,7 +72,7 @@ async fn the_feed_brings_server_changes_and_a_quiet_reconnect_is_one_small_round
         .map(|i| a.create(&format!("Incident {i}"), "Yard"))
         .collect();
     a.sync(&server.base).await.unwrap();
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let tester = viewer_of(&server.store, TESTER_LOGIN).await;
     desk.add_update(
         &tester,

@@ -10,7 +10,8 @@ use app::domain::access::{Ownership, Role};
 use app::protocol::{Bytes, PROTOCOL_VERSION, ReportPush, SyncError, SyncRequest};
 use muster_tests::adversary::{self, People};
 use muster_tests::{Db, T0, TestServer, add_user_with_session, on_both_databases, post_as};
-use server::db::{Job, Writer};
+use server::db::Writer;
+use server::sync::Job;
 
 on_both_databases!(every_cell_of_the_policy_table_is_enforced_at_the_sync_boundary);
 
@@ -70,7 +71,7 @@ async fn every_cell_of_the_policy_table_is_enforced_at_the_sync_boundary(db: Db)
             },
             from: None,
         };
-        store.apply(writer, jobs, T0).await.unwrap();
+        server.committer.apply(writer, jobs, T0).await.unwrap();
     }
 
     // Each case pushed by its person, on its own.

@@ -99,7 +99,7 @@ async fn response_plans_reach_signed_in_devices_and_ticked_steps_are_kept_in_the
         ));
     });
     phone.sync(&server.base).await.unwrap();
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let tester = viewer_of(&server.store, TESTER_LOGIN).await;
     let report = desk.detail(&tester, id).await.unwrap().unwrap().report;
     let kept: Vec<(&str, i64)> = report
@@ -161,7 +161,7 @@ async fn categories_an_administrator_changes_reach_devices_and_the_desk(db: Db) 
     let odd = device.create("Something new", "Gate");
     device.edit(odd, |r| r.category = Category::new("from_an_older_list"));
     device.sync_all(&server.base).await.unwrap();
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let tester = viewer_of(&server.store, TESTER_LOGIN).await;
     let rows = desk.list(&tester).await.unwrap();
     let label = |id| rows.iter().find(|r| r.id == id).map(|r| r.category_label.clone());
@@ -401,7 +401,7 @@ async fn a_response_from_triage_to_review_reaches_the_reporter_and_only_supervis
     let id = phone.create_report(&filed);
     phone.sync(&server.base).await.unwrap();
 
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let lead = viewer_of(&server.store, "lead").await;
     let detail = desk.detail(&lead, id).await.unwrap().unwrap();
     let team: Vec<String> = detail.people.iter().map(|p| p.id.clone()).collect();
@@ -524,7 +524,7 @@ async fn priority_and_the_regulatory_clock_reach_the_incident_list(db: Db) {
     let spilled = server.store.projection(spill).await.unwrap().unwrap();
     assert_eq!((spilled.priority_rank, spilled.report_due_at), (4, None));
 
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let tester = viewer_of(&server.store, TESTER_LOGIN).await;
     let rows = desk.list(&tester).await.unwrap();
     let row = |id| rows.iter().find(|r| r.id == id).unwrap();
@@ -598,7 +598,7 @@ async fn two_offline_devices_converge_and_the_projection_matches(db: Db) {
     );
 
     // The server's document and its projection say the same.
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let tester = viewer_of(&server.store, TESTER_LOGIN).await;
     for id in [r1, r2] {
         let detail = desk.detail(&tester, id).await.unwrap().unwrap();
@@ -649,7 +649,7 @@ async fn concurrent_edits_of_one_field_are_all_kept_and_shown(db: Db) {
     );
 
     // Each value names who set it, and a supervisor keeps one: a new change everyone gets.
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let tester = viewer_of(&server.store, TESTER_LOGIN).await;
     let detail = desk.detail(&tester, id).await.unwrap().unwrap();
     assert_eq!(
@@ -728,7 +728,7 @@ async fn a_supervisor_edit_flows_back_to_the_device(db: Db) {
     let mut edited = base.clone();
     edited.status = Status::Triaged;
     edited.severity = Severity::Moderate;
-    let desk = server::desk::Desk::new(server.store.clone());
+    let desk = server.desk();
     let tester = viewer_of(&server.store, TESTER_LOGIN).await;
     desk.edit(&tester, base.clone(), edited).await.unwrap();
 
@@ -1004,9 +1004,9 @@ async fn demo_mode_seeds_a_dozen_incidents_once(db: Db) {
         return;
     };
     let now = app::domain::Timestamp(1_764_000_000_000);
-    assert_eq!(server::demo::seed(&server.store, now).await.unwrap(), 12);
-    assert_eq!(server::demo::seed(&server.store, now).await.unwrap(), 0);
-    let desk = server::desk::Desk::new(server.store.clone());
+    assert_eq!(server::demo::seed(&server.committer, now).await.unwrap(), 12);
+    assert_eq!(server::demo::seed(&server.committer, now).await.unwrap(), 0);
+    let desk = server.desk();
     let admin = viewer_of(&server.store, "admin").await;
     let list = desk.list(&admin).await.unwrap();
     assert_eq!(list.len(), 12);

@@ -400,6 +400,8 @@ impl ConnectAny for sqlx::AnyConnection {
 pub struct TestServer {
     pub base: String,
     pub store: Store,
+    /// The server's writer of documents (what sync and the desk write through).
+    pub committer: server::sync::Committer,
     pub db: TestDb,
     http: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
@@ -416,6 +418,12 @@ impl Drop for TestServer {
 }
 
 impl TestServer {
+    /// The desk as the server's pages use it: writing through the server's committer.
+    #[must_use]
+    pub fn desk(&self) -> server::desk::Desk {
+        server::desk::Desk::new(self.committer.clone(), server::clock::system())
+    }
+
     /// A server on a fresh SQLite database.
     pub async fn start() -> Self {
         Self::start_on(Db::Sqlite).await.unwrap()
@@ -453,6 +461,7 @@ impl TestServer {
         Some(Self {
             base,
             store: muster.store,
+            committer: muster.committer,
             db,
             http: signed_in_client(),
             task,

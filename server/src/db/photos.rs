@@ -29,6 +29,7 @@ pub enum Appended {
 
 impl Store {
     /// What is held of `sha256` for `report`.
+    #[tracing::instrument(name = "db.photo_held", skip_all)]
     pub async fn photo_held(&self, report: ReportId, sha256: &str) -> Result<Held, DbError> {
         if self.photo_stored(report, sha256).await? {
             return Ok(Held::Stored);
@@ -37,6 +38,7 @@ impl Store {
     }
 
     /// Whether `sha256` is stored for `report`.
+    #[tracing::instrument(name = "db.photo_stored", skip_all)]
     pub async fn photo_stored(&self, report: ReportId, sha256: &str) -> Result<bool, DbError> {
         let stored = sqlx::query(
             &self.sql("SELECT 1 AS stored FROM report_photos WHERE report_id = $1 AND sha256 = $2"),
@@ -63,6 +65,7 @@ impl Store {
     }
 
     /// Bytes of unfinished photo uploads `person` has sent.
+    #[tracing::instrument(name = "db.pending_photo_bytes", skip_all)]
     pub async fn pending_photo_bytes(&self, person: uuid::Uuid) -> Result<u64, DbError> {
         let row = sqlx::query(&self.sql(
             "SELECT CAST(COALESCE(SUM(LENGTH(bytes)), 0) AS BIGINT) AS held FROM photo_chunks WHERE user_id = $1",
@@ -76,6 +79,7 @@ impl Store {
 
     /// Appends `chunk` (sent by `by`) to the upload of `sha256` for `report` if `offset`
     /// is the end of what is held. Starting an upload also drops uploads abandoned for a week.
+    #[tracing::instrument(name = "db.append_photo_chunk", skip_all)]
     pub async fn append_photo_chunk(
         &self,
         report: ReportId,
@@ -119,6 +123,7 @@ impl Store {
     }
 
     /// The bytes of the upload in progress, in order.
+    #[tracing::instrument(name = "db.uploaded_bytes", skip_all)]
     pub async fn uploaded_bytes(&self, report: ReportId, sha256: &str) -> Result<Vec<u8>, DbError> {
         let rows = sqlx::query(&self.sql(
             "SELECT start_at, bytes FROM photo_chunks WHERE report_id = $1 AND sha256 = $2
@@ -143,6 +148,7 @@ impl Store {
     }
 
     /// Drops the upload in progress (its bytes were refused).
+    #[tracing::instrument(name = "db.discard_upload", skip_all)]
     pub async fn discard_upload(&self, report: ReportId, sha256: &str) -> Result<(), DbError> {
         let _writer = self.writer().await;
         sqlx::query(&self.sql("DELETE FROM photo_chunks WHERE report_id = $1 AND sha256 = $2"))
@@ -156,6 +162,7 @@ impl Store {
 
     /// Stores a verified photo for `report` (its bytes once, however many reports show
     /// it) and drops its upload, in one transaction.
+    #[tracing::instrument(name = "db.store_photo", skip_all)]
     pub async fn store_photo(
         &self,
         report: ReportId,
@@ -198,6 +205,7 @@ impl Store {
     }
 
     /// The bytes of a photo `report` shows, if it is stored for it.
+    #[tracing::instrument(name = "db.photo", skip_all)]
     pub async fn photo(&self, report: ReportId, sha256: &str) -> Result<Option<Vec<u8>>, DbError> {
         let row = sqlx::query(&self.sql(
             "SELECT p.bytes FROM report_photos r JOIN photos p ON p.sha256 = r.sha256
@@ -212,6 +220,7 @@ impl Store {
     }
 
     /// The hashes of the photos stored for `report`.
+    #[tracing::instrument(name = "db.stored_photos", skip_all)]
     pub async fn stored_photos(&self, report: ReportId) -> Result<Vec<String>, DbError> {
         let rows = sqlx::query(&self.sql("SELECT sha256 FROM report_photos WHERE report_id = $1"))
             .bind(report.to_string())
