@@ -25,6 +25,7 @@ pub mod intake;
 pub mod merge;
 pub mod pages;
 pub mod protocol;
+pub mod sync;
 
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};

@@ -1,15 +1,15 @@
 //! The browser's implementation of the [`Device`] port: time, ids, geolocation, local
 //! time zone conversion, and saving report documents.
 
-use app::document::{ReportDoc, actor_for, hash_hex};
+use app::document::{ReportDoc, actor_for};
 use app::domain::{GpsFix, Report, ReportId, Timestamp};
-use app::field::{Device, FieldState, ReportSync, SaveError};
-use app::protocol::Bytes;
+use app::field::{Device, FieldState, SaveError};
 use leptos::prelude::Set;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
-use crate::store::{self, StoredReport, Summary};
+use crate::clock::now;
+use crate::store::{self, StoredReport};
 
 /// The actor this page load writes as: the signed-in person and session (so the server
 /// accepts the changes and the report's history names them), plus 4 bytes fresh per page
@@ -45,62 +45,14 @@ impl BrowserDevice {
     }
 }
 
-/// Milliseconds since the epoch, from the browser clock.
-#[must_use]
-pub fn now() -> Timestamp {
-    #[allow(clippy::cast_possible_truncation)]
-    Timestamp(js_sys::Date::now() as i64)
-}
-
-fn summary(report: &Report) -> Summary {
-    Summary {
-        title: report.title.clone(),
-        severity: report.severity,
-        status: report.status,
-        occurred_at: report.occurred_at,
-        priority: Some(report.priority()),
-        clock: report.clock(),
-    }
-}
-
-/// Stores `doc` as the report's new local state. `acknowledged` is the heads the server
-/// has just acknowledged (which also clears an earlier refusal); without it, the previous
-/// acknowledgement and refusal are kept.
+/// Stores `doc` as the report's new local state (see [`StoredReport::of`]).
 pub fn store_doc(
     id: ReportId,
     doc: &mut ReportDoc,
     previous: Option<&StoredReport>,
     acknowledged: Option<&[String]>,
 ) -> Result<StoredReport, String> {
-    let report = doc.read().map_err(|e| e.to_string())?;
-    let heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
-    let previous = previous.filter(|_| acknowledged.is_none());
-    let synced_heads = match acknowledged {
-        Some(acked) => acked.to_vec(),
-        None => previous.map(|p| p.synced_heads.clone()).unwrap_or_default(),
-    };
-    let sync = if store::same_heads(&heads, &synced_heads) {
-        ReportSync::Synced
-    } else {
-        match previous {
-            Some(p)
-                if p.refused_heads
-                    .as_ref()
-                    .is_some_and(|r| store::same_heads(r, &heads)) =>
-            {
-                p.sync.clone()
-            }
-            _ => ReportSync::NotSynced,
-        }
-    };
-    let stored = StoredReport {
-        doc: Bytes(doc.save()),
-        heads,
-        synced_heads,
-        sync,
-        refused_heads: previous.and_then(|p| p.refused_heads.clone()),
-        summary: summary(&report),
-    };
+    let stored = StoredReport::of(doc, previous, acknowledged)?;
     store::save(id, &stored).map_err(|e| e.0)?;
     Ok(stored)
 }

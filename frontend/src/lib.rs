@@ -1,10 +1,13 @@
 //! Muster in the browser: the WASM entry point that hydrates the server-rendered pages,
 //! and the only code that touches browser storage, geolocation and the network.
 //!
-//! * [`store`]: report documents in `localStorage` (through gloo-storage).
-//! * [`sync`]: the sync engine (on start-up, after every save, when the network or the
+//! * [`store`]: report documents in `localStorage` (through gloo-storage), the storage of
+//!   the sync engine ([`app::sync::client`]).
+//! * [`sync`]: drives the engine (on start-up, after every save, when the network or the
 //!   page comes back, on a timer, and retrying with backoff), and what the device knows
 //!   of reaching the server.
+//! * [`clock`], [`serial`]: the browser clock, and background jobs that run one pass at a
+//!   time.
 //! * [`device`]: the [`app::field::Device`] port the pages use.
 //! * [`photos`]: photos made smaller on the device, kept in IndexedDB until uploaded, and
 //!   uploaded in resumable chunks after their report's text.
@@ -14,8 +17,10 @@
 
 #![recursion_limit = "256"]
 
+pub mod clock;
 pub mod device;
 pub mod photos;
+pub mod serial;
 pub mod store;
 pub mod sync;
 

@@ -25,9 +25,9 @@ use leptos::prelude::{Set, Update, WithUntracked};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::device::now;
+use crate::clock::now;
+use crate::serial::Serial;
 use crate::store;
-use crate::sync::Serial;
 
 const DB_NAME: &str = "muster-photos";
 const STORE: &str = "photos";

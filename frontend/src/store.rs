@@ -9,9 +9,9 @@
 //! Nothing is ever deleted here before the server has acknowledged it. A write that fails
 //! (storage full) leaves the previous value in place and reports the failure.
 
-use app::domain::{Clock, Priority, ReportId, Severity, Status, Timestamp};
-use app::field::{OutboxEntry, ReportSync};
-use app::protocol::Bytes;
+use app::domain::ReportId;
+use app::field::OutboxEntry;
+pub use app::sync::client::{StoredReport, Summary, same_heads};
 use gloo_storage::{LocalStorage, Storage};
 use serde::{Deserialize, Serialize};
 
@@ -37,71 +37,6 @@ pub struct DeviceRecord {
     /// The server's feed cursor up to which this device has stored everything.
     #[serde(default)]
     pub cursor: Option<u64>,
-}
-
-/// What the outbox shows without loading the document.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Summary {
-    /// Title.
-    pub title: String,
-    /// Severity.
-    pub severity: Severity,
-    /// Status.
-    pub status: Status,
-    /// When it happened.
-    pub occurred_at: Timestamp,
-    /// Its priority (absent in summaries saved before priorities existed).
-    #[serde(default)]
-    pub priority: Option<Priority>,
-    /// The legal deadline for reporting it, if one runs.
-    #[serde(default)]
-    pub clock: Option<Clock>,
-}
-
-/// One report as stored on the device.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StoredReport {
-    /// The whole Automerge document.
-    pub doc: Bytes,
-    /// Its heads (hex).
-    pub heads: Vec<String>,
-    /// The heads the server has durably acknowledged (hex).
-    pub synced_heads: Vec<String>,
-    /// Where it stands.
-    pub sync: ReportSync,
-    /// Heads that the server refused; not resent until the report changes again.
-    #[serde(default)]
-    pub refused_heads: Option<Vec<String>>,
-    /// For the outbox.
-    pub summary: Summary,
-}
-
-impl StoredReport {
-    /// Whether the server lacks some of this report's changes.
-    #[must_use]
-    pub fn has_unacknowledged_changes(&self) -> bool {
-        !same_heads(&self.heads, &self.synced_heads)
-    }
-
-    /// Whether the sync engine should send it now.
-    #[must_use]
-    pub fn should_send(&self) -> bool {
-        self.has_unacknowledged_changes()
-            && self
-                .refused_heads
-                .as_ref()
-                .is_none_or(|refused| !same_heads(refused, &self.heads))
-    }
-}
-
-/// Whether two head lists name the same set.
-#[must_use]
-pub fn same_heads(a: &[String], b: &[String]) -> bool {
-    let mut a = a.to_vec();
-    let mut b = b.to_vec();
-    a.sort();
-    b.sort();
-    a == b
 }
 
 /// Why the device could not store something.
@@ -183,19 +118,7 @@ pub fn save(id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
 pub fn outbox() -> Vec<OutboxEntry> {
     let mut entries: Vec<OutboxEntry> = index()
         .into_iter()
-        .filter_map(|id| {
-            let stored = load(id)?;
-            Some(OutboxEntry {
-                id,
-                title: stored.summary.title,
-                severity: stored.summary.severity,
-                status: stored.summary.status,
-                occurred_at: stored.summary.occurred_at,
-                priority: stored.summary.priority,
-                clock: stored.summary.clock,
-                sync: stored.sync,
-            })
-        })
+        .filter_map(|id| Some(load(id)?.outbox_entry(id)))
         .collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.id));
     entries
@@ -281,4 +204,47 @@ pub fn set_lists(
 /// device record (id, cursor), who is signed in.
 pub fn wipe() {
     LocalStorage::clear();
+}
+
+/// This browser's `localStorage`, as the sync engine's storage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Browser;
+
+impl app::sync::client::Local for Browser {
+    fn ids(&self) -> Vec<ReportId> {
+        index()
+    }
+
+    fn load(&self, id: ReportId) -> Option<StoredReport> {
+        load(id)
+    }
+
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), String> {
+        save(id, report).map_err(|e| e.0)
+    }
+
+    fn cursor(&self) -> Option<u64> {
+        device().ok().and_then(|d| d.cursor)
+    }
+
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), String> {
+        set_cursor(cursor).map_err(|e| e.0)
+    }
+
+    fn versions(&self) -> (Option<String>, Option<String>) {
+        versions()
+    }
+
+    fn set_notices(&mut self, notices: &[app::protocol::Notice], version: &str) -> Result<(), String> {
+        set_notices(notices, version).map_err(|e| e.0)
+    }
+
+    fn set_lists(
+        &mut self,
+        plans: &[app::domain::Plan],
+        categories: &[app::domain::CategoryDef],
+        version: &str,
+    ) -> Result<(), String> {
+        set_lists(plans, categories, version).map_err(|e| e.0)
+    }
 }

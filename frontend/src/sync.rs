@@ -1,86 +1,40 @@
-//! The sync engine: one `POST /api/sync` exchange pushes every report with unacknowledged
-//! changes and receives the feed of what changed on the server since this device's cursor.
+//! Driving the sync engine ([`app::sync::client`], which decides what to push, store and
+//! show) in the browser: when to run a pass, the requests themselves, and the sync bar.
 //!
 //! A pass runs at start-up, after each save, on "Sync now", at once when the browser says
 //! the network is back (`online`) or the page becomes visible again, and by timer: every
 //! 30 seconds while all is well, and after a failure worth retrying with jittered
 //! exponential backoff ([`app::connectivity::Backoff`]: 2 s doubling to 60 s; a success
 //! resets it). Only one pass runs at a time; a request during a pass runs another right
-//! after. Rounds repeat while reports are pending, the server says `more`, or a feed entry
-//! could not be applied (that report is then pulled: sent with its heads and no changes, so
-//! the server answers with exactly what it lacks).
+//! after.
 //!
 //! Connectivity comes from the requests themselves ([`app::connectivity::Connectivity`]):
 //! `navigator.onLine` and the `online`/`offline` events only trigger a check, and a request
 //! not answered within its deadline ([`request_deadline_ms`]: 30 s, more for a large body)
 //! is abandoned and counts as not reached.
-//!
-//! Durability order: a report's changes stay on the device (and are resent) until the
-//! server has durably acknowledged heads that cover them; feed changes are stored report
-//! by report before the cursor is advanced, so an interrupted sync only repeats work.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
-use std::thread::LocalKey;
 
 use app::connectivity::{Backoff, Connectivity, Signal, request_deadline_ms};
-use app::document::{ReportDoc, parse_hash};
-use app::domain::{ReportId, Timestamp};
-use app::field::{FieldState, ReportSync};
-use app::protocol::{
-    Bytes, ErrorCode, MAX_REPORTS_PER_REQUEST, PROTOCOL_VERSION, ReportAck, ReportPush, SyncError,
-    SyncRequest, SyncResponse,
-};
+use app::domain::Timestamp;
+use app::field::FieldState;
+use app::protocol::{SyncError, SyncResponse};
+use app::sync::client::Pass;
 use gloo_events::EventListener;
 use gloo_net::http::{Request, RequestBuilder, Response};
 use gloo_timers::callback::{Interval, Timeout};
 use leptos::prelude::*;
 
-use crate::device::{now, store_doc};
-use crate::store::{self, StoredReport};
+use crate::clock::now;
+use crate::serial::Serial;
+use crate::store::{self, Browser};
 
 /// Between passes while nothing fails, so supervisor edits arrive unasked.
 const INTERVAL_MS: u32 = 30_000;
 /// Most request rounds in one sync, so a misbehaving server cannot keep us looping.
 const MAX_ROUNDS: usize = 50;
-
-/// A background job that runs one pass at a time: asked for during a pass, it runs one
-/// more pass afterwards, so passes never overlap and nothing asked for is missed.
-#[derive(Debug)]
-pub(crate) struct Serial {
-    running: Cell<bool>,
-    again: Cell<bool>,
-}
-
-impl Serial {
-    pub(crate) const fn new() -> Self {
-        Self {
-            running: Cell::new(false),
-            again: Cell::new(false),
-        }
-    }
-
-    /// Runs `pass` now, or once more after the pass in progress.
-    pub(crate) fn request<F>(job: &'static LocalKey<Self>, pass: impl Fn() -> F + 'static)
-    where
-        F: Future<Output = ()> + 'static,
-    {
-        let busy = job.with(|j| {
-            j.again.set(true);
-            j.running.replace(true)
-        });
-        if busy {
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            while job.with(|j| j.again.replace(false)) {
-                pass().await;
-            }
-            job.with(|j| j.running.set(false));
-        });
-    }
-}
 
 thread_local! {
     static SYNC: Serial = const { Serial::new() };
@@ -316,128 +270,38 @@ fn schedule(state: FieldState, ms: u32, retry: bool) {
     }
 }
 
-/// Reports with changes the server has not acknowledged (refused ones wait until they
-/// change again).
-fn pending() -> Vec<(ReportId, StoredReport)> {
-    store::index()
-        .into_iter()
-        .filter_map(|id| store::load(id).map(|s| (id, s)))
-        .filter(|(_, s)| s.should_send())
-        .collect()
-}
-
-/// What to send for a report with unacknowledged changes: the stored compacted document
-/// while the server has acknowledged nothing of it (smaller, and faster for the server to
-/// check), else the changes after what it acknowledged.
-fn push_of(id: ReportId, stored: &StoredReport) -> Result<ReportPush, String> {
-    if stored.synced_heads.is_empty() {
-        return Ok(ReportPush {
-            id,
-            heads: stored.heads.clone(),
-            changes: Vec::new(),
-            document: Some(stored.doc.clone()),
-        });
-    }
-    let mut doc = ReportDoc::load(&stored.doc.0, automerge::ActorId::random()).map_err(|e| e.to_string())?;
-    let acked = stored
-        .synced_heads
-        .iter()
-        .map(|h| parse_hash(h))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ReportPush {
-        id,
-        heads: stored.heads.clone(),
-        changes: doc.changes_since(&acked).into_iter().map(Bytes).collect(),
-        document: None,
-    })
-}
-
-/// A pull: the device's heads and no changes.
-fn pull_of(id: ReportId) -> ReportPush {
-    ReportPush {
-        id,
-        heads: store::load(id).map(|s| s.heads).unwrap_or_default(),
-        changes: Vec::new(),
-        document: None,
-    }
-}
-
+/// One sync pass, driven by the engine ([`app::sync::client::Pass`]): this only sends its
+/// requests and shows what it says.
 async fn run(state: FieldState) -> Result<(), Failure> {
     let device = store::device()?;
-    let mut cursor = device.cursor;
-    let mut pulls: Vec<ReportId> = Vec::new();
+    let mut local = Browser;
+    let mut pass = Pass::new(&local);
     for _ in 0..MAX_ROUNDS {
-        let mut pushes = Vec::new();
-        for (id, stored) in pending().into_iter().take(MAX_REPORTS_PER_REQUEST) {
-            match push_of(id, &stored) {
-                Ok(push) => pushes.push(push),
-                Err(reason) => mark_refused(id, &reason),
-            }
-        }
-        while pushes.len() < MAX_REPORTS_PER_REQUEST {
-            let Some(id) = pulls.pop() else { break };
-            if pushes.iter().all(|p| p.id != id) {
-                pushes.push(pull_of(id));
-            }
-        }
-        let request = SyncRequest {
-            protocol_version: PROTOCOL_VERSION,
-            device_id: device.device_id,
-            since: cursor,
-            reports: pushes,
-            notices_seen: store::notices_version(),
-            lists_seen: store::lists_version(),
-        };
+        let request = pass.request(&mut local, device.device_id);
         let json = serde_json::to_string(&request).map_err(|e| Failure::Device(e.to_string()))?;
         let answer = exchange(state, Request::post("/api/sync"), Some(json), read_sync_answer).await?;
-        let body = match answer {
-            Ok(body) => body,
-            Err(error) if error.error == ErrorCode::RejectedReports && !error.rejected.is_empty() => {
-                for rejection in &error.rejected {
-                    mark_refused(rejection.id, &rejection.reason);
-                }
-                state.outbox.set(store::outbox());
-                continue; // send the others again, without the refused ones
-            }
-            Err(error) => {
-                if error.error == ErrorCode::SignedOut {
+        let round = pass.answer(&mut local, answer);
+        state.outbox.set(store::outbox());
+        let round = match round {
+            Ok(round) => round,
+            Err(stop) => {
+                if stop.signed_out {
                     state.signed_out.set(true);
                 }
                 return Err(Failure::Answered {
-                    retry: error.error == ErrorCode::Unavailable,
-                    message: error.message,
+                    retry: stop.retry,
+                    message: stop.message,
                 });
             }
         };
-        for ack in &body.reports {
-            apply_remote(ack).map_err(Failure::Device)?;
+        if let Some(notices) = round.notices {
+            state.notices.set(notices);
         }
-        // Lists the server sent because they changed: each replaces what the device held.
-        if let (Some(notices), Some(version)) = (&body.notices, &body.notices_version) {
-            store::set_notices(notices, version)?;
-            state.notices.set(notices.clone());
+        if let Some((plans, categories)) = round.lists {
+            state.plans.set(plans);
+            state.categories.set(categories);
         }
-        if let (Some(plans), Some(categories), Some(version)) =
-            (&body.plans, &body.categories, &body.lists_version)
-        {
-            store::set_lists(plans, categories, version)?;
-            state.plans.set(plans.clone());
-            state.categories.set(categories.clone());
-        }
-        let mut all_applied = true;
-        for entry in &body.feed {
-            if apply_remote(entry).is_err() {
-                // We lack what the server assumed we hold: ask for this report in full.
-                all_applied = false;
-                pulls.push(entry.id);
-            }
-        }
-        if all_applied {
-            store::set_cursor(body.cursor)?;
-            cursor = Some(body.cursor);
-        }
-        state.outbox.set(store::outbox());
-        if !body.more && pulls.is_empty() && pending().is_empty() {
+        if !round.again {
             return Ok(());
         }
     }
@@ -467,28 +331,4 @@ async fn read_sync_answer(response: Response) -> Result<Result<SyncResponse, Syn
             // A proxy's "bad gateway" or "too many requests": worth trying again later.
             retry: status == 429 || status >= 500,
         })
-}
-
-/// Applies the server's state of a report (an acknowledgement or a feed entry): stores
-/// the changes it sent and records its heads as acknowledged. A report this device does not
-/// hold yet is created.
-fn apply_remote(ack: &ReportAck) -> Result<(), String> {
-    // Reload: the person may have edited the report while the request was in flight.
-    let stored = store::load(ack.id);
-    let mut doc = match &stored {
-        Some(s) => ReportDoc::load(&s.doc.0, automerge::ActorId::random()).map_err(|e| e.to_string())?,
-        None => ReportDoc::empty(automerge::ActorId::random()),
-    };
-    let incoming: Vec<Vec<u8>> = ack.changes.iter().map(|b| b.0.clone()).collect();
-    doc.apply_changes(&incoming)
-        .map_err(|e| format!("changes from the server could not be applied: {e}"))?;
-    store_doc(ack.id, &mut doc, stored.as_ref(), Some(&ack.heads)).map(|_| ())
-}
-
-fn mark_refused(id: ReportId, reason: &str) {
-    if let Some(mut stored) = store::load(id) {
-        stored.refused_heads = Some(stored.heads.clone());
-        stored.sync = ReportSync::Error(reason.to_owned());
-        let _ = store::save(id, &stored);
-    }
 }

@@ -13,12 +13,11 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::document::{ReportDoc, actor_for, hash_hex, parse_hash};
+use app::document::{ReportDoc, actor_for, hash_hex};
 use app::domain::{Report, ReportId, Timestamp};
-use app::protocol::{
-    Bytes, MAX_REPORTS_PER_REQUEST, PROTOCOL_VERSION, ReportAck, ReportPush, SyncError, SyncRequest,
-    SyncResponse,
-};
+use app::field::ReportSync;
+use app::protocol::{ReportPush, SyncError, SyncRequest, SyncResponse};
+use app::sync::client::{self, Local, Pass, StoredReport};
 use automerge::ChangeHash;
 use server::Config;
 use server::db::{Projection, Store};
@@ -642,13 +641,6 @@ impl ServerProcess {
     }
 }
 
-/// One report as a device holds it.
-#[derive(Debug)]
-struct Local {
-    doc: ReportDoc,
-    acked: Vec<ChangeHash>,
-}
-
 /// Why a device's sync failed.
 #[derive(Debug)]
 pub enum SyncFailure {
@@ -658,16 +650,15 @@ pub enum SyncFailure {
     Refused(u16, SyncError),
 }
 
-/// A simulated field device: offline until it syncs.
+/// A simulated field device: offline until it syncs. It runs the app's own sync engine
+/// ([`app::sync::client`]) over HTTP, with its storage in memory.
 #[derive(Debug)]
 pub struct Device {
     pub id: uuid::Uuid,
-    reports: BTreeMap<ReportId, Local>,
+    local: Memory,
     /// Reports to ask for in full on the next sync (followed, or a feed entry that did
     /// not apply).
-    pulls: BTreeSet<ReportId>,
-    /// The feed cursor, saved after the feed's changes are applied.
-    pub cursor: Option<u64>,
+    pulls: Vec<ReportId>,
     /// Every change this device ever made, per report.
     pub made: Vec<(ReportId, ChangeHash)>,
     /// Like the app, send a report the server has never acknowledged as its whole
@@ -681,10 +672,57 @@ pub struct Device {
     http: reqwest::Client,
     clock: i64,
     serial: u64,
-    /// The versions of the notifications and plans the last answers brought, sent back
-    /// like the app does so unchanged lists are not sent again.
-    pub notices_seen: Option<String>,
-    pub lists_seen: Option<String>,
+}
+
+/// A device's storage, in memory: what the browser keeps in `localStorage`.
+#[derive(Debug, Default, Clone)]
+struct Memory {
+    reports: BTreeMap<ReportId, StoredReport>,
+    cursor: Option<u64>,
+    versions: (Option<String>, Option<String>),
+}
+
+impl Local for Memory {
+    fn ids(&self) -> Vec<ReportId> {
+        self.reports.keys().copied().collect()
+    }
+
+    fn load(&self, id: ReportId) -> Option<StoredReport> {
+        self.reports.get(&id).cloned()
+    }
+
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), String> {
+        self.reports.insert(id, report.clone());
+        Ok(())
+    }
+
+    fn cursor(&self) -> Option<u64> {
+        self.cursor
+    }
+
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), String> {
+        self.cursor = Some(cursor);
+        Ok(())
+    }
+
+    fn versions(&self) -> (Option<String>, Option<String>) {
+        self.versions.clone()
+    }
+
+    fn set_notices(&mut self, _: &[app::protocol::Notice], version: &str) -> Result<(), String> {
+        self.versions.0 = Some(version.to_owned());
+        Ok(())
+    }
+
+    fn set_lists(
+        &mut self,
+        _: &[app::domain::Plan],
+        _: &[app::domain::CategoryDef],
+        version: &str,
+    ) -> Result<(), String> {
+        self.versions.1 = Some(version.to_owned());
+        Ok(())
+    }
 }
 
 pub const T0: Timestamp = Timestamp(1_764_000_000_000);
@@ -697,9 +735,8 @@ impl Device {
     pub fn with_id(id: uuid::Uuid) -> Self {
         Self {
             id,
-            reports: BTreeMap::new(),
-            pulls: BTreeSet::new(),
-            cursor: None,
+            local: Memory::default(),
+            pulls: Vec::new(),
             made: Vec::new(),
             send_documents: true,
             session: Some(TEST_TOKEN.to_owned()),
@@ -711,9 +748,13 @@ impl Device {
                 .unwrap(),
             clock: T0.0,
             serial: 0,
-            notices_seen: None,
-            lists_seen: None,
         }
+    }
+
+    /// The feed cursor, saved after the feed's changes are stored.
+    #[must_use]
+    pub fn cursor(&self) -> Option<u64> {
+        self.local.cursor
     }
 
     /// Signs the device in as `user` with `session` (its id and token).
@@ -775,25 +816,29 @@ impl Device {
         for h in doc.heads() {
             self.made.push((report.id, h));
         }
-        self.reports.insert(
-            report.id,
-            Local {
-                doc,
-                acked: Vec::new(),
-            },
-        );
+        let stored = StoredReport::of(&mut doc, None, None).unwrap();
+        self.local.save(report.id, &stored).unwrap();
         report.id
+    }
+
+    /// The device's document of a report, writing as this device.
+    fn doc(&self, id: ReportId) -> Option<ReportDoc> {
+        let stored = self.local.reports.get(&id)?;
+        Some(ReportDoc::load(&stored.doc.0, self.actor()).unwrap())
     }
 
     /// Edits a report offline.
     pub fn edit(&mut self, id: ReportId, change: impl FnOnce(&mut Report)) {
         let at = self.tick();
-        let local = self.reports.get_mut(&id).expect("the device has this report");
-        let base = local.doc.read().unwrap();
+        let mut doc = self.doc(id).expect("the device has this report");
+        let base = doc.read().unwrap();
         let mut edited = base.clone();
         change(&mut edited);
-        if let Some(hash) = local.doc.edit(&base, &edited, at).unwrap() {
+        if let Some(hash) = doc.edit(&base, &edited, at).unwrap() {
             self.made.push((id, hash));
+            let previous = self.local.load(id);
+            let stored = StoredReport::of(&mut doc, previous.as_ref(), None).unwrap();
+            self.local.save(id, &stored).unwrap();
         }
     }
 
@@ -811,105 +856,72 @@ impl Device {
     }
 
     pub fn report_ids(&self) -> Vec<ReportId> {
-        self.reports.keys().copied().collect()
+        self.local.ids()
     }
 
     pub fn has(&self, id: ReportId) -> bool {
-        self.reports.contains_key(&id)
+        self.local.reports.contains_key(&id)
     }
 
     /// The report, if the device holds a readable copy.
     pub fn try_read(&self, id: ReportId) -> Option<Report> {
-        self.reports.get(&id).and_then(|l| l.doc.read().ok())
+        self.doc(id).and_then(|d| d.read().ok())
     }
 
     pub fn read(&self, id: ReportId) -> Report {
-        self.reports[&id].doc.read().unwrap()
+        self.try_read(id).expect("the device holds this report")
     }
 
     pub fn conflicts(&self, id: ReportId) -> Vec<app::document::FieldConflict> {
-        self.reports[&id].doc.conflicts()
+        self.doc(id).expect("the device holds this report").conflicts()
     }
 
+    /// The device's heads of a report, sorted.
     pub fn heads(&mut self, id: ReportId) -> Vec<String> {
-        let mut heads: Vec<String> = self
-            .reports
-            .get_mut(&id)
-            .unwrap()
-            .doc
-            .heads()
-            .iter()
-            .map(hash_hex)
-            .collect();
+        let mut heads = self.local.reports[&id].heads.clone();
         heads.sort();
         heads
     }
 
-    /// Starts following a report (it arrives on next sync). A report the device already
-    /// holds is only pulled: its document, with any unsynced edits, is kept.
+    /// Starts following a report: it arrives on next sync (a report the device already
+    /// holds is only pulled: its document, with any unsynced edits, is kept).
     pub fn follow(&mut self, id: ReportId) {
-        let actor = self.actor();
-        self.reports.entry(id).or_insert_with(|| Local {
-            doc: ReportDoc::empty(actor),
-            acked: Vec::new(),
-        });
-        self.pulls.insert(id);
+        if !self.pulls.contains(&id) {
+            self.pulls.push(id);
+        }
     }
 
     /// Whether anything is waiting to be sent.
     pub fn has_pending(&mut self) -> bool {
-        !self.pulls.is_empty()
-            || self
-                .reports
-                .values_mut()
-                .any(|l| !l.doc.changes_since(&l.acked).is_empty())
+        !self.pulls.is_empty() || !client::pending(&self.local).is_empty()
     }
 
     /// Every report this device would send now: those with unacknowledged changes and the
     /// pulls (not limited to one request's worth).
     pub fn pending(&mut self) -> Vec<ReportPush> {
-        let pulls = self.pulls.clone();
-        let send_documents = self.send_documents;
-        self.reports
-            .iter_mut()
-            .filter_map(|(id, local)| {
-                let changes = local.doc.changes_since(&local.acked);
-                let heads = local.doc.heads().iter().map(hash_hex).collect();
-                if send_documents && local.acked.is_empty() && !changes.is_empty() {
-                    return Some(ReportPush {
-                        id: *id,
-                        heads,
-                        changes: Vec::new(),
-                        document: Some(Bytes(local.doc.save())),
-                    });
-                }
-                (!changes.is_empty() || pulls.contains(id)).then(|| ReportPush {
-                    id: *id,
-                    heads,
-                    changes: changes.into_iter().map(Bytes).collect(),
-                    document: None,
-                })
-            })
-            .collect()
+        client::pushes(&self.local, &self.pulls, self.send_documents)
     }
 
-    /// The next request the device would send.
-    pub fn request(&mut self) -> SyncRequest {
-        let mut reports = self.pending();
-        reports.truncate(MAX_REPORTS_PER_REQUEST);
-        SyncRequest {
-            protocol_version: PROTOCOL_VERSION,
-            device_id: self.id,
-            since: self.cursor,
-            reports,
-            notices_seen: self.notices_seen.clone(),
-            lists_seen: self.lists_seen.clone(),
+    /// A pass of the engine as this device stands.
+    fn pass(&self) -> Pass {
+        Pass {
+            cursor: self.local.cursor,
+            pulls: self.pulls.clone(),
+            whole_documents: self.send_documents,
         }
     }
 
-    /// One exchange over HTTP with the server at `base`; applies the answer.
+    /// The next request the device would send (the engine's).
+    pub fn request(&mut self) -> SyncRequest {
+        let mut pass = self.pass();
+        pass.request(&mut self.local, self.id)
+    }
+
+    /// One exchange over HTTP with the server at `base`, through the engine (a refusal
+    /// of some reports is recorded, as the app does, and returned).
     pub async fn try_sync(&mut self, base: &str) -> Result<SyncResponse, SyncFailure> {
-        let request = self.request();
+        let mut pass = self.pass();
+        let request = pass.request(&mut self.local, self.id);
         let body = serde_json::to_vec(&request).unwrap();
         let (status, bytes) = post_as(&self.http, base, self.session.as_deref(), body)
             .await
@@ -917,10 +929,15 @@ impl Device {
         if status != 200 {
             let error: SyncError = serde_json::from_slice(&bytes)
                 .map_err(|_| SyncFailure::Network(format!("status {status}, not a sync error")))?;
+            // Refusals are recorded (so refused reports wait until they change); the pass
+            // goes no further.
+            let _ = pass.answer(&mut self.local, Err(error.clone()));
             return Err(SyncFailure::Refused(status, error));
         }
         let answer: SyncResponse = serde_json::from_slice(&bytes).unwrap();
-        self.apply(&answer);
+        pass.answer(&mut self.local, Ok(answer.clone()))
+            .expect("an acknowledgement always applies");
+        self.pulls = pass.pulls;
         Ok(answer)
     }
 
@@ -963,51 +980,21 @@ impl Device {
         }
     }
 
-    /// Applies a sync answer: acknowledgements, then the feed; the cursor advances only
-    /// if every feed entry applied.
+    /// Applies a sync answer obtained elsewhere, through the engine: acknowledgements,
+    /// then the feed; the cursor advances only if every feed entry applied.
     pub fn apply(&mut self, answer: &SyncResponse) {
-        // Like the app: keep the versions of the lists, to send back.
-        if let Some(version) = &answer.notices_version {
-            self.notices_seen = Some(version.clone());
-        }
-        if let Some(version) = &answer.lists_version {
-            self.lists_seen = Some(version.clone());
-        }
-        for ack in &answer.reports {
-            assert!(self.apply_remote(ack), "an acknowledgement always applies");
-            self.pulls.remove(&ack.id);
-        }
-        let mut all = true;
-        for entry in &answer.feed {
-            if !self.apply_remote(entry) {
-                all = false;
-                self.pulls.insert(entry.id);
-            }
-        }
-        if all {
-            self.cursor = Some(answer.cursor);
-        }
-    }
-
-    fn apply_remote(&mut self, ack: &ReportAck) -> bool {
-        let actor = self.actor();
-        let local = self.reports.entry(ack.id).or_insert_with(|| Local {
-            doc: ReportDoc::empty(actor),
-            acked: Vec::new(),
-        });
-        let changes: Vec<Vec<u8>> = ack.changes.iter().map(|b| b.0.clone()).collect();
-        if local.doc.apply_changes(&changes).is_err() {
-            return false;
-        }
-        local.acked = ack.heads.iter().map(|h| parse_hash(h).unwrap()).collect();
-        true
+        let mut pass = self.pass();
+        pass.answer(&mut self.local, Ok(answer.clone()))
+            .expect("an acknowledgement always applies");
+        self.pulls = pass.pulls;
     }
 
     /// Forgets the heads of the last answer for `id` (as if the answer was lost before it
     /// was stored), keeping the document.
     pub fn forget_ack(&mut self, id: ReportId) {
-        if let Some(local) = self.reports.get_mut(&id) {
-            local.acked.clear();
+        if let Some(stored) = self.local.reports.get_mut(&id) {
+            stored.synced_heads.clear();
+            stored.sync = ReportSync::NotSynced;
         }
     }
 }

@@ -1,0 +1,425 @@
+//! The device's sync engine, without IO: from the reports a device holds (each with its
+//! heads, the heads the server acknowledged and the heads it refused), the feed cursor and
+//! the server's answers, it decides what to push, what to store and what to show. The
+//! browser (`frontend`) and the test harness's simulated devices drive this same engine;
+//! they only perform the IO it asks for, through [`Local`] and by sending the requests.
+//!
+//! One sync *pass* ([`Pass`]) is a series of exchanges: each sends every report with
+//! unacknowledged changes (at most [`MAX_REPORTS_PER_REQUEST`]) and the pulls, and receives
+//! acknowledgements and the feed since the cursor. It repeats while reports are pending,
+//! the server says `more`, or a feed entry could not be applied (that report is then
+//! pulled: sent with its heads and no changes, so the server answers with exactly what it
+//! lacks).
+//!
+//! Durability order: a report's changes stay on the device (and are resent) until the
+//! server has acknowledged heads that cover them; feed changes are stored report by
+//! report before the cursor advances, so a lost or repeated answer only repeats work.
+//! Reports the server refused are not resent until they change again.
+
+use serde::{Deserialize, Serialize};
+
+use crate::document::{ReportDoc, parse_hash};
+use crate::domain::{CategoryDef, Clock, Plan, Priority, Report, ReportId, Severity, Status, Timestamp};
+use crate::field::{OutboxEntry, ReportSync};
+use crate::protocol::{
+    Bytes, ErrorCode, MAX_REPORTS_PER_REQUEST, Notice, PROTOCOL_VERSION, ReportAck, ReportPush, SyncError,
+    SyncRequest, SyncResponse,
+};
+
+/// What the outbox shows of a report without loading its document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Title.
+    pub title: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Status.
+    pub status: Status,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// Its priority (absent in summaries saved before priorities existed).
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// The legal deadline for reporting it, if one runs.
+    #[serde(default)]
+    pub clock: Option<Clock>,
+}
+
+impl Summary {
+    /// The summary of `report`.
+    #[must_use]
+    pub fn of(report: &Report) -> Self {
+        Self {
+            title: report.title.clone(),
+            severity: report.severity,
+            status: report.status,
+            occurred_at: report.occurred_at,
+            priority: Some(report.priority()),
+            clock: report.clock(),
+        }
+    }
+}
+
+/// One report as a device holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredReport {
+    /// The whole Automerge document.
+    pub doc: Bytes,
+    /// Its heads (hex).
+    pub heads: Vec<String>,
+    /// The heads the server has durably acknowledged (hex).
+    pub synced_heads: Vec<String>,
+    /// Where it stands.
+    pub sync: ReportSync,
+    /// Heads that the server refused; not resent until the report changes again.
+    #[serde(default)]
+    pub refused_heads: Option<Vec<String>>,
+    /// For the outbox.
+    pub summary: Summary,
+}
+
+impl StoredReport {
+    /// `doc` as the report's new local state. `acknowledged` is the heads the server has
+    /// just acknowledged (which also clears an earlier refusal); without it, `previous`'s
+    /// acknowledgement and refusal are kept.
+    pub fn of(
+        doc: &mut ReportDoc,
+        previous: Option<&StoredReport>,
+        acknowledged: Option<&[String]>,
+    ) -> Result<Self, String> {
+        let report = doc.read().map_err(|e| e.to_string())?;
+        let heads: Vec<String> = doc.heads().iter().map(crate::document::hash_hex).collect();
+        let previous = previous.filter(|_| acknowledged.is_none());
+        let synced_heads = match acknowledged {
+            Some(acked) => acked.to_vec(),
+            None => previous.map(|p| p.synced_heads.clone()).unwrap_or_default(),
+        };
+        let refused_heads = previous.and_then(|p| p.refused_heads.clone());
+        let sync = if same_heads(&heads, &synced_heads) {
+            ReportSync::Synced
+        } else {
+            match previous {
+                Some(p) if refused_heads.as_ref().is_some_and(|r| same_heads(r, &heads)) => p.sync.clone(),
+                _ => ReportSync::NotSynced,
+            }
+        };
+        Ok(Self {
+            doc: Bytes(doc.save()),
+            heads,
+            synced_heads,
+            sync,
+            refused_heads,
+            summary: Summary::of(&report),
+        })
+    }
+
+    /// Whether the server lacks some of this report's changes.
+    #[must_use]
+    pub fn has_unacknowledged_changes(&self) -> bool {
+        !same_heads(&self.heads, &self.synced_heads)
+    }
+
+    /// Whether the engine sends it now: it has unacknowledged changes, and they are not
+    /// the ones the server refused.
+    #[must_use]
+    pub fn should_send(&self) -> bool {
+        self.has_unacknowledged_changes()
+            && self
+                .refused_heads
+                .as_ref()
+                .is_none_or(|refused| !same_heads(refused, &self.heads))
+    }
+
+    /// Its outbox line.
+    #[must_use]
+    pub fn outbox_entry(&self, id: ReportId) -> OutboxEntry {
+        OutboxEntry {
+            id,
+            title: self.summary.title.clone(),
+            severity: self.summary.severity,
+            status: self.summary.status,
+            occurred_at: self.summary.occurred_at,
+            priority: self.summary.priority,
+            clock: self.summary.clock,
+            sync: self.sync.clone(),
+        }
+    }
+
+    /// What to send for it: the stored compacted document while the server has
+    /// acknowledged nothing of it (smaller, and faster for the server to check) when
+    /// `whole_documents`, else the changes after what it acknowledged.
+    pub fn push(&self, id: ReportId, whole_documents: bool) -> Result<ReportPush, String> {
+        if whole_documents && self.synced_heads.is_empty() {
+            return Ok(ReportPush {
+                id,
+                heads: self.heads.clone(),
+                changes: Vec::new(),
+                document: Some(self.doc.clone()),
+            });
+        }
+        let mut doc =
+            ReportDoc::load(&self.doc.0, automerge::ActorId::random()).map_err(|e| e.to_string())?;
+        let acked = (self.synced_heads.iter())
+            .map(|h| parse_hash(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ReportPush {
+            id,
+            heads: self.heads.clone(),
+            changes: doc.changes_since(&acked).into_iter().map(Bytes).collect(),
+            document: None,
+        })
+    }
+}
+
+/// Whether two head lists name the same set.
+#[must_use]
+pub fn same_heads(a: &[String], b: &[String]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort();
+    a.dedup();
+    b.sort();
+    b.dedup();
+    a == b
+}
+
+/// What the engine needs of the device's storage: its reports, its feed cursor and the
+/// lists it holds. Every write either happens whole or fails with a reason.
+pub trait Local {
+    /// Every report held, oldest first.
+    fn ids(&self) -> Vec<ReportId>;
+    /// One report.
+    fn load(&self, id: ReportId) -> Option<StoredReport>;
+    /// Stores a report (new or replaced).
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), String>;
+    /// The feed cursor up to which everything is stored.
+    fn cursor(&self) -> Option<u64>;
+    /// Records the feed cursor, after everything up to it has been stored.
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), String>;
+    /// The versions of the notifications and of the reference lists held.
+    fn versions(&self) -> (Option<String>, Option<String>);
+    /// Replaces the notifications with the server's list, of `version`.
+    fn set_notices(&mut self, notices: &[Notice], version: &str) -> Result<(), String>;
+    /// Replaces the response plans and categories, of `version`.
+    fn set_lists(&mut self, plans: &[Plan], categories: &[CategoryDef], version: &str) -> Result<(), String>;
+}
+
+/// Applies the server's state of a report (an acknowledgement or a feed entry): stores
+/// the changes it sent and records its heads as acknowledged. A report the device does
+/// not hold yet is created. Reloads first: the person may have edited the report while the
+/// request was in flight.
+pub fn apply_remote(local: &mut impl Local, ack: &ReportAck) -> Result<(), String> {
+    let stored = local.load(ack.id);
+    let mut doc = match &stored {
+        Some(s) => ReportDoc::load(&s.doc.0, automerge::ActorId::random()).map_err(|e| e.to_string())?,
+        None => ReportDoc::empty(automerge::ActorId::random()),
+    };
+    let incoming: Vec<Vec<u8>> = ack.changes.iter().map(|b| b.0.clone()).collect();
+    doc.apply_changes(&incoming)
+        .map_err(|e| format!("changes from the server could not be applied: {e}"))?;
+    let updated = StoredReport::of(&mut doc, stored.as_ref(), Some(&ack.heads))?;
+    local.save(ack.id, &updated)
+}
+
+/// Marks a report's current heads refused, with the server's reason.
+pub fn mark_refused(local: &mut impl Local, id: ReportId, reason: &str) {
+    if let Some(mut stored) = local.load(id) {
+        stored.refused_heads = Some(stored.heads.clone());
+        stored.sync = ReportSync::Error(reason.to_owned());
+        // A refusal that cannot be stored is met again on the next pass.
+        let _ = local.save(id, &stored);
+    }
+}
+
+/// The reports the engine sends now, oldest first.
+pub fn pending(local: &impl Local) -> Vec<(ReportId, StoredReport)> {
+    (local.ids().into_iter())
+        .filter_map(|id| local.load(id).map(|s| (id, s)))
+        .filter(|(_, s)| s.should_send())
+        .collect()
+}
+
+/// How a pass stopped short.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Stop {
+    /// What to show.
+    pub message: String,
+    /// Whether the same request may succeed later (the server is busy or restarting, or
+    /// was not reached), so the device retries with backoff.
+    pub retry: bool,
+    /// The server says the session ended: the device is signed out (its reports stay).
+    pub signed_out: bool,
+}
+
+impl Stop {
+    /// The device itself could not read or store something: not worth retrying soon.
+    #[must_use]
+    pub fn device(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retry: false,
+            signed_out: false,
+        }
+    }
+}
+
+/// What an answer asks the device to do next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Round {
+    /// Whether to send another request in this pass.
+    pub again: bool,
+    /// Notifications to show, when the server sent a new list.
+    pub notices: Option<Vec<Notice>>,
+    /// Response plans and categories to show, when the server sent new ones.
+    pub lists: Option<(Vec<Plan>, Vec<CategoryDef>)>,
+}
+
+/// One sync pass: the cursor and the reports to pull, across its exchanges.
+#[derive(Debug, Clone, Default)]
+pub struct Pass {
+    /// The feed cursor the next request sends.
+    pub cursor: Option<u64>,
+    /// Reports to ask for in full (followed, or a feed entry that did not apply).
+    pub pulls: Vec<ReportId>,
+    /// Send a report the server never acknowledged as its whole document (the app
+    /// always does; tests of change handling turn it off).
+    pub whole_documents: bool,
+}
+
+impl Pass {
+    /// A pass starting from the device's stored cursor.
+    #[must_use]
+    pub fn new(local: &impl Local) -> Self {
+        Self {
+            cursor: local.cursor(),
+            pulls: Vec::new(),
+            whole_documents: true,
+        }
+    }
+
+    /// The next request: every report with unacknowledged changes (a report whose push
+    /// cannot be made is marked refused), then pulls, up to one request's worth.
+    pub fn request(&mut self, local: &mut impl Local, device_id: uuid::Uuid) -> SyncRequest {
+        let mut pushes = Vec::new();
+        for (id, stored) in pending(local).into_iter().take(MAX_REPORTS_PER_REQUEST) {
+            match stored.push(id, self.whole_documents) {
+                Ok(push) => pushes.push(push),
+                Err(reason) => mark_refused(local, id, &reason),
+            }
+        }
+        while pushes.len() < MAX_REPORTS_PER_REQUEST {
+            let Some(id) = self.pulls.pop() else { break };
+            // A pull of a report pushed anyway is answered by that push.
+            if pushes.iter().all(|p| p.id != id) {
+                pushes.push(pull_of(local, id));
+            }
+        }
+        let (notices_seen, lists_seen) = local.versions();
+        SyncRequest {
+            protocol_version: PROTOCOL_VERSION,
+            device_id,
+            since: self.cursor,
+            reports: pushes,
+            notices_seen,
+            lists_seen,
+        }
+    }
+
+    /// Takes the server's answer to [`Pass::request`] (or the error it explained): stores
+    /// acknowledgements, the lists and the feed, advances the cursor when every feed
+    /// entry applied, and says whether to go on.
+    pub fn answer(
+        &mut self,
+        local: &mut impl Local,
+        answer: Result<SyncResponse, SyncError>,
+    ) -> Result<Round, Stop> {
+        let body = match answer {
+            Ok(body) => body,
+            Err(error) if error.error == ErrorCode::RejectedReports && !error.rejected.is_empty() => {
+                for rejection in &error.rejected {
+                    mark_refused(local, rejection.id, &rejection.reason);
+                }
+                // Send the others again, without the refused ones.
+                return Ok(Round {
+                    again: true,
+                    notices: None,
+                    lists: None,
+                });
+            }
+            Err(error) => {
+                return Err(Stop {
+                    retry: error.error == ErrorCode::Unavailable,
+                    signed_out: error.error == ErrorCode::SignedOut,
+                    message: error.message,
+                });
+            }
+        };
+        for ack in &body.reports {
+            apply_remote(local, ack).map_err(Stop::device)?;
+            self.pulls.retain(|id| *id != ack.id);
+        }
+        // Lists the server sent because they changed: each replaces what the device held.
+        let mut round = Round {
+            again: false,
+            notices: None,
+            lists: None,
+        };
+        if let (Some(notices), Some(version)) = (body.notices, &body.notices_version) {
+            local.set_notices(&notices, version).map_err(Stop::device)?;
+            round.notices = Some(notices);
+        }
+        if let (Some(plans), Some(categories), Some(version)) =
+            (body.plans, body.categories, &body.lists_version)
+        {
+            local
+                .set_lists(&plans, &categories, version)
+                .map_err(Stop::device)?;
+            round.lists = Some((plans, categories));
+        }
+        let mut all_applied = true;
+        for entry in &body.feed {
+            if apply_remote(local, entry).is_err() {
+                // We lack what the server assumed we hold: ask for this report in full.
+                all_applied = false;
+                if !self.pulls.contains(&entry.id) {
+                    self.pulls.push(entry.id);
+                }
+            }
+        }
+        if all_applied {
+            local.set_cursor(body.cursor).map_err(Stop::device)?;
+            self.cursor = Some(body.cursor);
+        }
+        round.again = body.more || !self.pulls.is_empty() || !pending(local).is_empty();
+        Ok(round)
+    }
+}
+
+/// A pull: the device's heads (none if it holds nothing of the report) and no changes.
+fn pull_of(local: &impl Local, id: ReportId) -> ReportPush {
+    ReportPush {
+        id,
+        heads: local.load(id).map(|s| s.heads).unwrap_or_default(),
+        changes: Vec::new(),
+        document: None,
+    }
+}
+
+/// Every report the device would send now (pending reports and `pulls`), not limited to
+/// one request's worth.
+pub fn pushes(local: &impl Local, pulls: &[ReportId], whole_documents: bool) -> Vec<ReportPush> {
+    let mut out: Vec<ReportPush> = pending(local)
+        .into_iter()
+        .filter_map(|(id, stored)| stored.push(id, whole_documents).ok())
+        .collect();
+    for id in pulls {
+        if out.iter().all(|p| p.id != *id) {
+            out.push(pull_of(local, *id));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,339 @@
+//! The engine against a simulated server that merges with the real merge
+//! (`crate::merge::merge_push`), through lost, duplicated and refused answers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::document::{actor_for, hash_hex};
+use crate::protocol::Rejection;
+
+const NOW: Timestamp = Timestamp(1_764_000_000_000);
+
+/// A device's storage, in memory.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Memory {
+    reports: BTreeMap<ReportId, StoredReport>,
+    cursor: Option<u64>,
+    versions: (Option<String>, Option<String>),
+    notices: Vec<Notice>,
+}
+
+impl Local for Memory {
+    fn ids(&self) -> Vec<ReportId> {
+        self.reports.keys().copied().collect()
+    }
+    fn load(&self, id: ReportId) -> Option<StoredReport> {
+        self.reports.get(&id).cloned()
+    }
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), String> {
+        self.reports.insert(id, report.clone());
+        Ok(())
+    }
+    fn cursor(&self) -> Option<u64> {
+        self.cursor
+    }
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), String> {
+        self.cursor = Some(cursor);
+        Ok(())
+    }
+    fn versions(&self) -> (Option<String>, Option<String>) {
+        self.versions.clone()
+    }
+    fn set_notices(&mut self, notices: &[Notice], version: &str) -> Result<(), String> {
+        self.notices = notices.to_vec();
+        self.versions.0 = Some(version.to_owned());
+        Ok(())
+    }
+    fn set_lists(&mut self, _: &[Plan], _: &[CategoryDef], version: &str) -> Result<(), String> {
+        self.versions.1 = Some(version.to_owned());
+        Ok(())
+    }
+}
+
+/// A server that merges pushes with the real merge and keeps one document per report;
+/// its feed is every document changed after the cursor (a sequence number per store).
+#[derive(Debug, Default)]
+struct Server {
+    docs: HashMap<ReportId, (Vec<u8>, u64)>,
+    seq: u64,
+    /// Reports it refuses, with the reason.
+    refuse: HashMap<ReportId, String>,
+}
+
+impl Server {
+    fn exchange(&mut self, request: &SyncRequest) -> Result<SyncResponse, SyncError> {
+        let rejected: Vec<Rejection> = (request.reports.iter())
+            .filter_map(|p| {
+                self.refuse.get(&p.id).map(|r| Rejection {
+                    id: p.id,
+                    reason: r.clone(),
+                })
+            })
+            .collect();
+        if !rejected.is_empty() {
+            return Err(SyncError {
+                error: ErrorCode::RejectedReports,
+                message: "refused".into(),
+                rejected,
+            });
+        }
+        let mut acks = Vec::new();
+        for push in &request.reports {
+            let stored = self.docs.get(&push.id).map(|(d, _)| d.as_slice());
+            let merged = crate::merge::merge_push(stored, push, NOW).unwrap();
+            if merged.changed {
+                self.seq += 1;
+                self.docs.insert(push.id, (merged.doc.clone(), self.seq));
+            }
+            acks.push(merged.ack);
+        }
+        let since = request.since.unwrap_or(0);
+        let feed = (self.docs.iter())
+            .filter(|(id, (_, seq))| *seq > since && request.reports.iter().all(|p| p.id != **id))
+            .map(|(id, (doc, _))| {
+                let mut doc = ReportDoc::load(doc, automerge::ActorId::random()).unwrap();
+                ReportAck {
+                    id: *id,
+                    heads: doc.heads().iter().map(hash_hex).collect(),
+                    changes: doc.changes_since(&[]).into_iter().map(Bytes).collect(),
+                }
+            })
+            .collect();
+        Ok(SyncResponse {
+            protocol_version: PROTOCOL_VERSION,
+            reports: acks,
+            feed,
+            cursor: self.seq,
+            more: false,
+            notices: None,
+            notices_version: None,
+            plans: None,
+            categories: None,
+            lists_version: None,
+        })
+    }
+
+    fn heads(&self, id: ReportId) -> Vec<String> {
+        let mut doc = ReportDoc::load(&self.docs[&id].0, automerge::ActorId::random()).unwrap();
+        doc.heads().iter().map(hash_hex).collect()
+    }
+}
+
+fn device() -> uuid::Uuid {
+    uuid::Uuid::from_u128(1)
+}
+
+fn actor() -> automerge::ActorId {
+    actor_for(uuid::Uuid::from_u128(2), uuid::Uuid::from_u128(3), [1, 2, 3, 4])
+}
+
+/// Files a report on the device, as the form does.
+fn file(local: &mut Memory, n: u8) -> ReportId {
+    let mut report = Report::blank(ReportId::new_v7(NOW, [n; 10]), NOW, "Ana");
+    report.title = format!("Report {n}");
+    report.location.place = "Yard".into();
+    let mut doc = ReportDoc::create(&report, actor(), NOW).unwrap();
+    let stored = StoredReport::of(&mut doc, None, None).unwrap();
+    local.save(report.id, &stored).unwrap();
+    report.id
+}
+
+/// Edits a report's title on the device, as the form does.
+fn retitle(local: &mut Memory, id: ReportId, title: &str) {
+    let previous = local.load(id).unwrap();
+    let mut doc = ReportDoc::load(&previous.doc.0, actor()).unwrap();
+    let base = doc.read().unwrap();
+    let mut edited = base.clone();
+    edited.title = title.to_owned();
+    doc.edit(&base, &edited, NOW).unwrap();
+    let stored = StoredReport::of(&mut doc, Some(&previous), None).unwrap();
+    local.save(id, &stored).unwrap();
+}
+
+/// Runs passes until the device has nothing to send; returns the exchanges.
+fn sync(local: &mut Memory, server: &mut Server) -> usize {
+    let mut pass = Pass::new(local);
+    for round in 1..=20 {
+        let request = pass.request(local, device());
+        let answer = server.exchange(&request);
+        if !pass.answer(local, answer).unwrap().again {
+            return round;
+        }
+    }
+    panic!("the pass did not settle");
+}
+
+#[test]
+fn a_new_report_goes_whole_and_is_synced_once_acknowledged() {
+    let (mut local, mut server) = (Memory::default(), Server::default());
+    let id = file(&mut local, 1);
+    let mut pass = Pass::new(&local);
+    let request = pass.request(&mut local, device());
+    assert_eq!(request.reports.len(), 1);
+    assert!(
+        request.reports[0].document.is_some(),
+        "never acknowledged: the whole document"
+    );
+    let round = pass.answer(&mut local, server.exchange(&request)).unwrap();
+    assert!(!round.again);
+    assert_eq!(local.load(id).unwrap().sync, ReportSync::Synced);
+    assert!(pending(&local).is_empty());
+    assert_eq!(local.cursor, Some(1));
+    // Then only changes after what was acknowledged.
+    retitle(&mut local, id, "Renamed");
+    let request = Pass::new(&local).request(&mut local, device());
+    assert!(request.reports[0].document.is_none());
+    assert_eq!(request.reports[0].changes.len(), 1);
+}
+
+#[test]
+fn a_lost_answer_resends_and_a_duplicated_answer_changes_nothing() {
+    let (mut local, mut server) = (Memory::default(), Server::default());
+    let id = file(&mut local, 1);
+    let mut pass = Pass::new(&local);
+    let request = pass.request(&mut local, device());
+    let answer = server.exchange(&request);
+    // Lost: the device stored nothing, so it sends the same again.
+    assert_eq!(pending(&local).len(), 1);
+    let again = Pass::new(&local).request(&mut local, device());
+    assert_eq!(again.reports, request.reports);
+    // Duplicated: the second delivery of the same answer leaves the device as the first.
+    pass.answer(&mut local, answer.clone()).unwrap();
+    let once = local.clone();
+    pass.answer(&mut local, answer).unwrap();
+    assert_eq!(local, once);
+    assert_eq!(local.load(id).unwrap().heads, server.heads(id));
+}
+
+#[test]
+fn a_refused_report_waits_until_it_changes_and_the_others_go_on() {
+    let (mut local, mut server) = (Memory::default(), Server::default());
+    let bad = file(&mut local, 1);
+    let good = file(&mut local, 2);
+    server.refuse.insert(bad, "the title is rude".into());
+    assert_eq!(sync(&mut local, &mut server), 2, "refused, then the others again");
+    assert_eq!(
+        local.load(bad).unwrap().sync,
+        ReportSync::Error("the title is rude".into())
+    );
+    assert_eq!(local.load(good).unwrap().sync, ReportSync::Synced);
+    assert!(pending(&local).is_empty(), "not resent as it is");
+    // Changed, it goes again (and this time the server takes it).
+    server.refuse.clear();
+    retitle(&mut local, bad, "Polite");
+    assert_eq!(pending(&local).len(), 1);
+    sync(&mut local, &mut server);
+    assert_eq!(local.load(bad).unwrap().sync, ReportSync::Synced);
+    assert_eq!(
+        local.load(bad).unwrap().refused_heads,
+        None,
+        "an acknowledgement clears it"
+    );
+}
+
+#[test]
+fn the_cursor_moves_only_when_the_whole_feed_is_stored() {
+    let (mut phone, mut server) = (Memory::default(), Server::default());
+    let id = file(&mut phone, 1);
+    sync(&mut phone, &mut server);
+    retitle(&mut phone, id, "Second");
+    sync(&mut phone, &mut server);
+    // Another device, holding nothing, is sent only the latest changes of the report
+    // (its feed entry lacks the first change): it cannot apply them, keeps its cursor and
+    // pulls the report in full.
+    let mut other = Memory::default();
+    let mut pass = Pass::new(&other);
+    let request = pass.request(&mut other, uuid::Uuid::from_u128(9));
+    let mut answer = server.exchange(&request).unwrap();
+    let mut doc = ReportDoc::load(&server.docs[&id].0, automerge::ActorId::random()).unwrap();
+    let first = doc.changes_since(&[]).into_iter().map(Bytes).collect::<Vec<_>>();
+    answer.feed[0].changes = first[1..].to_vec();
+    let round = pass.answer(&mut other, Ok(answer)).unwrap();
+    assert_eq!(other.cursor, None, "not everything up to the cursor is stored");
+    assert!(round.again);
+    assert_eq!(pass.pulls, [id]);
+    let request = pass.request(&mut other, uuid::Uuid::from_u128(9));
+    assert_eq!(request.reports[0].changes.len(), 0, "a pull sends no changes");
+    pass.answer(&mut other, server.exchange(&request)).unwrap();
+    assert_eq!(other.load(id).unwrap().heads, server.heads(id));
+    assert_eq!(other.cursor, Some(server.seq));
+}
+
+#[test]
+fn unavailable_retries_and_a_revoked_session_signs_out() {
+    let mut local = Memory::default();
+    file(&mut local, 1);
+    let error = |code: ErrorCode| SyncError {
+        error: code,
+        message: "no".into(),
+        rejected: Vec::new(),
+    };
+    let mut pass = Pass::new(&local);
+    let stop = pass
+        .answer(&mut local, Err(error(ErrorCode::Unavailable)))
+        .unwrap_err();
+    assert!(stop.retry && !stop.signed_out);
+    let stop = pass
+        .answer(&mut local, Err(error(ErrorCode::SignedOut)))
+        .unwrap_err();
+    assert!(!stop.retry && stop.signed_out);
+    assert_eq!(pending(&local).len(), 1, "the report stays to be sent");
+}
+
+/// What happens to one exchange's answer on the way back.
+#[derive(Debug, Clone, Copy)]
+enum Delivery {
+    Delivered,
+    Lost,
+    Twice,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Whatever answers are lost or delivered twice, once the network is reliable again
+    /// the device and the server hold the same heads for every report, and every change
+    /// the device made is on the server.
+    #[test]
+    fn lost_and_repeated_answers_lose_nothing(
+        steps in proptest::collection::vec((0u8..4, 0u8..3, prop_oneof![
+            Just(Delivery::Delivered), Just(Delivery::Lost), Just(Delivery::Twice)
+        ]), 1..24)
+    ) {
+        let (mut local, mut server) = (Memory::default(), Server::default());
+        let mut ids = Vec::new();
+        for (i, (what, which, delivery)) in steps.into_iter().enumerate() {
+            match what {
+                0 => ids.push(file(&mut local, u8::try_from(i).unwrap())),
+                1 if !ids.is_empty() => {
+                    let id = ids[usize::from(which) % ids.len()];
+                    retitle(&mut local, id, &format!("Edit {i}"));
+                }
+                _ => {
+                    let mut pass = Pass::new(&local);
+                    let request = pass.request(&mut local, device());
+                    let answer = server.exchange(&request);
+                    match delivery {
+                        Delivery::Delivered => { pass.answer(&mut local, answer).unwrap(); }
+                        Delivery::Lost => {}
+                        Delivery::Twice => {
+                            pass.answer(&mut local, answer.clone()).unwrap();
+                            pass.answer(&mut local, answer).unwrap();
+                        }
+                    }
+                }
+            }
+        }
+        sync(&mut local, &mut server);
+        prop_assert!(pending(&local).is_empty());
+        for id in &ids {
+            let held = local.load(*id).unwrap();
+            prop_assert!(same_heads(&held.heads, &server.heads(*id)));
+            prop_assert_eq!(&held.sync, &ReportSync::Synced);
+        }
+    }
+}
