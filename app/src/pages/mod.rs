@@ -2,25 +2,13 @@
 //! [`crate::field`]; desk pages (incident list and detail) read the server's merged reports
 //! through server functions.
 
-mod alerts;
-mod categories;
-mod incidents;
-mod outbox;
-mod people;
-mod plans;
-mod report_form;
-mod response;
-mod signin;
+mod admin;
+mod desk;
+mod field;
 
-pub use alerts::{AlertsPage, WebhooksPage};
-pub use categories::CategoriesPage;
-pub use incidents::{IncidentListPage, IncidentPage, QuarantinePage};
-pub use outbox::OutboxPage;
-pub use people::PeoplePage;
-pub use plans::PlansPage;
-pub use report_form::ReportFormPage;
-pub use response::MyActionsPage;
-pub use signin::{DemoAccount, DemoAccounts, DemoMode, SignInPage};
+pub use admin::{CategoriesPage, PeoplePage, PlansPage, QuarantinePage, WebhooksPage};
+pub use desk::{AlertsPage, IncidentListPage, IncidentPage};
+pub use field::{DemoAccount, DemoAccounts, DemoMode, MyActionsPage, OutboxPage, ReportFormPage, SignInPage};
 
 use leptos::prelude::*;
 
@@ -233,7 +221,7 @@ pub fn NotFound() -> impl IntoView {
 }
 
 /// The messages for one field, linked to its control by `{field}-error`.
-fn field_errors(
+pub(crate) fn field_errors(
     errors: RwSignal<Vec<FieldError>>,
     field: impl Into<std::borrow::Cow<'static, str>>,
 ) -> impl IntoView {

@@ -3,12 +3,12 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use super::{field_errors, options};
 use crate::domain::{
     Category, CategoryDef, FieldError, GpsFix, Impact, Injury, Outcome, PhotoRef, Report, ReportId, Severity,
     Treatment, Urgency, Witness,
 };
 use crate::field::{SaveError, use_device, use_field_state};
+use crate::pages::{field_errors, options};
 
 /// Parses one name per line, dropping blanks and repeats.
 fn people_from_lines(text: &str) -> Vec<String> {
@@ -202,7 +202,7 @@ pub fn ReportFormPage() -> impl IntoView {
                 "That report is not on this device."
             </p>
         </Show>
-        <super::response::ReportOutcome report=base />
+        <super::my_actions::ReportOutcome report=base />
         <form class="report-form" on:submit=submit novalidate>
             <Show when=move || !errors.with(Vec::is_empty)>
                 <div class="error-summary" role="alert" data-testid="form-errors">
@@ -267,7 +267,7 @@ pub fn ReportFormPage() -> impl IntoView {
                 </div>
             </div>
 
-            <super::plans::PlanChecklist category ticks base reporter />
+            <super::plan_checklist::PlanChecklist category ticks base reporter />
 
             <div class="field-row">
                 <div class="field">
