@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use app::protocol::{ErrorCode, MAX_REQUEST_BYTES};
 
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 /// Most syncs one person may have running at once (a phone and a desk tab, say). More
 /// are answered 429 and retried by the device.

@@ -1,51 +1,16 @@
-//! The HTTP edge: `POST /api/sync`, `/healthz`, `/readyz`, and the one mapping from errors
-//! to JSON.
+//! The HTTP edge: `POST /api/sync`, `/healthz`, `/readyz`, and how a refused exchange
+//! answers.
 
-use app::protocol::{DecodeError, ErrorCode, Rejection, SyncError, decode_request};
+use app::protocol::{ErrorCode, decode_request};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use crate::accounts::Session;
+use crate::error::{ApiError, signed_out};
 use crate::sync::Refusal;
 use crate::{AppState, admission};
-
-/// A failed request: status and JSON body.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    body: SyncError,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, error: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: SyncError {
-                error,
-                message: message.into(),
-                rejected: Vec::new(),
-            },
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
-    }
-}
-
-impl From<DecodeError> for ApiError {
-    fn from(e: DecodeError) -> Self {
-        let status = match e.code {
-            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        Self::new(status, e.code, e.message)
-    }
-}
 
 /// `POST /api/sync`: admits the request (session, then body, then a slot: see
 /// `admission`), decodes it and hands it to [`crate::sync::Exchange`]; encodes the answer.
@@ -84,16 +49,12 @@ fn refusal(e: Refusal) -> ApiError {
     match e {
         Refusal::Reports(list) => {
             tracing::warn!(rejected = list.len(), "sync refused");
-            let mut error = ApiError::new(
+            ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::RejectedReports,
                 format!("{} report(s) were refused; nothing was stored", list.len()),
-            );
-            error.body.rejected = list
-                .into_iter()
-                .map(|(id, reason)| Rejection { id, reason })
-                .collect();
-            error
+            )
+            .rejected(list)
         }
         Refusal::TooLarge(message) => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, message)
@@ -104,15 +65,6 @@ fn refusal(e: Refusal) -> ApiError {
         Refusal::Unavailable(e) => unavailable(e),
         Refusal::Busy => internal(),
     }
-}
-
-/// The answer to a sync without a valid session.
-pub(crate) fn signed_out() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        ErrorCode::SignedOut,
-        "you are signed out (the session ended or was revoked); sign in again — your reports stay on this device",
-    )
 }
 
 fn internal() -> ApiError {

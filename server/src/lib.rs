@@ -11,6 +11,13 @@
 //!
 //! `main.rs` only calls [`cli::main`], which reads configuration and calls [`build`] and
 //! [`serve`]; tests do the same with a temporary database and port 0.
+//!
+//! Several instances: run N processes with the same PostgreSQL `DATABASE_URL` behind any
+//! load balancer, no stickiness needed. They share nothing but the database: merges of one
+//! report serialise on its row lock (and merge again if they raced), new documents on the
+//! unique key, feed numbers on the counter row. `/readyz` says the database answers,
+//! `/healthz` that the process is up; SIGTERM drains syncs in flight. SQLite is for one
+//! instance.
 
 pub mod accounts;
 pub mod admin;
@@ -22,6 +29,7 @@ pub mod cpu;
 pub mod db;
 pub mod demo;
 pub mod desk;
+pub mod error;
 pub mod export;
 pub mod http;
 pub mod photos;

@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use crate::AppState;
 use crate::accounts::Session;
 use crate::db::{Appended, Held};
-use crate::http::{ApiError, signed_out};
+use crate::error::{ApiError, signed_out};
 
 /// The header naming how many bytes of a photo the server holds (as in tus).
 pub const UPLOAD_OFFSET: &str = "upload-offset";

@@ -195,7 +195,7 @@ pub async fn plans(
     session: Option<Extension<Session>>,
 ) -> Response {
     if session.is_none() {
-        return crate::http::signed_out().into_response();
+        return crate::error::signed_out().into_response();
     }
     match state.store.plans().await {
         Ok(plans) => Json(plans).into_response(),
@@ -213,7 +213,7 @@ pub async fn plans(
 /// `GET /api/me`.
 pub async fn me(session: Option<Extension<Session>>) -> Response {
     let Some(Extension(session)) = session else {
-        return crate::http::signed_out().into_response();
+        return crate::error::signed_out().into_response();
     };
     Json(Me {
         expires_at: session.expires_at,
