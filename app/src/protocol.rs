@@ -15,9 +15,36 @@
 //!   changed, an exchange is one round trip of about 150 bytes of JSON.
 //!
 //! Changes travel as raw Automerge change bytes in base64; heads as hex. A report the server
-//! has never acknowledged travels as its whole compacted document instead. Every request is
-//! all-or-nothing: if any report is refused, nothing is stored and the error lists each
-//! refused report with its reason, so the device can mark those and retry the rest.
+//! has never acknowledged travels as its whole compacted document instead (the server
+//! checks that its heads are the claimed ones and that nothing in it lacks dependencies).
+//! Every request is all-or-nothing: if any report is refused, nothing is stored and the
+//! error lists each refused report with its reason, so the device can mark those and
+//! retry the rest.
+//!
+//! Lists ride along without a version bump (older devices ignore them): the request's
+//! `notices_seen` and `lists_seen`, and the answer's `notices`/`notices_version` (a
+//! supervisor's unread escalations) and `plans`, `categories`/`lists_version`, sent only
+//! when the version differs from what the device sent.
+//!
+//! # The feed and its cursor
+//!
+//! Every stored change of a document takes the next number of the server's counter, and
+//! numbers become visible in commit order, so "after `since`, up to the counter" never
+//! skips a commit. For each followed report the server sends the changes since the heads
+//! it last sent that device, and records the heads sent. If that answer is lost, the next
+//! entry builds on changes the device lacks: it cannot apply it, keeps its cursor and
+//! pulls the report (its own heads, no changes), which resets what the server believes it
+//! holds. A cursor beyond the counter (a database restored from a backup) restarts at 0.
+//!
+//! # Ordering, idempotency and failures
+//!
+//! Applying a known change is a no-op; changes within a push may arrive in any order; ids
+//! are made on the device, so a retried create cannot duplicate; a replayed request
+//! stores nothing new. Errors are [`SyncError`] JSON: 400 `malformed_request` or
+//! `unsupported_protocol`, 401 `signed_out`, 413 `too_large`, 422 `rejected_reports`
+//! (each refused report with its reason), 429 and 503 `unavailable` (retry later). A
+//! stored document that cannot be merged is quarantined: pushes to it are refused with a
+//! reason, the feed skips it, everything else keeps syncing.
 
 use serde::{Deserialize, Serialize};
 

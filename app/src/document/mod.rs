@@ -48,9 +48,10 @@
 //! conflict a supervisor resolves than silently interleaved character by character.
 //!
 //! A timeline entry is never edited once written, so merging it field by field buys
-//! nothing: each is a single scalar, one operation instead of five. A report with 20
-//! updates loads 2.4 times faster that way (91 µs against 218 µs) and its timeline reads in
-//! a tenth of the time, and the server loads and reads every report it merges.
+//! nothing: each is a single scalar, one operation instead of five, so a report with many
+//! updates loads and reads several times faster (the merge benchmark,
+//! `cargo bench -p muster-tests --bench merge`, prints the figures), and the server loads
+//! and reads every report it merges.
 //!
 //! # Merge rules
 //!

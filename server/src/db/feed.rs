@@ -29,9 +29,9 @@ impl Store {
     /// Reports `device` follows that changed after `since` and up to `until`, oldest
     /// first, at most `limit`. Left out: quarantined documents, and documents whose heads
     /// the device already holds (such as the ones it just pushed). Whether its person may
-    /// still read each one is for the caller to check (see `http::feed`): done in SQL, the
+    /// still read each one is for the caller to check (`sync::Exchange`): done in SQL, the
     /// permission filter made PostgreSQL scan every report of the person's teams on each
-    /// sync (12 ms per quiet reconnect instead of 1.5 ms).
+    /// sync.
     ///
     /// The join order is chosen here, not by the query planner: see `feed_sql`.
     #[tracing::instrument(name = "db.feed", skip_all, fields(since, until, n))]
@@ -105,8 +105,8 @@ impl Store {
 /// the device follows (one lookup in `documents` per followed report). Either way the cost
 /// is bounded by what is looked up, whatever the planner's statistics say: PostgreSQL,
 /// left to choose with the statistics of a freshly filled table, joined every changed
-/// document against every followed report (10,000 × 100 comparisons, 28 ms per sync while
-/// devices uploaded their first reports).
+/// document against every followed report while devices uploaded their first reports
+/// (the W1 benchmark shows it).
 pub(super) const FEED_FROM_CHANGES: i64 = 256;
 
 /// The feed query, with its join order fixed: on PostgreSQL by a `LATERAL` subquery that
