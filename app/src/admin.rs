@@ -2,6 +2,8 @@
 //! implements to answer them. Every function refuses anyone but an administrator.
 
 use leptos::prelude::*;
+
+use crate::error::AppError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -56,7 +58,7 @@ pub struct Invited {
 #[async_trait::async_trait]
 pub trait PeopleAdmin: Send + Sync + 'static {
     /// Everyone, with their live sessions.
-    async fn people(&self) -> Result<Vec<Person>, String>;
+    async fn people(&self) -> Result<Vec<Person>, AppError>;
     /// Creates an account; a blank password gets a random one. Returns what to hand over.
     async fn invite(
         &self,
@@ -65,26 +67,26 @@ pub trait PeopleAdmin: Send + Sync + 'static {
         role: Role,
         teams: Vec<String>,
         password: String,
-    ) -> Result<Invited, String>;
+    ) -> Result<Invited, AppError>;
     /// Sets a person's role and teams.
-    async fn set_role(&self, id: Uuid, role: Role, teams: Vec<String>) -> Result<(), String>;
+    async fn set_role(&self, id: Uuid, role: Role, teams: Vec<String>) -> Result<(), AppError>;
     /// Deactivates (ending every session) or reactivates a person.
-    async fn set_active(&self, id: Uuid, active: bool) -> Result<(), String>;
+    async fn set_active(&self, id: Uuid, active: bool) -> Result<(), AppError>;
     /// Ends one session (a lost phone): its next request is refused.
-    async fn revoke(&self, session: Uuid) -> Result<(), String>;
+    async fn revoke(&self, session: Uuid) -> Result<(), AppError>;
     /// Every response plan.
-    async fn plans(&self) -> Result<Vec<crate::domain::Plan>, String>;
+    async fn plans(&self) -> Result<Vec<crate::domain::Plan>, AppError>;
     /// Replaces a category's response plan (no steps: removes it), as `by`.
     async fn save_plan(
         &self,
         category: String,
         steps: Vec<crate::domain::PlanStep>,
         by: Uuid,
-    ) -> Result<(), String>;
+    ) -> Result<(), AppError>;
     /// Every report category, active or retired, in form order.
-    async fn categories(&self) -> Result<Vec<crate::domain::CategoryDef>, String>;
+    async fn categories(&self) -> Result<Vec<crate::domain::CategoryDef>, AppError>;
     /// Adds a category or changes one's label and whether it is offered.
-    async fn save_category(&self, category: crate::domain::CategoryDef) -> Result<(), String>;
+    async fn save_category(&self, category: crate::domain::CategoryDef) -> Result<(), AppError>;
 }
 
 /// The people port, as provided through context by the server.
@@ -101,22 +103,23 @@ impl std::fmt::Debug for AdminHandle {
 
 /// The port, if the signed-in person is an administrator.
 #[cfg(feature = "ssr")]
-fn admin() -> Result<AdminHandle, ServerFnError> {
+fn admin() -> Result<AdminHandle, AppError> {
     let viewer = crate::desk::signed_in()?;
     if viewer.role != Role::Admin {
-        return Err(ServerFnError::new("only administrators manage people"));
+        return Err(AppError::Forbidden("only administrators manage people".into()));
     }
-    use_context::<AdminHandle>().ok_or_else(|| ServerFnError::new("people management is not available"))
+    use_context::<AdminHandle>()
+        .ok_or_else(|| AppError::Retryable("people management is not available".into()))
 }
 
 #[cfg(feature = "ssr")]
-fn parse_id(id: &str) -> Result<Uuid, ServerFnError> {
-    id.parse().map_err(|_| ServerFnError::new("that is not an id"))
+fn parse_id(id: &str) -> Result<Uuid, AppError> {
+    id.parse().map_err(|_| AppError::invalid("that is not an id"))
 }
 
 #[cfg(feature = "ssr")]
-fn parse_role(role: &str) -> Result<Role, ServerFnError> {
-    role.parse().map_err(ServerFnError::new)
+fn parse_role(role: &str) -> Result<Role, AppError> {
+    role.parse().map_err(AppError::invalid)
 }
 
 /// Team names from a comma-separated list, in order, without blanks.
@@ -132,54 +135,43 @@ pub fn team_list(teams: &str) -> Vec<String> {
 
 /// Every response plan (administrators; devices get them from `GET /api/plans`).
 #[server]
-pub async fn list_plans() -> Result<Vec<crate::domain::Plan>, ServerFnError> {
-    admin()?.0.plans().await.map_err(ServerFnError::new)
+pub async fn list_plans() -> Result<Vec<crate::domain::Plan>, AppError> {
+    admin()?.0.plans().await
 }
 
 /// Replaces the response plan of `category` with `steps`, one per line as
 /// `role: what to do` (empty: no plan).
 #[server]
-pub async fn save_plan(category: String, steps: String) -> Result<(), ServerFnError> {
+pub async fn save_plan(category: String, steps: String) -> Result<(), AppError> {
     let handle = admin()?;
     let category = crate::domain::Category::new(category.trim());
-    if !handle
-        .0
-        .categories()
-        .await
-        .map_err(ServerFnError::new)?
-        .iter()
-        .any(|c| c.key == category)
-    {
-        return Err(ServerFnError::new("choose one of the categories"));
+    if !handle.0.categories().await?.iter().any(|c| c.key == category) {
+        return Err(AppError::invalid("choose one of the categories"));
     }
-    let steps = crate::domain::Plan::parse_steps(&steps).map_err(ServerFnError::new)?;
+    let steps = crate::domain::Plan::parse_steps(&steps).map_err(AppError::invalid)?;
     let by = crate::desk::signed_in()?.user_id;
-    handle
-        .0
-        .save_plan(category.0, steps, by)
-        .await
-        .map_err(ServerFnError::new)
+    handle.0.save_plan(category.0, steps, by).await
 }
 
 /// Every report category, active or retired, in form order (administrators; devices get
 /// them with sync).
 #[server]
-pub async fn list_categories() -> Result<Vec<crate::domain::CategoryDef>, ServerFnError> {
-    admin()?.0.categories().await.map_err(ServerFnError::new)
+pub async fn list_categories() -> Result<Vec<crate::domain::CategoryDef>, AppError> {
+    admin()?.0.categories().await
 }
 
 /// Adds a category named `label` (`key` empty: the key is made from the label and never
 /// changes), or renames category `key` and sets whether it is offered for new reports.
 #[server]
-pub async fn save_category(key: String, label: String, active: bool) -> Result<(), ServerFnError> {
+pub async fn save_category(key: String, label: String, active: bool) -> Result<(), AppError> {
     let handle = admin()?;
-    crate::domain::CategoryDef::check_label(&label).map_err(ServerFnError::new)?;
-    let existing = handle.0.categories().await.map_err(ServerFnError::new)?;
+    crate::domain::CategoryDef::check_label(&label).map_err(AppError::invalid)?;
+    let existing = handle.0.categories().await?;
     let key = if key.trim().is_empty() {
         let key = crate::domain::Category::key_for(&label)
-            .ok_or_else(|| ServerFnError::new("give the category a name with letters or digits in it"))?;
+            .ok_or_else(|| AppError::invalid("give the category a name with letters or digits in it"))?;
         if existing.iter().any(|c| c.key == key) {
-            return Err(ServerFnError::new(format!(
+            return Err(AppError::Conflict(format!(
                 "there is already a category with the key {}; rename that one instead",
                 key.0
             )));
@@ -188,7 +180,7 @@ pub async fn save_category(key: String, label: String, active: bool) -> Result<(
     } else {
         let key = crate::domain::Category::new(key.trim());
         if !existing.iter().any(|c| c.key == key) {
-            return Err(ServerFnError::new("there is no such category"));
+            return Err(AppError::NotFound("there is no such category".into()));
         }
         key
     };
@@ -200,13 +192,12 @@ pub async fn save_category(key: String, label: String, active: bool) -> Result<(
             active,
         })
         .await
-        .map_err(ServerFnError::new)
 }
 
 /// Everyone, with their live sessions.
 #[server]
-pub async fn list_people() -> Result<Vec<Person>, ServerFnError> {
-    admin()?.0.people().await.map_err(ServerFnError::new)
+pub async fn list_people() -> Result<Vec<Person>, AppError> {
+    admin()?.0.people().await
 }
 
 /// Creates an account (teams comma-separated, home team first; a blank password gets a
@@ -218,40 +209,31 @@ pub async fn invite_person(
     role: String,
     teams: String,
     password: String,
-) -> Result<Invited, ServerFnError> {
+) -> Result<Invited, AppError> {
     let role = parse_role(&role)?;
     admin()?
         .0
         .invite(login, name, role, team_list(&teams), password)
         .await
-        .map_err(ServerFnError::new)
 }
 
 /// Sets a person's role and teams (comma-separated, home team first).
 #[server]
-pub async fn set_person_role(id: String, role: String, teams: String) -> Result<(), ServerFnError> {
+pub async fn set_person_role(id: String, role: String, teams: String) -> Result<(), AppError> {
     let (id, role) = (parse_id(&id)?, parse_role(&role)?);
-    admin()?
-        .0
-        .set_role(id, role, team_list(&teams))
-        .await
-        .map_err(ServerFnError::new)
+    admin()?.0.set_role(id, role, team_list(&teams)).await
 }
 
 /// Deactivates or reactivates a person.
 #[server]
-pub async fn set_person_active(id: String, active: bool) -> Result<(), ServerFnError> {
+pub async fn set_person_active(id: String, active: bool) -> Result<(), AppError> {
     let id = parse_id(&id)?;
-    admin()?
-        .0
-        .set_active(id, active)
-        .await
-        .map_err(ServerFnError::new)
+    admin()?.0.set_active(id, active).await
 }
 
 /// Ends one session.
 #[server]
-pub async fn revoke_session(id: String) -> Result<(), ServerFnError> {
+pub async fn revoke_session(id: String) -> Result<(), AppError> {
     let id = parse_id(&id)?;
-    admin()?.0.revoke(id).await.map_err(ServerFnError::new)
+    admin()?.0.revoke(id).await
 }

@@ -2,6 +2,8 @@
 //! server implements to answer them.
 
 use leptos::prelude::*;
+
+use crate::error::AppError;
 use serde::{Deserialize, Serialize};
 
 use crate::document::FieldConflict;
@@ -313,12 +315,12 @@ mod tests {
 #[async_trait::async_trait]
 pub trait IncidentDesk: Send + Sync + 'static {
     /// Every incident `viewer` may read, newest first.
-    async fn list(&self, viewer: &Viewer) -> Result<Vec<IncidentRow>, String>;
+    async fn list(&self, viewer: &Viewer) -> Result<Vec<IncidentRow>, AppError>;
     /// One incident, if it exists and `viewer` may read it.
-    async fn detail(&self, viewer: &Viewer, id: ReportId) -> Result<Option<IncidentDetail>, String>;
+    async fn detail(&self, viewer: &Viewer, id: ReportId) -> Result<Option<IncidentDetail>, AppError>;
     /// Applies `viewer`'s edit of `base` as a new change to the merged document, if they
     /// may change the report and the edit keeps the field rules.
-    async fn edit(&self, viewer: &Viewer, base: Report, edited: Report) -> Result<(), String>;
+    async fn edit(&self, viewer: &Viewer, base: Report, edited: Report) -> Result<(), AppError>;
     /// Appends a dated update by `viewer` to an incident's timeline.
     async fn add_update(
         &self,
@@ -326,23 +328,28 @@ pub trait IncidentDesk: Send + Sync + 'static {
         id: ReportId,
         text: String,
         audience: crate::domain::Audience,
-    ) -> Result<(), String>;
+    ) -> Result<(), AppError>;
     /// Adds a corrective or preventive action (its id made here) as a change by `viewer`.
-    async fn add_action(&self, viewer: &Viewer, id: ReportId, action: NewAction) -> Result<(), String>;
+    async fn add_action(&self, viewer: &Viewer, id: ReportId, action: NewAction) -> Result<(), AppError>;
     /// Settles a field holding concurrent values on the one shown as `value`, as a change
     /// by `viewer`.
-    async fn choose(&self, viewer: &Viewer, id: ReportId, field: String, value: String)
-    -> Result<(), String>;
+    async fn choose(
+        &self,
+        viewer: &Viewer,
+        id: ReportId,
+        field: String,
+        value: String,
+    ) -> Result<(), AppError>;
     /// Documents held back because they could not be merged (administrators only).
-    async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, String>;
+    async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, AppError>;
     /// Marks one of `viewer`'s notifications read.
-    async fn mark_notice_read(&self, viewer: &Viewer, id: String) -> Result<(), String>;
+    async fn mark_notice_read(&self, viewer: &Viewer, id: String) -> Result<(), AppError>;
     /// The outgoing webhook's delivery log (administrators only), and whether a webhook
     /// is configured.
-    async fn deliveries(&self, viewer: &Viewer) -> Result<(Vec<DeliveryLine>, bool), String>;
+    async fn deliveries(&self, viewer: &Viewer) -> Result<(Vec<DeliveryLine>, bool), AppError>;
     /// The actions `viewer` owns on reports they may read, and the server's time (to tell
     /// which are overdue).
-    async fn my_actions(&self, viewer: &Viewer) -> Result<(Vec<ActionRow>, Timestamp), String>;
+    async fn my_actions(&self, viewer: &Viewer) -> Result<(Vec<ActionRow>, Timestamp), AppError>;
 }
 
 /// The desk, as provided through context by the server.
@@ -358,121 +365,99 @@ impl std::fmt::Debug for DeskHandle {
 }
 
 #[cfg(feature = "ssr")]
-fn desk() -> Result<DeskHandle, ServerFnError> {
-    use_context::<DeskHandle>().ok_or_else(|| ServerFnError::new("the incident desk is not available"))
+fn desk() -> Result<DeskHandle, AppError> {
+    use_context::<DeskHandle>()
+        .ok_or_else(|| AppError::Retryable("the incident desk is not available".into()))
 }
-
-/// What a server function answers when nobody is signed in.
-pub const SIGNED_OUT: &str = "you are signed out; sign in again";
 
 /// The signed-in person this request acts for (the server puts them in the request).
 #[cfg(feature = "ssr")]
-pub fn signed_in() -> Result<Viewer, ServerFnError> {
+pub fn signed_in() -> Result<Viewer, AppError> {
     use_context::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<Viewer>().cloned())
-        .ok_or_else(|| ServerFnError::new(SIGNED_OUT))
+        .ok_or(AppError::SignedOut)
 }
 
 /// Lists every incident, newest first.
 #[server]
-pub async fn list_incidents() -> Result<Vec<IncidentRow>, ServerFnError> {
+pub async fn list_incidents() -> Result<Vec<IncidentRow>, AppError> {
     let viewer = signed_in()?;
-    desk()?.0.list(&viewer).await.map_err(ServerFnError::new)
+    desk()?.0.list(&viewer).await
 }
 
 /// One incident with its conflicts.
 #[server]
-pub async fn get_incident(id: String) -> Result<Option<IncidentDetail>, ServerFnError> {
+pub async fn get_incident(id: String) -> Result<Option<IncidentDetail>, AppError> {
     let id: ReportId = id
         .parse()
-        .map_err(|_| ServerFnError::new("that is not a report id"))?;
+        .map_err(|_| AppError::invalid("that is not a report id"))?;
     let viewer = signed_in()?;
-    desk()?.0.detail(&viewer, id).await.map_err(ServerFnError::new)
+    desk()?.0.detail(&viewer, id).await
 }
 
 /// Records a supervisor's edit. Only fields that differ from `base` are written.
 #[server(input = leptos::server_fn::codec::Json)]
-pub async fn edit_incident(base: Report, edited: Report) -> Result<(), ServerFnError> {
+pub async fn edit_incident(base: Report, edited: Report) -> Result<(), AppError> {
     let viewer = signed_in()?;
-    desk()?
-        .0
-        .edit(&viewer, base, edited)
-        .await
-        .map_err(ServerFnError::new)
+    desk()?.0.edit(&viewer, base, edited).await
 }
 
 /// Appends an update for `audience` (`team` or `reporter`) to an incident's timeline, by
 /// the signed-in person, dated now by the server.
 #[server]
-pub async fn add_update(id: String, text: String, audience: String) -> Result<(), ServerFnError> {
+pub async fn add_update(id: String, text: String, audience: String) -> Result<(), AppError> {
     let id: ReportId = id
         .parse()
-        .map_err(|_| ServerFnError::new("that is not a report id"))?;
+        .map_err(|_| AppError::invalid("that is not a report id"))?;
     let audience = crate::domain::Audience::from_key(&audience)
-        .ok_or_else(|| ServerFnError::new("choose whom the update is for"))?;
+        .ok_or_else(|| AppError::invalid("choose whom the update is for"))?;
     let viewer = signed_in()?;
-    desk()?
-        .0
-        .add_update(&viewer, id, text, audience)
-        .await
-        .map_err(ServerFnError::new)
+    desk()?.0.add_update(&viewer, id, text, audience).await
 }
 
 /// Adds a corrective or preventive action to an incident, by the signed-in person.
 #[server(input = leptos::server_fn::codec::Json)]
-pub async fn add_action(id: ReportId, action: NewAction) -> Result<(), ServerFnError> {
+pub async fn add_action(id: ReportId, action: NewAction) -> Result<(), AppError> {
     let viewer = signed_in()?;
-    desk()?
-        .0
-        .add_action(&viewer, id, action)
-        .await
-        .map_err(ServerFnError::new)
+    desk()?.0.add_action(&viewer, id, action).await
 }
 
 /// Settles a field that holds concurrent values on one of them (shown as `value`), as a
 /// change by the signed-in person.
 #[server]
-pub async fn choose_value(id: String, field: String, value: String) -> Result<(), ServerFnError> {
+pub async fn choose_value(id: String, field: String, value: String) -> Result<(), AppError> {
     let id: ReportId = id
         .parse()
-        .map_err(|_| ServerFnError::new("that is not a report id"))?;
+        .map_err(|_| AppError::invalid("that is not a report id"))?;
     let viewer = signed_in()?;
-    desk()?
-        .0
-        .choose(&viewer, id, field, value)
-        .await
-        .map_err(ServerFnError::new)
+    desk()?.0.choose(&viewer, id, field, value).await
 }
 
 /// The actions the signed-in person owns, open ones first by due date, and the server's
 /// time.
 #[server]
-pub async fn my_actions() -> Result<(Vec<ActionRow>, Timestamp), ServerFnError> {
+pub async fn my_actions() -> Result<(Vec<ActionRow>, Timestamp), AppError> {
     let viewer = signed_in()?;
-    desk()?.0.my_actions(&viewer).await.map_err(ServerFnError::new)
+    desk()?.0.my_actions(&viewer).await
 }
 
 /// Marks one of the signed-in person's notifications read.
 #[server]
-pub async fn mark_notice_read(id: String) -> Result<(), ServerFnError> {
+pub async fn mark_notice_read(id: String) -> Result<(), AppError> {
     let viewer = signed_in()?;
-    desk()?
-        .0
-        .mark_notice_read(&viewer, id)
-        .await
-        .map_err(ServerFnError::new)
+    desk()?.0.mark_notice_read(&viewer, id).await
 }
 
 /// The outgoing webhook's delivery log, newest first, and whether a webhook is set up.
 #[server]
-pub async fn list_deliveries() -> Result<(Vec<DeliveryLine>, bool), ServerFnError> {
+pub async fn list_deliveries() -> Result<(Vec<DeliveryLine>, bool), AppError> {
     let viewer = signed_in()?;
-    desk()?.0.deliveries(&viewer).await.map_err(ServerFnError::new)
+    desk()?.0.deliveries(&viewer).await
 }
 
 /// Documents held back because they could not be merged, newest first.
 #[server]
-pub async fn list_quarantined() -> Result<Vec<QuarantinedDoc>, ServerFnError> {
+pub async fn list_quarantined() -> Result<Vec<QuarantinedDoc>, AppError> {
     let viewer = signed_in()?;
-    desk()?.0.quarantined(&viewer).await.map_err(ServerFnError::new)
+    desk()?.0.quarantined(&viewer).await
 }

@@ -212,9 +212,10 @@ pub trait Device: Send + Sync + 'static {
     /// Signs out (online only: the session cookie can only be ended by the server), then
     /// wipes this device's reports, cached pages and keys and opens the sign-in page.
     /// `done` gets the reason if it could not.
-    fn sign_out(&self, done: Box<dyn FnOnce(Result<(), String>)>);
-    /// Asks the device for its position; `done` is called once with the fix or a reason.
-    fn locate(&self, done: Box<dyn FnOnce(Result<GpsFix, String>)>);
+    fn sign_out(&self, done: Box<dyn FnOnce(Result<(), crate::error::AppError>)>);
+    /// Asks the device for its position; `done` is called once with the fix, or why not
+    /// (`Forbidden`: the person refused; `Retryable`: try again; `NotFound`: no position).
+    fn locate(&self, done: Box<dyn FnOnce(Result<GpsFix, crate::error::AppError>)>);
     /// `<input type="datetime-local">` text for a time, in the device's time zone.
     fn to_local_input(&self, at: Timestamp) -> String;
     /// The time a `datetime-local` value means in the device's time zone.

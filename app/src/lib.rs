@@ -20,6 +20,7 @@ pub mod connectivity;
 pub mod desk;
 pub mod document;
 pub mod domain;
+pub mod error;
 pub mod field;
 pub mod intake;
 pub mod merge;

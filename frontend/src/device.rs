@@ -3,6 +3,7 @@
 
 use app::document::{ReportDoc, actor_for};
 use app::domain::{GpsFix, Report, ReportId, Timestamp};
+use app::error::AppError;
 use app::field::{Device, FieldState, SaveError};
 use leptos::prelude::Set;
 use wasm_bindgen::JsCast;
@@ -115,17 +116,17 @@ impl Device for BrowserDevice {
         crate::sync::request(self.state);
     }
 
-    fn sign_out(&self, done: Box<dyn FnOnce(Result<(), String>)>) {
+    fn sign_out(&self, done: Box<dyn FnOnce(Result<(), AppError>)>) {
         leptos::task::spawn_local(async move {
             done(sign_out().await);
         });
     }
 
-    fn locate(&self, done: Box<dyn FnOnce(Result<GpsFix, String>)>) {
+    fn locate(&self, done: Box<dyn FnOnce(Result<GpsFix, AppError>)>) {
         let Some(geolocation) = web_sys::window().and_then(|w| w.navigator().geolocation().ok()) else {
-            done(Err(
-                "This device cannot give a position; type the place instead.".to_owned()
-            ));
+            done(Err(AppError::NotFound(
+                "This device cannot give a position; type the place instead.".to_owned(),
+            )));
             return;
         };
         let done = std::rc::Rc::new(std::cell::RefCell::new(Some(done)));
@@ -144,12 +145,16 @@ impl Device for BrowserDevice {
         };
         let on_error = Closure::once(move |error: web_sys::PositionError| {
             let reason = match error.code() {
-                1 => "Location permission was refused; type the place instead.",
-                3 => "Finding your position took too long; try again or type the place.",
-                _ => "Your position is not available; type the place instead.",
+                1 => {
+                    AppError::Forbidden("Location permission was refused; type the place instead.".to_owned())
+                }
+                3 => AppError::Retryable(
+                    "Finding your position took too long; try again or type the place.".to_owned(),
+                ),
+                _ => AppError::NotFound("Your position is not available; type the place instead.".to_owned()),
             };
             if let Some(done) = done.borrow_mut().take() {
-                done(Err(reason.to_owned()));
+                done(Err(reason));
             }
         });
         let options = web_sys::PositionOptions::new();
@@ -235,18 +240,18 @@ pub fn mark_hydrated() {
 /// Ends the session on the server (which also asks the browser to clear this site's
 /// storage and caches), then wipes local storage and every cache itself, and opens the
 /// sign-in page.
-async fn sign_out() -> Result<(), String> {
+async fn sign_out() -> Result<(), AppError> {
     let offline = "Connect to the network to sign out: only the server can end the session.";
     let response = gloo_net::http::Request::post("/logout")
         .send()
         .await
-        .map_err(|_| offline.to_owned())?;
+        .map_err(|_| AppError::Retryable(offline.to_owned()))?;
     // The server answers with a redirect to the sign-in page, which fetch follows.
     if !response.ok() {
-        return Err(format!(
+        return Err(AppError::Retryable(format!(
             "the server could not sign you out ({})",
             response.status()
-        ));
+        )));
     }
     crate::store::wipe();
     crate::photos::wipe().await;

@@ -219,24 +219,28 @@ impl app::sync::client::Local for Browser {
         load(id)
     }
 
-    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), String> {
-        save(id, report).map_err(|e| e.0)
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), app::sync::client::StoreError> {
+        save(id, report).map_err(|e| app::sync::client::StoreError(e.0))
     }
 
     fn cursor(&self) -> Option<u64> {
         device().ok().and_then(|d| d.cursor)
     }
 
-    fn set_cursor(&mut self, cursor: u64) -> Result<(), String> {
-        set_cursor(cursor).map_err(|e| e.0)
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), app::sync::client::StoreError> {
+        set_cursor(cursor).map_err(|e| app::sync::client::StoreError(e.0))
     }
 
     fn versions(&self) -> (Option<String>, Option<String>) {
         versions()
     }
 
-    fn set_notices(&mut self, notices: &[app::protocol::Notice], version: &str) -> Result<(), String> {
-        set_notices(notices, version).map_err(|e| e.0)
+    fn set_notices(
+        &mut self,
+        notices: &[app::protocol::Notice],
+        version: &str,
+    ) -> Result<(), app::sync::client::StoreError> {
+        set_notices(notices, version).map_err(|e| app::sync::client::StoreError(e.0))
     }
 
     fn set_lists(
@@ -244,7 +248,7 @@ impl app::sync::client::Local for Browser {
         plans: &[app::domain::Plan],
         categories: &[app::domain::CategoryDef],
         version: &str,
-    ) -> Result<(), String> {
-        set_lists(plans, categories, version).map_err(|e| e.0)
+    ) -> Result<(), app::sync::client::StoreError> {
+        set_lists(plans, categories, version).map_err(|e| app::sync::client::StoreError(e.0))
     }
 }

@@ -7,6 +7,8 @@ use base64::Engine as _;
 use uuid::Uuid;
 
 use crate::accounts::{AccountError, NewUser};
+use app::error::AppError;
+
 use crate::clock::SharedClock;
 use crate::db::Store;
 
@@ -25,38 +27,36 @@ impl Admin {
     }
 }
 
-fn shown(e: AccountError) -> String {
+fn shown(e: AccountError) -> AppError {
     match e {
-        AccountError::Invalid(reason) => reason,
-        AccountError::Db(e) => {
-            tracing::error!(error = %e, "managing people");
-            "the change could not be saved right now; try again".to_owned()
-        }
+        AccountError::Invalid(reason) => AppError::invalid(reason),
+        AccountError::Db(e) => unavailable(e),
     }
 }
 
-fn unavailable(e: crate::db::DbError) -> String {
-    shown(AccountError::Db(e))
+fn unavailable(e: crate::db::DbError) -> AppError {
+    tracing::error!(error = %e, "managing people");
+    AppError::Retryable("the change could not be saved right now; try again".to_owned())
 }
 
 /// A first password to hand over: 96 random bits, 16 URL-safe characters.
-fn random_password() -> Result<String, String> {
+fn random_password() -> Result<String, AppError> {
     let mut bytes = [0u8; 12];
-    getrandom::fill(&mut bytes).map_err(|_| "no randomness available".to_owned())?;
+    getrandom::fill(&mut bytes).map_err(|_| AppError::Retryable("no randomness available".to_owned()))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 #[async_trait::async_trait]
 impl PeopleAdmin for Admin {
-    async fn plans(&self) -> Result<Vec<app::domain::Plan>, String> {
+    async fn plans(&self) -> Result<Vec<app::domain::Plan>, AppError> {
         self.store.plans().await.map_err(unavailable)
     }
 
-    async fn categories(&self) -> Result<Vec<app::domain::CategoryDef>, String> {
+    async fn categories(&self) -> Result<Vec<app::domain::CategoryDef>, AppError> {
         self.store.categories().await.map_err(unavailable)
     }
 
-    async fn save_category(&self, category: app::domain::CategoryDef) -> Result<(), String> {
+    async fn save_category(&self, category: app::domain::CategoryDef) -> Result<(), AppError> {
         self.store
             .save_category(&category, self.clock.now())
             .await
@@ -68,14 +68,14 @@ impl PeopleAdmin for Admin {
         category: String,
         steps: Vec<app::domain::PlanStep>,
         by: Uuid,
-    ) -> Result<(), String> {
+    ) -> Result<(), AppError> {
         self.store
             .set_plan(&category, &steps, by, self.clock.now())
             .await
             .map_err(unavailable)
     }
 
-    async fn people(&self) -> Result<Vec<Person>, String> {
+    async fn people(&self) -> Result<Vec<Person>, AppError> {
         let now = self.clock.now();
         let mut out = Vec::new();
         for user in self.store.users().await.map_err(unavailable)? {
@@ -114,7 +114,7 @@ impl PeopleAdmin for Admin {
         role: Role,
         teams: Vec<String>,
         password: String,
-    ) -> Result<Invited, String> {
+    ) -> Result<Invited, AppError> {
         let password = if password.trim().is_empty() {
             random_password()?
         } else {
@@ -137,21 +137,21 @@ impl PeopleAdmin for Admin {
         })
     }
 
-    async fn set_role(&self, id: Uuid, role: Role, teams: Vec<String>) -> Result<(), String> {
+    async fn set_role(&self, id: Uuid, role: Role, teams: Vec<String>) -> Result<(), AppError> {
         self.store
             .set_role_and_teams(id, role, &teams, self.clock.now())
             .await
             .map_err(shown)
     }
 
-    async fn set_active(&self, id: Uuid, active: bool) -> Result<(), String> {
+    async fn set_active(&self, id: Uuid, active: bool) -> Result<(), AppError> {
         self.store
             .set_active(id, active, self.clock.now())
             .await
             .map_err(unavailable)
     }
 
-    async fn revoke(&self, session: Uuid) -> Result<(), String> {
+    async fn revoke(&self, session: Uuid) -> Result<(), AppError> {
         self.store
             .revoke_session(session, self.clock.now())
             .await

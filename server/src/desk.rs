@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use app::document::{HistoryEntry, ReportDoc, actor_for, actor_owner, hash_hex};
 use app::domain::access::{Ownership, Role, Viewer};
 use app::domain::{Report, ReportId, TimelineEntry, Timestamp};
+use app::error::AppError;
 use app::merge::{MergeError, Merged, merge_push_checked};
 use app::protocol::{Bytes, ReportPush};
 
@@ -60,10 +61,10 @@ impl Desk {
 
 #[async_trait::async_trait]
 impl IncidentDesk for Desk {
-    async fn list(&self, viewer: &Viewer) -> Result<Vec<IncidentRow>, String> {
+    async fn list(&self, viewer: &Viewer) -> Result<Vec<IncidentRow>, AppError> {
         let unavailable = |e: crate::db::DbError| {
             tracing::error!(error = %e, "listing incidents");
-            "the incident list is unavailable right now".to_owned()
+            AppError::Retryable("the incident list is unavailable right now".to_owned())
         };
         let mut rows = self.store.list(viewer).await.map_err(unavailable)?;
         let categories = self.store.categories().await.map_err(unavailable)?;
@@ -75,12 +76,15 @@ impl IncidentDesk for Desk {
         Ok(rows)
     }
 
-    async fn detail(&self, viewer: &Viewer, id: ReportId) -> Result<Option<IncidentDetail>, String> {
+    async fn detail(&self, viewer: &Viewer, id: ReportId) -> Result<Option<IncidentDetail>, AppError> {
         // A report they may not read is, to them, a report that does not exist.
         let Some(of) = self.ownership_of(id).await?.filter(|of| viewer.can_read(*of)) else {
             return Ok(None);
         };
-        let stored = self.store.load_doc(id).await.map_err(|e| e.to_string())?;
+        let stored = self.store.load_doc(id).await.map_err(|e| {
+            tracing::error!(error = %e, "loading an incident");
+            AppError::Retryable("the incident is unavailable right now".to_owned())
+        })?;
         let Some(stored) = stored else { return Ok(None) };
         let read = self
             .store
@@ -95,18 +99,19 @@ impl IncidentDesk for Desk {
                 Ok::<_, app::document::DocError>((snapshot, doc.change_count(), history))
             })
             .await
-            .ok_or_else(|| "the incident could not be read right now".to_owned())?;
-        let (snapshot, change_count, history) = read.map_err(|e| e.to_string())?;
+            .ok_or_else(|| AppError::Retryable("the incident could not be read right now".to_owned()))?;
+        let (snapshot, change_count, history) =
+            read.map_err(|e| AppError::NotFound(format!("the incident could not be read: {e}")))?;
         // One read of who is who, for the history, the concurrent values and the
         // people the response can be given to.
         let users = self.store.users().await.map_err(|e| {
             tracing::error!(error = %e, "reading who changed a report");
-            "the incident's history is unavailable right now".to_owned()
+            AppError::Retryable("the incident's history is unavailable right now".to_owned())
         })?;
         let people: HashMap<uuid::Uuid, String> = users.iter().map(|u| (u.id, u.name.clone())).collect();
         let received = self.store.receipts(id).await.map_err(|e| {
             tracing::error!(error = %e, "reading when changes were received");
-            "the incident's history is unavailable right now".to_owned()
+            AppError::Retryable("the incident's history is unavailable right now".to_owned())
         })?;
         let history = self.name_authors(history, &people, &received).await?;
         let name = |id: &str| {
@@ -143,7 +148,7 @@ impl IncidentDesk for Desk {
         } else {
             self.store.stored_photos(id).await.map_err(|e| {
                 tracing::error!(error = %e, "listing a report's photos");
-                "the incident's photos are unavailable right now".to_owned()
+                AppError::Retryable("the incident's photos are unavailable right now".to_owned())
             })?
         };
         let category_label = match self.store.categories().await {
@@ -181,9 +186,9 @@ impl IncidentDesk for Desk {
         }))
     }
 
-    async fn edit(&self, viewer: &Viewer, base: Report, edited: Report) -> Result<(), String> {
+    async fn edit(&self, viewer: &Viewer, base: Report, edited: Report) -> Result<(), AppError> {
         if !self.may(viewer, base.id, Viewer::can_write).await? {
-            return Err(NOT_YOURS.to_owned());
+            return Err(AppError::Forbidden(NOT_YOURS.to_owned()));
         }
         // Only what differs between `base` and `edited` is written; whether each write
         // is allowed (the status move from the stored status, the review before
@@ -204,9 +209,9 @@ impl IncidentDesk for Desk {
         id: ReportId,
         text: String,
         audience: app::domain::Audience,
-    ) -> Result<(), String> {
+    ) -> Result<(), AppError> {
         if !self.may(viewer, id, Viewer::can_write).await? {
-            return Err(NOT_YOURS.to_owned());
+            return Err(AppError::Forbidden(NOT_YOURS.to_owned()));
         }
         let at = self.clock.now();
         let entry = TimelineEntry {
@@ -230,9 +235,9 @@ impl IncidentDesk for Desk {
         .await
     }
 
-    async fn add_action(&self, viewer: &Viewer, id: ReportId, action: NewAction) -> Result<(), String> {
+    async fn add_action(&self, viewer: &Viewer, id: ReportId, action: NewAction) -> Result<(), AppError> {
         if !self.may(viewer, id, Viewer::can_write).await? {
-            return Err(NOT_YOURS.to_owned());
+            return Err(AppError::Forbidden(NOT_YOURS.to_owned()));
         }
         let action = app::domain::Action::new(
             uuid::Uuid::now_v7(),
@@ -260,9 +265,9 @@ impl IncidentDesk for Desk {
         id: ReportId,
         field: String,
         value: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), AppError> {
         if !self.may(viewer, id, Viewer::can_write).await? {
-            return Err(NOT_YOURS.to_owned());
+            return Err(AppError::Forbidden(NOT_YOURS.to_owned()));
         }
         let at = self.clock.now();
         self.write(
@@ -275,44 +280,48 @@ impl IncidentDesk for Desk {
         .await
     }
 
-    async fn mark_notice_read(&self, viewer: &Viewer, id: String) -> Result<(), String> {
+    async fn mark_notice_read(&self, viewer: &Viewer, id: String) -> Result<(), AppError> {
         self.store
             .mark_notice_read(viewer.user_id, &id, self.clock.now())
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "marking a notification read");
-                "the notification could not be marked read right now".to_owned()
+                AppError::Retryable("the notification could not be marked read right now".to_owned())
             })?;
         // Already read, or not theirs: nothing to do either way.
         Ok(())
     }
 
-    async fn deliveries(&self, viewer: &Viewer) -> Result<(Vec<app::desk::DeliveryLine>, bool), String> {
+    async fn deliveries(&self, viewer: &Viewer) -> Result<(Vec<app::desk::DeliveryLine>, bool), AppError> {
         if viewer.role != Role::Admin {
-            return Err("only administrators see the webhook's delivery log".to_owned());
+            return Err(AppError::Forbidden(
+                "only administrators see the webhook's delivery log".to_owned(),
+            ));
         }
         let lines = self.store.deliveries(200).await.map_err(|e| {
             tracing::error!(error = %e, "reading the webhook delivery log");
-            "the delivery log is unavailable right now".to_owned()
+            AppError::Retryable("the delivery log is unavailable right now".to_owned())
         })?;
         Ok((lines, self.webhook))
     }
 
-    async fn my_actions(&self, viewer: &Viewer) -> Result<(Vec<ActionRow>, Timestamp), String> {
+    async fn my_actions(&self, viewer: &Viewer) -> Result<(Vec<ActionRow>, Timestamp), AppError> {
         let rows = self.store.my_actions(viewer).await.map_err(|e| {
             tracing::error!(error = %e, "listing someone's actions");
-            "your actions are unavailable right now".to_owned()
+            AppError::Retryable("your actions are unavailable right now".to_owned())
         })?;
         Ok((rows, self.clock.now()))
     }
 
-    async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, String> {
+    async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, AppError> {
         if viewer.role != Role::Admin {
-            return Err("only administrators see held-back documents".to_owned());
+            return Err(AppError::Forbidden(
+                "only administrators see held-back documents".to_owned(),
+            ));
         }
         self.store.quarantined().await.map_err(|e| {
             tracing::error!(error = %e, "listing quarantined documents");
-            "the quarantine list is unavailable right now".to_owned()
+            AppError::Retryable("the quarantine list is unavailable right now".to_owned())
         })
     }
 }
@@ -331,10 +340,10 @@ impl Desk {
         history: Vec<HistoryEntry>,
         people: &HashMap<uuid::Uuid, String>,
         received: &HashMap<String, Timestamp>,
-    ) -> Result<Vec<HistoryLine>, String> {
+    ) -> Result<Vec<HistoryLine>, AppError> {
         let unavailable = |e: crate::db::DbError| {
             tracing::error!(error = %e, "reading who changed a report");
-            "the incident's history is unavailable right now".to_owned()
+            AppError::Retryable("the incident's history is unavailable right now".to_owned())
         };
         let mut devices: HashMap<uuid::Uuid, Vec<([u8; 8], String)>> = HashMap::new();
         let mut lines = Vec::with_capacity(history.len());
@@ -394,13 +403,13 @@ impl Desk {
     }
 
     /// The name of `team`, if any.
-    async fn team_name(&self, team: Option<uuid::Uuid>) -> Result<Option<String>, String> {
+    async fn team_name(&self, team: Option<uuid::Uuid>) -> Result<Option<String>, AppError> {
         let Some(team) = team else {
             return Ok(None);
         };
         let teams = self.store.teams().await.map_err(|e| {
             tracing::error!(error = %e, "reading a report's team");
-            "the incident is unavailable right now".to_owned()
+            AppError::Retryable("the incident is unavailable right now".to_owned())
         })?;
         Ok(teams.into_iter().find(|t| t.id == team).map(|t| t.name))
     }
@@ -411,15 +420,15 @@ impl Desk {
         viewer: &Viewer,
         id: ReportId,
         rule: fn(&Viewer, Ownership) -> bool,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, AppError> {
         Ok(self.ownership_of(id).await?.is_some_and(|of| rule(viewer, of)))
     }
 
     /// Who report `id` belongs to (`None` if it does not exist).
-    async fn ownership_of(&self, id: ReportId) -> Result<Option<Ownership>, String> {
+    async fn ownership_of(&self, id: ReportId) -> Result<Option<Ownership>, AppError> {
         let owners = self.store.ownership(&[id]).await.map_err(|e| {
             tracing::error!(error = %e, "reading who a report belongs to");
-            "the incident is unavailable right now".to_owned()
+            AppError::Retryable("the incident is unavailable right now".to_owned())
         })?;
         Ok(owners.get(&id).copied())
     }
@@ -433,7 +442,7 @@ impl Desk {
         id: ReportId,
         change: impl Fn(&Report) -> Result<(Report, Report), String> + Send + Sync + 'static,
         now: Timestamp,
-    ) -> Result<(), String> {
+    ) -> Result<(), AppError> {
         self.write(
             viewer,
             id,
@@ -457,7 +466,7 @@ impl Desk {
         id: ReportId,
         write: impl Fn(&mut ReportDoc, &Report) -> Result<bool, String> + Send + Sync + 'static,
         now: Timestamp,
-    ) -> Result<(), String> {
+    ) -> Result<(), AppError> {
         // A desk edit is the person's own change, made through the server (no session part).
         let actor = actor_for(viewer.user_id, uuid::Uuid::nil(), self.salt);
         let pusher = viewer.clone();
@@ -491,14 +500,17 @@ impl Desk {
         };
         match self.committer.apply(writer, vec![job], now).await {
             Ok(_) => Ok(()),
-            Err(ApplyError::Refused(list)) => Err(list
-                .into_iter()
-                .map(|(_, reason)| reason)
-                .collect::<Vec<_>>()
-                .join("; ")),
+            Err(ApplyError::Refused(list)) => Err(AppError::invalid(
+                list.into_iter()
+                    .map(|(_, reason)| reason)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
             Err(e) => {
                 tracing::error!(error = %e, "recording a supervisor edit");
-                Err("the change could not be saved right now; try again".to_owned())
+                Err(AppError::Retryable(
+                    "the change could not be saved right now; try again".to_owned(),
+                ))
             }
         }
     }

@@ -691,7 +691,7 @@ impl Local for Memory {
         self.reports.get(&id).cloned()
     }
 
-    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), String> {
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), client::StoreError> {
         self.reports.insert(id, report.clone());
         Ok(())
     }
@@ -700,7 +700,7 @@ impl Local for Memory {
         self.cursor
     }
 
-    fn set_cursor(&mut self, cursor: u64) -> Result<(), String> {
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), client::StoreError> {
         self.cursor = Some(cursor);
         Ok(())
     }
@@ -709,7 +709,7 @@ impl Local for Memory {
         self.versions.clone()
     }
 
-    fn set_notices(&mut self, _: &[app::protocol::Notice], version: &str) -> Result<(), String> {
+    fn set_notices(&mut self, _: &[app::protocol::Notice], version: &str) -> Result<(), client::StoreError> {
         self.versions.0 = Some(version.to_owned());
         Ok(())
     }
@@ -719,7 +719,7 @@ impl Local for Memory {
         _: &[app::domain::Plan],
         _: &[app::domain::CategoryDef],
         version: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), client::StoreError> {
         self.versions.1 = Some(version.to_owned());
         Ok(())
     }

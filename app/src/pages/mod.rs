@@ -132,7 +132,7 @@ fn Account() -> impl IntoView {
                 problem.set(None);
                 device.0.sign_out(Box::new(move |result| {
                     if let Err(reason) = result {
-                        problem.set(Some(reason));
+                        problem.set(Some(reason.to_string()));
                     }
                 }));
             }

@@ -183,6 +183,11 @@ pub fn same_heads(a: &[String], b: &[String]) -> bool {
     a == b
 }
 
+/// Why the device could not store something (its storage is full, or refused the write).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
 /// What the engine needs of the device's storage: its reports, its feed cursor and the
 /// lists it holds. Every write either happens whole or fails with a reason.
 pub trait Local {
@@ -191,17 +196,22 @@ pub trait Local {
     /// One report.
     fn load(&self, id: ReportId) -> Option<StoredReport>;
     /// Stores a report (new or replaced).
-    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), String>;
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), StoreError>;
     /// The feed cursor up to which everything is stored.
     fn cursor(&self) -> Option<u64>;
     /// Records the feed cursor, after everything up to it has been stored.
-    fn set_cursor(&mut self, cursor: u64) -> Result<(), String>;
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), StoreError>;
     /// The versions of the notifications and of the reference lists held.
     fn versions(&self) -> (Option<String>, Option<String>);
     /// Replaces the notifications with the server's list, of `version`.
-    fn set_notices(&mut self, notices: &[Notice], version: &str) -> Result<(), String>;
+    fn set_notices(&mut self, notices: &[Notice], version: &str) -> Result<(), StoreError>;
     /// Replaces the response plans and categories, of `version`.
-    fn set_lists(&mut self, plans: &[Plan], categories: &[CategoryDef], version: &str) -> Result<(), String>;
+    fn set_lists(
+        &mut self,
+        plans: &[Plan],
+        categories: &[CategoryDef],
+        version: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// Applies the server's state of a report (an acknowledgement or a feed entry): stores
@@ -218,7 +228,7 @@ pub fn apply_remote(local: &mut impl Local, ack: &ReportAck) -> Result<(), Strin
     doc.apply_changes(&incoming)
         .map_err(|e| format!("changes from the server could not be applied: {e}"))?;
     let updated = StoredReport::of(&mut doc, stored.as_ref(), Some(&ack.heads))?;
-    local.save(ack.id, &updated)
+    local.save(ack.id, &updated).map_err(|e| e.0)
 }
 
 /// Marks a report's current heads refused, with the server's reason.
@@ -366,7 +376,9 @@ impl Pass {
             lists: None,
         };
         if let (Some(notices), Some(version)) = (body.notices, &body.notices_version) {
-            local.set_notices(&notices, version).map_err(Stop::device)?;
+            local
+                .set_notices(&notices, version)
+                .map_err(|e| Stop::device(e.0))?;
             round.notices = Some(notices);
         }
         if let (Some(plans), Some(categories), Some(version)) =
@@ -374,7 +386,7 @@ impl Pass {
         {
             local
                 .set_lists(&plans, &categories, version)
-                .map_err(Stop::device)?;
+                .map_err(|e| Stop::device(e.0))?;
             round.lists = Some((plans, categories));
         }
         let mut all_applied = true;
@@ -388,7 +400,7 @@ impl Pass {
             }
         }
         if all_applied {
-            local.set_cursor(body.cursor).map_err(Stop::device)?;
+            local.set_cursor(body.cursor).map_err(|e| Stop::device(e.0))?;
             self.cursor = Some(body.cursor);
         }
         round.again = body.more || !self.pulls.is_empty() || !pending(local).is_empty();

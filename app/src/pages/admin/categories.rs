@@ -53,7 +53,7 @@ pub fn CategoriesPage() -> impl IntoView {
 #[component]
 fn CategoryRow(
     category: CategoryDef,
-    save: Action<(String, String, bool), Result<(), ServerFnError>>,
+    save: Action<(String, String, bool), Result<(), crate::error::AppError>>,
 ) -> impl IntoView {
     let key = category.key.0.clone();
     let label = RwSignal::new(category.label.clone());

@@ -15,7 +15,7 @@ pub fn PlansPage() -> impl IntoView {
     });
     let plans = Resource::new(
         move || save.version().get(),
-        |_| async { Ok::<_, ServerFnError>((list_plans().await?, list_categories().await?)) },
+        |_| async { Ok::<_, crate::error::AppError>((list_plans().await?, list_categories().await?)) },
     );
     view! {
         <h1>"Response plans"</h1>

@@ -132,7 +132,7 @@ fn conflict_for<'a>(conflicts: &'a [FieldConflict], field: &str) -> Option<&'a F
 
 /// Settling a field's concurrent values: (report id, field, the value kept).
 #[derive(Clone, Copy)]
-struct Choose(Action<(String, String, String), Result<(), ServerFnError>>);
+struct Choose(Action<(String, String, String), Result<(), crate::error::AppError>>);
 
 /// One row of the field list, flagging concurrent values: each with who wrote it and a
 /// button that keeps it (for those who may change the report; others are told why not).
@@ -193,8 +193,8 @@ fn field_row(label: &'static str, value: String, conflict: Option<&FieldConflict
 #[component]
 fn IncidentView(
     detail: IncidentDetail,
-    save: Action<(Report, Report), Result<(), ServerFnError>>,
-    post: Action<(String, String, String), Result<(), ServerFnError>>,
+    save: Action<(Report, Report), Result<(), crate::error::AppError>>,
+    post: Action<(String, String, String), Result<(), crate::error::AppError>>,
     add: Add,
     saves: Saves,
 ) -> impl IntoView {
@@ -467,7 +467,7 @@ fn Timeline(
     entries: Vec<crate::domain::TimelineEntry>,
     history: Vec<crate::desk::HistoryLine>,
     id: String,
-    post: Action<(String, String, String), Result<(), ServerFnError>>,
+    post: Action<(String, String, String), Result<(), crate::error::AppError>>,
 ) -> AnyView {
     let text = RwSignal::new(String::new());
     let audience = RwSignal::new(Audience::Team.as_str().to_owned());
@@ -532,7 +532,7 @@ fn Timeline(
 fn SupervisorEdit(
     base: Report,
     people: Vec<crate::desk::Person>,
-    save: Action<(Report, Report), Result<(), ServerFnError>>,
+    save: Action<(Report, Report), Result<(), crate::error::AppError>>,
 ) -> AnyView {
     let assignee = RwSignal::new(base.response.assignee.clone());
     let due = RwSignal::new(base.response.due_at.map(|d| d.date()).unwrap_or_default());

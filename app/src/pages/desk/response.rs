@@ -11,9 +11,9 @@ use crate::domain::{Action, ActionKind, ActionState, Effectiveness, Report, Repo
 use crate::pages::options;
 
 /// Saving an edit of the report: (what the page loaded, the edited report).
-pub(super) type Save = leptos::prelude::Action<(Report, Report), Result<(), ServerFnError>>;
+pub(super) type Save = leptos::prelude::Action<(Report, Report), Result<(), crate::error::AppError>>;
 /// Adding an action: (report, the action).
-pub(super) type Add = leptos::prelude::Action<(ReportId, NewAction), Result<(), ServerFnError>>;
+pub(super) type Add = leptos::prelude::Action<(ReportId, NewAction), Result<(), crate::error::AppError>>;
 
 /// A server action for saving edits of the report (one per form, so each shows its own
 /// outcome).
@@ -33,7 +33,7 @@ pub(super) fn add_action_action() -> Add {
 }
 
 /// What a save said, for a form's live region.
-fn outcome(result: Option<Result<(), ServerFnError>>, done: &'static str) -> Option<AnyView> {
+fn outcome(result: Option<Result<(), crate::error::AppError>>, done: &'static str) -> Option<AnyView> {
     match result {
         Some(Ok(())) => Some(view! { <p class="ok" role="status">{done}</p> }.into_any()),
         Some(Err(e)) => {

@@ -101,7 +101,7 @@ pub fn ReportFormPage() -> impl IntoView {
                     gps.set(Some(fix));
                     locate_message.set(Some(format!("Position found (±{:.0} m).", fix.accuracy_m)));
                 }
-                Err(reason) => locate_message.set(Some(reason)),
+                Err(reason) => locate_message.set(Some(reason.to_string())),
             }));
         }
     };

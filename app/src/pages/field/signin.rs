@@ -19,7 +19,7 @@ pub struct DemoAccount {
 
 /// The demo accounts, when the server runs in demo mode (otherwise none).
 #[server]
-pub async fn demo_accounts() -> Result<Vec<DemoAccount>, ServerFnError> {
+pub async fn demo_accounts() -> Result<Vec<DemoAccount>, crate::error::AppError> {
     Ok(use_context::<DemoMode>().map(|d| d.0).unwrap_or_default())
 }
 

@@ -29,26 +29,26 @@ impl Local for Memory {
     fn load(&self, id: ReportId) -> Option<StoredReport> {
         self.reports.get(&id).cloned()
     }
-    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), String> {
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
         self.reports.insert(id, report.clone());
         Ok(())
     }
     fn cursor(&self) -> Option<u64> {
         self.cursor
     }
-    fn set_cursor(&mut self, cursor: u64) -> Result<(), String> {
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), StoreError> {
         self.cursor = Some(cursor);
         Ok(())
     }
     fn versions(&self) -> (Option<String>, Option<String>) {
         self.versions.clone()
     }
-    fn set_notices(&mut self, notices: &[Notice], version: &str) -> Result<(), String> {
+    fn set_notices(&mut self, notices: &[Notice], version: &str) -> Result<(), StoreError> {
         self.notices = notices.to_vec();
         self.versions.0 = Some(version.to_owned());
         Ok(())
     }
-    fn set_lists(&mut self, _: &[Plan], _: &[CategoryDef], version: &str) -> Result<(), String> {
+    fn set_lists(&mut self, _: &[Plan], _: &[CategoryDef], version: &str) -> Result<(), StoreError> {
         self.versions.1 = Some(version.to_owned());
         Ok(())
     }
