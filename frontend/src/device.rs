@@ -53,7 +53,7 @@ pub fn store_doc(
     previous: Option<&StoredReport>,
     acknowledged: Option<&[String]>,
 ) -> Result<StoredReport, String> {
-    let stored = StoredReport::of(doc, previous, acknowledged)?;
+    let stored = StoredReport::of(doc, previous, acknowledged).map_err(|e| e.to_string())?;
     store::save(id, &stored).map_err(|e| e.0)?;
     Ok(stored)
 }

@@ -18,7 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::document::{ReportDoc, parse_hash};
+use crate::document::{DocError, ReportDoc, parse_hash};
 use crate::domain::{CategoryDef, Clock, Plan, Priority, Report, ReportId, Severity, Status, Timestamp};
 use crate::field::{OutboxEntry, ReportSync};
 use crate::protocol::{
@@ -86,8 +86,8 @@ impl StoredReport {
         doc: &mut ReportDoc,
         previous: Option<&StoredReport>,
         acknowledged: Option<&[String]>,
-    ) -> Result<Self, String> {
-        let report = doc.read().map_err(|e| e.to_string())?;
+    ) -> Result<Self, DocError> {
+        let report = doc.read()?;
         let heads: Vec<String> = doc.heads().iter().map(crate::document::hash_hex).collect();
         let previous = previous.filter(|_| acknowledged.is_none());
         let synced_heads = match acknowledged {
@@ -148,7 +148,7 @@ impl StoredReport {
     /// What to send for it: the stored compacted document while the server has
     /// acknowledged nothing of it (smaller, and faster for the server to check) when
     /// `whole_documents`, else the changes after what it acknowledged.
-    pub fn push(&self, id: ReportId, whole_documents: bool) -> Result<ReportPush, String> {
+    pub fn push(&self, id: ReportId, whole_documents: bool) -> Result<ReportPush, DocError> {
         if whole_documents && self.synced_heads.is_empty() {
             return Ok(ReportPush {
                 id,
@@ -157,11 +157,11 @@ impl StoredReport {
                 document: Some(self.doc.clone()),
             });
         }
-        let mut doc =
-            ReportDoc::load(&self.doc.0, automerge::ActorId::random()).map_err(|e| e.to_string())?;
+        let mut doc = ReportDoc::load(&self.doc.0, automerge::ActorId::random())?;
         let acked = (self.synced_heads.iter())
             .map(|h| parse_hash(h))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DocError::Load)?;
         Ok(ReportPush {
             id,
             heads: self.heads.clone(),
@@ -218,17 +218,30 @@ pub trait Local {
 /// the changes it sent and records its heads as acknowledged. A report the device does
 /// not hold yet is created. Reloads first: the person may have edited the report while the
 /// request was in flight.
-pub fn apply_remote(local: &mut impl Local, ack: &ReportAck) -> Result<(), String> {
+pub fn apply_remote(local: &mut impl Local, ack: &ReportAck) -> Result<(), RemoteError> {
     let stored = local.load(ack.id);
     let mut doc = match &stored {
-        Some(s) => ReportDoc::load(&s.doc.0, automerge::ActorId::random()).map_err(|e| e.to_string())?,
+        Some(s) => ReportDoc::load(&s.doc.0, automerge::ActorId::random())?,
         None => ReportDoc::empty(automerge::ActorId::random()),
     };
     let incoming: Vec<Vec<u8>> = ack.changes.iter().map(|b| b.0.clone()).collect();
-    doc.apply_changes(&incoming)
-        .map_err(|e| format!("changes from the server could not be applied: {e}"))?;
+    doc.apply_changes(&incoming).map_err(RemoteError::Changes)?;
     let updated = StoredReport::of(&mut doc, stored.as_ref(), Some(&ack.heads))?;
-    local.save(ack.id, &updated).map_err(|e| e.0)
+    Ok(local.save(ack.id, &updated)?)
+}
+
+/// Why the server's state of a report could not be stored on the device.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The device's copy could not be read, or the result is not a report.
+    #[error(transparent)]
+    Document(#[from] DocError),
+    /// The server's changes do not apply (they build on changes the device lacks).
+    #[error("changes from the server could not be applied: {0}")]
+    Changes(DocError),
+    /// The device could not store the result.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Marks a report's current heads refused, with the server's reason.
@@ -315,7 +328,7 @@ impl Pass {
         for (id, stored) in pending(local).into_iter().take(MAX_REPORTS_PER_REQUEST) {
             match stored.push(id, self.whole_documents) {
                 Ok(push) => pushes.push(push),
-                Err(reason) => mark_refused(local, id, &reason),
+                Err(reason) => mark_refused(local, id, &reason.to_string()),
             }
         }
         while pushes.len() < MAX_REPORTS_PER_REQUEST {
@@ -366,7 +379,7 @@ impl Pass {
             }
         };
         for ack in &body.reports {
-            apply_remote(local, ack).map_err(Stop::device)?;
+            apply_remote(local, ack).map_err(|e| Stop::device(e.to_string()))?;
             self.pulls.retain(|id| *id != ack.id);
         }
         // Lists the server sent because they changed: each replaces what the device held.
