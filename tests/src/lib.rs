@@ -17,7 +17,7 @@ use app::document::{ReportDoc, actor_for, hash_hex};
 use app::domain::{Report, ReportId, Timestamp};
 use app::field::ReportSync;
 use app::protocol::{ReportPush, SyncError, SyncRequest, SyncResponse};
-use app::sync::client::{self, Local, Pass, StoredReport};
+use app::sync::client::{self, InMemory, Local, Pass, StoredReport};
 use automerge::ChangeHash;
 use server::Config;
 use server::db::{Projection, Store};
@@ -655,7 +655,7 @@ pub enum SyncFailure {
 #[derive(Debug)]
 pub struct Device {
     pub id: uuid::Uuid,
-    local: Memory,
+    local: InMemory,
     /// Reports to ask for in full on the next sync (followed, or a feed entry that did
     /// not apply).
     pulls: Vec<ReportId>,
@@ -674,57 +674,6 @@ pub struct Device {
     serial: u64,
 }
 
-/// A device's storage, in memory: what the browser keeps in `localStorage`.
-#[derive(Debug, Default, Clone)]
-struct Memory {
-    reports: BTreeMap<ReportId, StoredReport>,
-    cursor: Option<u64>,
-    versions: (Option<String>, Option<String>),
-}
-
-impl Local for Memory {
-    fn ids(&self) -> Vec<ReportId> {
-        self.reports.keys().copied().collect()
-    }
-
-    fn load(&self, id: ReportId) -> Option<StoredReport> {
-        self.reports.get(&id).cloned()
-    }
-
-    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), client::StoreError> {
-        self.reports.insert(id, report.clone());
-        Ok(())
-    }
-
-    fn cursor(&self) -> Option<u64> {
-        self.cursor
-    }
-
-    fn set_cursor(&mut self, cursor: u64) -> Result<(), client::StoreError> {
-        self.cursor = Some(cursor);
-        Ok(())
-    }
-
-    fn versions(&self) -> (Option<String>, Option<String>) {
-        self.versions.clone()
-    }
-
-    fn set_notices(&mut self, _: &[app::protocol::Notice], version: &str) -> Result<(), client::StoreError> {
-        self.versions.0 = Some(version.to_owned());
-        Ok(())
-    }
-
-    fn set_lists(
-        &mut self,
-        _: &[app::domain::Plan],
-        _: &[app::domain::CategoryDef],
-        version: &str,
-    ) -> Result<(), client::StoreError> {
-        self.versions.1 = Some(version.to_owned());
-        Ok(())
-    }
-}
-
 pub const T0: Timestamp = Timestamp(1_764_000_000_000);
 
 impl Device {
@@ -735,7 +684,7 @@ impl Device {
     pub fn with_id(id: uuid::Uuid) -> Self {
         Self {
             id,
-            local: Memory::default(),
+            local: InMemory::default(),
             pulls: Vec::new(),
             made: Vec::new(),
             send_documents: true,

@@ -214,6 +214,59 @@ pub trait Local {
     ) -> Result<(), StoreError>;
 }
 
+/// A device's storage in memory (what the browser keeps in `localStorage`): for devices
+/// that keep nothing across restarts, such as the test harness's simulated phones.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct InMemory {
+    /// Every report held.
+    pub reports: std::collections::BTreeMap<ReportId, StoredReport>,
+    /// The feed cursor.
+    pub cursor: Option<u64>,
+    /// The versions of the notifications and of the reference lists held.
+    pub versions: (Option<String>, Option<String>),
+    /// The notifications held.
+    pub notices: Vec<Notice>,
+}
+
+impl Local for InMemory {
+    fn ids(&self) -> Vec<ReportId> {
+        self.reports.keys().copied().collect()
+    }
+
+    fn load(&self, id: ReportId) -> Option<StoredReport> {
+        self.reports.get(&id).cloned()
+    }
+
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
+        self.reports.insert(id, report.clone());
+        Ok(())
+    }
+
+    fn cursor(&self) -> Option<u64> {
+        self.cursor
+    }
+
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), StoreError> {
+        self.cursor = Some(cursor);
+        Ok(())
+    }
+
+    fn versions(&self) -> (Option<String>, Option<String>) {
+        self.versions.clone()
+    }
+
+    fn set_notices(&mut self, notices: &[Notice], version: &str) -> Result<(), StoreError> {
+        self.notices = notices.to_vec();
+        self.versions.0 = Some(version.to_owned());
+        Ok(())
+    }
+
+    fn set_lists(&mut self, _: &[Plan], _: &[CategoryDef], version: &str) -> Result<(), StoreError> {
+        self.versions.1 = Some(version.to_owned());
+        Ok(())
+    }
+}
+
 /// Applies the server's state of a report (an acknowledgement or a feed entry): stores
 /// the changes it sent and records its heads as acknowledged. A report the device does
 /// not hold yet is created. Reloads first: the person may have edited the report while the

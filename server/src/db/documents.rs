@@ -487,3 +487,33 @@ pub(crate) fn unpack(stored: Vec<u8>) -> Vec<u8> {
         _ => stored,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use app::document::{ReportDoc, actor_from_uuid};
+
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_760_000_000_000);
+
+    fn actor(n: u8) -> automerge::ActorId {
+        actor_from_uuid(uuid::Uuid::from_u128(u128::from(n)))
+    }
+
+    #[test]
+    fn unpacking_passes_plain_and_damaged_bytes_through() {
+        let mut doc = ReportDoc::create(
+            &Report::blank(ReportId::new_v7(NOW, [1; 10]), NOW, "Dana Okafor"),
+            actor(1),
+            NOW,
+        )
+        .unwrap();
+        let plain = doc.save();
+        assert_eq!(unpack(plain.clone()), plain, "stored before compression");
+        let packed = pack(&doc.save_uncompressed());
+        assert_eq!(unpack(packed.clone()), doc.save_uncompressed());
+        let mut damaged = packed.clone();
+        damaged.truncate(packed.len() / 2);
+        assert_eq!(unpack(damaged.clone()), damaged, "left for the loader to refuse");
+    }
+}

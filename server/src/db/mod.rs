@@ -42,8 +42,6 @@ mod feed;
 mod lists;
 mod photos;
 mod projection;
-#[cfg(test)]
-mod tests;
 mod webhooks;
 
 pub use documents::{Batch, QUARANTINE_REASON, Sender, StoredDoc, Write, Writer, following_key};
@@ -52,6 +50,8 @@ pub use photos::{Appended, Held};
 pub use projection::Projection;
 pub use webhooks::{Attempt, Delivery};
 
+#[cfg(test)]
+pub(crate) use documents::ZSTD_MAGIC;
 pub use documents::pack;
 use documents::{Placed, unpack};
 use projection::ACTION_ROWS_PER_STATEMENT;

@@ -290,11 +290,13 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use app::document::{ReportDoc, actor_from_uuid, hash_hex};
+    use app::domain::Report;
     use app::merge::merge_push;
     use app::protocol::{Bytes, ReportPush};
+    use sqlx::Row;
 
     use super::*;
-    use app::domain::Report;
+    use crate::db::ZSTD_MAGIC;
 
     const NOW: Timestamp = Timestamp(1_760_000_000_000);
 
@@ -431,5 +433,27 @@ mod tests {
         committer.apply(Writer::default(), vec![job], NOW).await.unwrap();
         let both = titles(&store.load_docs(&[x_id]).await.unwrap()[&x_id].doc);
         assert_eq!(both, ["A's title", "B's title"]);
+    }
+
+    /// What the group commit stores is a compressed frame that reads back whole.
+    #[tokio::test]
+    async fn documents_are_stored_compressed_and_read_back_whole() {
+        let (_dir, store) = store().await;
+        let mut doc = filed(&Committer::new(store.clone()), 1).await;
+        let id = doc.read().unwrap().id;
+        let row = sqlx::query(&store.sql("SELECT doc FROM documents WHERE report_id = $1"))
+            .bind(id.to_string())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let raw: Vec<u8> = row.get("doc");
+        assert!(raw.starts_with(&ZSTD_MAGIC), "stored as a zstd frame");
+        assert!(
+            raw.len() < doc.save().len(),
+            "smaller than Automerge's own compression"
+        );
+        let loaded = store.load_docs(&[id]).await.unwrap().remove(&id).unwrap();
+        let back = ReportDoc::load(&loaded.doc, actor(9)).unwrap();
+        assert_eq!(back.read().unwrap(), doc.read().unwrap());
     }
 }

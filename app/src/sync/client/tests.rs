@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use proptest::prelude::*;
 
@@ -13,46 +13,8 @@ use crate::protocol::Rejection;
 
 const NOW: Timestamp = Timestamp(1_764_000_000_000);
 
-/// A device's storage, in memory.
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Memory {
-    reports: BTreeMap<ReportId, StoredReport>,
-    cursor: Option<u64>,
-    versions: (Option<String>, Option<String>),
-    notices: Vec<Notice>,
-}
-
-impl Local for Memory {
-    fn ids(&self) -> Vec<ReportId> {
-        self.reports.keys().copied().collect()
-    }
-    fn load(&self, id: ReportId) -> Option<StoredReport> {
-        self.reports.get(&id).cloned()
-    }
-    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
-        self.reports.insert(id, report.clone());
-        Ok(())
-    }
-    fn cursor(&self) -> Option<u64> {
-        self.cursor
-    }
-    fn set_cursor(&mut self, cursor: u64) -> Result<(), StoreError> {
-        self.cursor = Some(cursor);
-        Ok(())
-    }
-    fn versions(&self) -> (Option<String>, Option<String>) {
-        self.versions.clone()
-    }
-    fn set_notices(&mut self, notices: &[Notice], version: &str) -> Result<(), StoreError> {
-        self.notices = notices.to_vec();
-        self.versions.0 = Some(version.to_owned());
-        Ok(())
-    }
-    fn set_lists(&mut self, _: &[Plan], _: &[CategoryDef], version: &str) -> Result<(), StoreError> {
-        self.versions.1 = Some(version.to_owned());
-        Ok(())
-    }
-}
+/// The device's storage in these tests.
+type Memory = InMemory;
 
 /// A server that merges pushes with the real merge and keeps one document per report;
 /// its feed is every document changed after the cursor (a sequence number per store).
