@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use app::domain::Timestamp;
 use app::domain::access::{Role, Viewer};
-use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Context, DbError, Store};
+use super::{Context, DbError, Store, maybe_row_of, rows_of};
 use crate::accounts::*;
 
 impl Store {
@@ -30,26 +29,33 @@ impl Store {
         .execute(self.pool())
         .await
         .context("creating a team")?;
-        let row = sqlx::query(&self.sql("SELECT id FROM teams WHERE name = $1"))
+        let id: String = sqlx::query_scalar(&self.sql("SELECT id FROM teams WHERE name = $1"))
             .bind(name)
             .fetch_one(self.pool())
             .await
             .context("reading a team")?;
-        Ok(parse_uuid(&row.get::<String, _>("id")))
+        Ok(parse_uuid(&id))
     }
 
     /// Every team, by name.
     #[tracing::instrument(name = "db.teams", skip_all)]
     pub async fn teams(&self) -> Result<Vec<Team>, DbError> {
-        let rows = sqlx::query("SELECT id, name FROM teams ORDER BY name")
-            .fetch_all(self.pool())
-            .await
-            .context("listing teams")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: String,
+            name: String,
+        }
+        let rows: Vec<Row> = rows_of(
+            sqlx::query("SELECT id, name FROM teams ORDER BY name")
+                .fetch_all(self.pool())
+                .await,
+            "listing teams",
+        )?;
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|r| Team {
-                id: parse_uuid(&r.get::<String, _>("id")),
-                name: r.get("name"),
+                id: parse_uuid(&r.id),
+                name: r.name,
             })
             .collect())
     }
@@ -93,17 +99,21 @@ impl Store {
     /// deactivated; takes as long for unknown logins as for known ones.
     #[tracing::instrument(name = "db.check_credentials", skip_all)]
     pub async fn check_credentials(&self, login: &str, password: &str) -> Result<Option<Uuid>, DbError> {
-        let row = sqlx::query(&self.sql("SELECT id, password_hash, active FROM users WHERE login = $1"))
-            .bind(normalise_login(login))
-            .fetch_optional(self.pool())
-            .await
-            .context("reading an account")?;
-        let (id, hash, active) = match &row {
-            Some(r) => (
-                Some(parse_uuid(&r.get::<String, _>("id"))),
-                r.get::<String, _>("password_hash"),
-                r.get::<i64, _>("active") == 1,
-            ),
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: String,
+            password_hash: String,
+            active: i64,
+        }
+        let row: Option<Row> = maybe_row_of(
+            sqlx::query(&self.sql("SELECT id, password_hash, active FROM users WHERE login = $1"))
+                .bind(normalise_login(login))
+                .fetch_optional(self.pool())
+                .await,
+            "reading an account",
+        )?;
+        let (id, hash, active) = match row {
+            Some(r) => (Some(parse_uuid(&r.id)), r.password_hash, r.active == 1),
             None => (None, dummy_hash().to_owned(), false),
         };
         let password = password.to_owned();
@@ -118,39 +128,43 @@ impl Store {
     /// The person with this id, as requests act for them, if active.
     #[tracing::instrument(name = "db.viewer", skip_all)]
     pub async fn viewer(&self, user: Uuid) -> Result<Option<Viewer>, DbError> {
-        let row = sqlx::query(&self.sql("SELECT login, name, role, active FROM users WHERE id = $1"))
-            .bind(user.to_string())
-            .fetch_optional(self.pool())
-            .await
-            .context("reading an account")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            person: Person,
+            active: i64,
+        }
+        let row: Option<Row> = maybe_row_of(
+            sqlx::query(&self.sql("SELECT login, name, role, active FROM users WHERE id = $1"))
+                .bind(user.to_string())
+                .fetch_optional(self.pool())
+                .await,
+            "reading an account",
+        )?;
         match row {
-            Some(row) if row.get::<i64, _>("active") == 1 => self.viewer_of(user, &row).await,
+            Some(row) if row.active == 1 => self.viewer_of(user, row.person).await,
             _ => Ok(None),
         }
     }
 
-    /// The viewer for `user` from a row holding its `login`, `name` and `role`, with its
-    /// teams (home team first).
-    async fn viewer_of(&self, user: Uuid, row: &sqlx::any::AnyRow) -> Result<Option<Viewer>, DbError> {
-        let Ok(role) = row.get::<String, _>("role").parse::<Role>() else {
+    /// The viewer for `user`, who is `person`, with their teams (home team first).
+    async fn viewer_of(&self, user: Uuid, person: Person) -> Result<Option<Viewer>, DbError> {
+        let Ok(role) = person.role.parse::<Role>() else {
             return Ok(None);
         };
-        let teams = sqlx::query(
+        let teams: Vec<String> = sqlx::query_scalar(
             &self.sql("SELECT team_id FROM memberships WHERE user_id = $1 ORDER BY position, team_id"),
         )
         .bind(user.to_string())
         .fetch_all(self.pool())
         .await
-        .context("reading team memberships")?
-        .iter()
-        .map(|r| parse_uuid(&r.get::<String, _>("team_id")))
-        .collect();
+        .context("reading team memberships")?;
         Ok(Some(Viewer {
             user_id: user,
-            name: row.get("name"),
-            login: row.get("login"),
+            name: person.name,
+            login: person.login,
             role,
-            teams,
+            teams: teams.iter().map(|t| parse_uuid(t)).collect(),
         }))
     }
 
@@ -190,26 +204,34 @@ impl Store {
     /// request.
     #[tracing::instrument(name = "db.session", skip_all)]
     pub async fn session(&self, token: &str, now: Timestamp) -> Result<Option<Session>, DbError> {
-        let row = sqlx::query(&self.sql(
-            "SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, u.login, u.name, u.role
-             FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.active = 1",
-        ))
-        .bind(token_hash(token))
-        .bind(now.0)
-        .fetch_optional(self.pool())
-        .await
-        .context("reading a session")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: String,
+            user_id: String,
+            last_seen_at: i64,
+            expires_at: i64,
+            #[sqlx(flatten)]
+            person: Person,
+        }
+        let row: Option<Row> = maybe_row_of(
+            sqlx::query(&self.sql(
+                "SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, u.login, u.name, u.role
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.active = 1",
+            ))
+            .bind(token_hash(token))
+            .bind(now.0)
+            .fetch_optional(self.pool())
+            .await,
+            "reading a session",
+        )?;
         let Some(row) = row else { return Ok(None) };
-        let id = parse_uuid(&row.get::<String, _>("id"));
-        let Some(viewer) = self
-            .viewer_of(parse_uuid(&row.get::<String, _>("user_id")), &row)
-            .await?
-        else {
+        let id = parse_uuid(&row.id);
+        let Some(viewer) = self.viewer_of(parse_uuid(&row.user_id), row.person).await? else {
             return Ok(None);
         };
         // Recorded at most every ten minutes, so a sync does not write for it.
-        if now.0 - row.get::<i64, _>("last_seen_at") > 600_000 {
+        if now.0 - row.last_seen_at > 600_000 {
             let _writer = self.writer().await;
             sqlx::query(&self.sql("UPDATE sessions SET last_seen_at = $1 WHERE id = $2"))
                 .bind(now.0)
@@ -221,7 +243,7 @@ impl Store {
         Ok(Some(Session {
             id,
             viewer,
-            expires_at: Timestamp(row.get("expires_at")),
+            expires_at: Timestamp(row.expires_at),
         }))
     }
 
@@ -243,24 +265,36 @@ impl Store {
     /// A person's sessions, newest first.
     #[tracing::instrument(name = "db.sessions_of", skip_all)]
     pub async fn sessions_of(&self, user: Uuid) -> Result<Vec<SessionInfo>, DbError> {
-        let rows = sqlx::query(&self.sql(
-            "SELECT id, user_id, user_agent, created_at, last_seen_at, expires_at, revoked_at
-             FROM sessions WHERE user_id = $1 ORDER BY created_at DESC",
-        ))
-        .bind(user.to_string())
-        .fetch_all(self.pool())
-        .await
-        .context("listing sessions")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: String,
+            user_id: String,
+            user_agent: String,
+            created_at: i64,
+            last_seen_at: i64,
+            expires_at: i64,
+            revoked_at: Option<i64>,
+        }
+        let rows: Vec<Row> = rows_of(
+            sqlx::query(&self.sql(
+                "SELECT id, user_id, user_agent, created_at, last_seen_at, expires_at, revoked_at
+                 FROM sessions WHERE user_id = $1 ORDER BY created_at DESC",
+            ))
+            .bind(user.to_string())
+            .fetch_all(self.pool())
+            .await,
+            "listing sessions",
+        )?;
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|r| SessionInfo {
-                id: parse_uuid(&r.get::<String, _>("id")),
-                user_id: parse_uuid(&r.get::<String, _>("user_id")),
-                user_agent: r.get("user_agent"),
-                created_at: Timestamp(r.get("created_at")),
-                last_seen_at: Timestamp(r.get("last_seen_at")),
-                expires_at: Timestamp(r.get("expires_at")),
-                revoked_at: r.get::<Option<i64>, _>("revoked_at").map(Timestamp),
+                id: parse_uuid(&r.id),
+                user_id: parse_uuid(&r.user_id),
+                user_agent: r.user_agent,
+                created_at: Timestamp(r.created_at),
+                last_seen_at: Timestamp(r.last_seen_at),
+                expires_at: Timestamp(r.expires_at),
+                revoked_at: r.revoked_at.map(Timestamp),
             })
             .collect())
     }
@@ -268,32 +302,47 @@ impl Store {
     /// Every account, by name.
     #[tracing::instrument(name = "db.users", skip_all)]
     pub async fn users(&self) -> Result<Vec<User>, DbError> {
-        let rows = sqlx::query("SELECT id, login, name, role, active FROM users ORDER BY name, login")
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: String,
+            #[sqlx(flatten)]
+            person: Person,
+            active: i64,
+        }
+        #[derive(sqlx::FromRow)]
+        struct Member {
+            user_id: String,
+            name: String,
+        }
+        let rows: Vec<Row> = rows_of(
+            sqlx::query("SELECT id, login, name, role, active FROM users ORDER BY name, login")
+                .fetch_all(self.pool())
+                .await,
+            "listing accounts",
+        )?;
+        let members: Vec<Member> = rows_of(
+            sqlx::query(
+                "SELECT m.user_id, t.name FROM memberships m JOIN teams t ON t.id = m.team_id
+                 ORDER BY m.user_id, m.position, t.name",
+            )
             .fetch_all(self.pool())
-            .await
-            .context("listing accounts")?;
-        let members = sqlx::query(
-            "SELECT m.user_id, t.name FROM memberships m JOIN teams t ON t.id = m.team_id
-             ORDER BY m.user_id, m.position, t.name",
-        )
-        .fetch_all(self.pool())
-        .await
-        .context("listing team memberships")?;
+            .await,
+            "listing team memberships",
+        )?;
         let mut teams: HashMap<String, Vec<String>> = HashMap::new();
-        for m in &members {
-            teams.entry(m.get("user_id")).or_default().push(m.get("name"));
+        for m in members {
+            teams.entry(m.user_id).or_default().push(m.name);
         }
         Ok(rows
-            .iter()
+            .into_iter()
             .filter_map(|r| {
-                let id: String = r.get("id");
                 Some(User {
-                    id: parse_uuid(&id),
-                    login: r.get("login"),
-                    name: r.get("name"),
-                    role: r.get::<String, _>("role").parse().ok()?,
-                    active: r.get::<i64, _>("active") == 1,
-                    teams: teams.remove(&id).unwrap_or_default(),
+                    id: parse_uuid(&r.id),
+                    login: r.person.login,
+                    name: r.person.name,
+                    role: r.person.role.parse().ok()?,
+                    active: r.active == 1,
+                    teams: teams.remove(&r.id).unwrap_or_default(),
                 })
             })
             .collect())
@@ -412,4 +461,12 @@ impl Store {
 
 pub(crate) fn parse_uuid(text: &str) -> Uuid {
     text.parse().unwrap_or(Uuid::nil())
+}
+
+/// Who a person is, as several queries read it.
+#[derive(sqlx::FromRow)]
+struct Person {
+    login: String,
+    name: String,
+    role: String,
 }

@@ -86,6 +86,13 @@ pub(super) struct Placed {
     pub(super) seq: i64,
 }
 
+/// A report id and its heads, as several queries read them.
+#[derive(sqlx::FromRow)]
+struct IdHeads {
+    report_id: String,
+    heads: String,
+}
+
 /// What a refused quarantined report is told.
 pub const QUARANTINE_REASON: &str = "this report is held for review on the server because its stored copy is damaged; \
      your changes are kept on this device";
@@ -110,21 +117,29 @@ impl Store {
              WHERE d.report_id IN ({ids})",
             ids.len(),
         );
-        let rows = bind_ids(&sql, ids)
-            .fetch_all(&self.pool)
-            .await
-            .context("loading documents")?;
+        /// A stored document as loaded.
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            report_id: String,
+            doc: Vec<u8>,
+            heads: String,
+            seq: i64,
+            quarantined: i64,
+        }
+        let rows: Vec<Row> = rows_of(
+            bind_ids(&sql, ids).fetch_all(&self.pool).await,
+            "loading documents",
+        )?;
         Ok(rows
-            .iter()
+            .into_iter()
             .filter_map(|r| {
-                let id: String = r.get("report_id");
                 Some((
-                    id.parse().ok()?,
+                    r.report_id.parse().ok()?,
                     StoredDoc {
-                        doc: unpack(r.get("doc")),
-                        heads: r.get("heads"),
-                        seq: r.get("seq"),
-                        quarantined: r.get::<i64, _>("quarantined") != 0,
+                        doc: unpack(r.doc),
+                        heads: r.heads,
+                        seq: r.seq,
+                        quarantined: r.quarantined != 0,
                     },
                 ))
             })
@@ -152,18 +167,25 @@ impl Store {
     /// Every quarantined document, newest first.
     #[tracing::instrument(name = "db.quarantined", skip_all)]
     pub async fn quarantined(&self) -> Result<Vec<QuarantinedDoc>, DbError> {
-        let rows =
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            report_id: String,
+            reason: String,
+            detected_at: i64,
+        }
+        let rows: Vec<Row> = rows_of(
             sqlx::query("SELECT report_id, reason, detected_at FROM quarantine ORDER BY detected_at DESC")
                 .fetch_all(&self.pool)
-                .await
-                .context("listing quarantined documents")?;
+                .await,
+            "listing quarantined documents",
+        )?;
         Ok(rows
-            .iter()
+            .into_iter()
             .filter_map(|r| {
                 Some(QuarantinedDoc {
-                    id: r.get::<String, _>("report_id").parse().ok()?,
-                    reason: r.get("reason"),
-                    detected_at: Timestamp(r.get("detected_at")),
+                    id: r.report_id.parse().ok()?,
+                    reason: r.reason,
+                    detected_at: Timestamp(r.detected_at),
                 })
             })
             .collect())
@@ -196,14 +218,14 @@ impl Store {
                 &format!("SELECT report_id, heads FROM documents WHERE report_id IN ({{ids}}){lock}"),
                 chunk.len(),
             );
-            let rows = bind_ids(&sql, chunk)
-                .fetch_all(&mut *tx)
-                .await
-                .context("locking documents")?;
-            current.extend(rows.iter().filter_map(|row| {
-                let id: ReportId = row.get::<String, _>("report_id").parse().ok()?;
-                Some((id, row.get::<String, _>("heads")))
-            }));
+            let rows: Vec<IdHeads> = rows_of(
+                bind_ids(&sql, chunk).fetch_all(&mut *tx).await,
+                "locking documents",
+            )?;
+            current.extend(
+                rows.into_iter()
+                    .filter_map(|r| Some((r.report_id.parse().ok()?, r.heads))),
+            );
         }
         // Requests whose documents someone changed since they were loaded merge again.
         let unchanged = |c: &Batch| {
@@ -220,13 +242,13 @@ impl Store {
             .count();
         let mut next_seq = 0;
         if changed > 0 {
-            let row =
-                sqlx::query(&self.sql("UPDATE sync_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq"))
-                    .bind(i64::try_from(changed).unwrap_or(i64::MAX))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .context("taking feed sequence numbers")?;
-            let last: i64 = row.get("seq");
+            let last: i64 = sqlx::query_scalar(
+                &self.sql("UPDATE sync_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq"),
+            )
+            .bind(i64::try_from(changed).unwrap_or(i64::MAX))
+            .fetch_one(&mut *tx)
+            .await
+            .context("taking feed sequence numbers")?;
             next_seq = last - i64::try_from(changed).unwrap_or(0) + 1;
         }
         let results: Vec<Option<(Writer, Vec<Placed>)>> = commits
@@ -345,20 +367,23 @@ impl Store {
     /// recorded it (changes stored before receipts existed have none).
     #[tracing::instrument(name = "db.receipts", skip_all)]
     pub async fn receipts(&self, id: ReportId) -> Result<HashMap<String, Timestamp>, DbError> {
-        let rows =
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            hashes: String,
+            received_at: i64,
+        }
+        let rows: Vec<Row> = rows_of(
             sqlx::query(&self.sql("SELECT hashes, received_at FROM change_receipts WHERE report_id = $1"))
                 .bind(id.to_string())
                 .fetch_all(&self.pool)
-                .await
-                .context("reading when changes were received")?;
+                .await,
+            "reading when changes were received",
+        )?;
         Ok(rows
             .iter()
             .flat_map(|r| {
-                let at = Timestamp(r.get::<i64, _>("received_at"));
-                r.get::<String, _>("hashes")
-                    .split_whitespace()
-                    .map(|h| (h.to_owned(), at))
-                    .collect::<Vec<_>>()
+                let at = Timestamp(r.received_at);
+                r.hashes.split_whitespace().map(move |h| (h.to_owned(), at))
             })
             .collect())
     }
@@ -366,7 +391,7 @@ impl Store {
     /// Bytes of changes `person` pushed that the server stored since `since`.
     #[tracing::instrument(name = "db.received_bytes_since", skip_all)]
     pub async fn received_bytes_since(&self, person: uuid::Uuid, since: Timestamp) -> Result<i64, DbError> {
-        let row = sqlx::query(&self.sql(
+        sqlx::query_scalar(&self.sql(
             "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS total FROM change_receipts
              WHERE user_id = $1 AND received_at >= $2",
         ))
@@ -374,33 +399,41 @@ impl Store {
         .bind(since.0)
         .fetch_one(&self.pool)
         .await
-        .context("reading what a person sent today")?;
-        Ok(row.get("total"))
+        .context("reading what a person sent today")
     }
 
     /// Every stored document id with its heads, for consistency checks.
     #[tracing::instrument(name = "db.all_heads", skip_all)]
     pub async fn all_heads(&self) -> Result<Vec<(ReportId, String)>, DbError> {
-        let rows = sqlx::query("SELECT report_id, heads FROM documents ORDER BY report_id")
-            .fetch_all(&self.pool)
-            .await
-            .context("listing documents")?;
+        let rows: Vec<IdHeads> = rows_of(
+            sqlx::query("SELECT report_id, heads FROM documents ORDER BY report_id")
+                .fetch_all(&self.pool)
+                .await,
+            "listing documents",
+        )?;
         Ok(rows
-            .iter()
-            .filter_map(|r| Some((r.get::<String, _>("report_id").parse().ok()?, r.get("heads"))))
+            .into_iter()
+            .filter_map(|r| Some((r.report_id.parse().ok()?, r.heads)))
             .collect())
     }
 
     /// How many documents are stored, and their total size in bytes.
     #[tracing::instrument(name = "db.document_stats", skip_all)]
     pub async fn document_stats(&self) -> Result<(i64, i64), DbError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(LENGTH(doc)), 0) AS BIGINT) AS bytes FROM documents",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .context("counting documents")?;
-        Ok((row.get("n"), row.get("bytes")))
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            n: i64,
+            bytes: i64,
+        }
+        let row: Row = row_of(
+            sqlx::query(
+                "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(LENGTH(doc)), 0) AS BIGINT) AS bytes FROM documents",
+            )
+            .fetch_one(&self.pool)
+            .await,
+            "counting documents",
+        )?;
+        Ok((row.n, row.bytes))
     }
 
     /// The database's size on disk, in bytes (SQLite: pages in use; PostgreSQL: the
@@ -413,11 +446,10 @@ impl Store {
             }
             Backend::Postgres => "SELECT pg_database_size(current_database()) AS bytes",
         };
-        let row = sqlx::query(sql)
+        sqlx::query_scalar(sql)
             .fetch_one(&self.pool)
             .await
-            .context("measuring the database")?;
-        Ok(row.get("bytes"))
+            .context("measuring the database")
     }
 
     /// Writes merged documents: replacing stored ones (`stored_already`), or inserting new

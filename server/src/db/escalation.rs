@@ -33,15 +33,15 @@ impl Store {
                  ON CONFLICT (report_id, priority_rank) DO NOTHING RETURNING report_id",
                 values_list(rows.len(), 3)
             ));
-            let inserted = rows
+            let inserted: Vec<String> = rows
                 .iter()
-                .fold(sqlx::query(&sql), |q, (id, rank)| {
+                .fold(sqlx::query_scalar(&sql), |q, (id, rank)| {
                     q.bind(id.clone()).bind(*rank).bind(now.0)
                 })
                 .fetch_all(&mut **tx)
                 .await
                 .context("recording escalations")?;
-            new.extend(inserted.iter().map(|r| r.get::<String, _>("report_id")));
+            new.extend(inserted);
         }
         for ids in new.chunks(ACTION_ROWS_PER_STATEMENT) {
             // Both statements read the escalations of these reports raised by this merge
@@ -62,11 +62,15 @@ impl Store {
                  WHERE {raised_now} AND u.role = 'supervisor' AND u.active = 1
                  ON CONFLICT (id) DO NOTHING RETURNING user_id"
             ));
-            let told = bind_raised(&notify, now, ids)
-                .fetch_all(&mut **tx)
-                .await
-                .context("notifying supervisors")?;
-            let mut users: Vec<String> = told.iter().map(|r| r.get("user_id")).collect();
+            #[derive(sqlx::FromRow)]
+            struct Told {
+                user_id: String,
+            }
+            let told: Vec<Told> = rows_of(
+                bind_raised(&notify, now, ids).fetch_all(&mut **tx).await,
+                "notifying supervisors",
+            )?;
+            let mut users: Vec<String> = told.into_iter().map(|t| t.user_id).collect();
             users.sort_unstable();
             users.dedup();
             bump_notice_marks(self.backend, tx, &users).await?;
@@ -89,12 +93,13 @@ impl Store {
     /// any): one primary-key lookup, so every sync can ask.
     #[tracing::instrument(name = "db.notice_mark", skip_all)]
     pub async fn notice_mark(&self, user: uuid::Uuid) -> Result<i64, DbError> {
-        let row = sqlx::query(&self.sql("SELECT version FROM notice_marks WHERE user_id = $1"))
-            .bind(user.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .context("reading a notification mark")?;
-        Ok(row.map_or(0, |r| r.get("version")))
+        let version: Option<i64> =
+            sqlx::query_scalar(&self.sql("SELECT version FROM notice_marks WHERE user_id = $1"))
+                .bind(user.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a notification mark")?;
+        Ok(version.unwrap_or(0))
     }
 
     /// `user`'s unread notifications, newest first (at most [`app::protocol::MAX_NOTICES`]).
@@ -110,20 +115,30 @@ impl Store {
              ORDER BY n.created_at DESC, n.id",
             app::protocol::MAX_NOTICES
         ));
-        let rows = sqlx::query(&sql)
-            .bind(user.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .context("reading notifications")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: String,
+            report_id: String,
+            title: String,
+            priority_rank: i64,
+            created_at: i64,
+        }
+        let rows: Vec<Row> = rows_of(
+            sqlx::query(&sql)
+                .bind(user.to_string())
+                .fetch_all(&self.pool)
+                .await,
+            "reading notifications",
+        )?;
         Ok(rows
-            .iter()
+            .into_iter()
             .filter_map(|r| {
                 Some(app::protocol::Notice {
-                    id: r.get("id"),
-                    report_id: r.get::<String, _>("report_id").parse().ok()?,
-                    title: r.get("title"),
-                    priority: Priority::from_rank(r.get("priority_rank"))?,
-                    raised_at: Timestamp(r.get("created_at")),
+                    id: r.id,
+                    report_id: r.report_id.parse().ok()?,
+                    title: r.title,
+                    priority: Priority::from_rank(r.priority_rank)?,
+                    raised_at: Timestamp(r.created_at),
                 })
             })
             .collect())

@@ -1,9 +1,7 @@
 //! The rows of the CSV export: the incidents a person may read.
 
+use super::{DbError, Store, read_filter, rows_of};
 use app::domain::Timestamp;
-use sqlx::Row;
-
-use super::{Context, DbError, Store, read_filter};
 
 impl Store {
     /// The CSV rows (as text cells in [`crate::export::COLUMNS`] order) of every report `viewer` may
@@ -20,37 +18,51 @@ impl Store {
              FROM reports WHERE {readable} ORDER BY reported_at DESC, id DESC",
         ));
         let query = sqlx::query(&sql).bind(viewer.user_id.to_string());
-        let rows = teams
-            .into_iter()
-            .fold(query, sqlx::query::Query::bind)
-            .fetch_all(self.pool())
-            .await
-            .context("exporting incidents")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: String,
+            title: String,
+            category: String,
+            severity: String,
+            status: String,
+            occurred_at: i64,
+            reported_at: i64,
+            place: String,
+            latitude: Option<f64>,
+            longitude: Option<f64>,
+            reporter: String,
+            people_involved: String,
+            what_happened: String,
+            immediate_actions: String,
+        }
+        let rows: Vec<Row> = rows_of(
+            teams
+                .into_iter()
+                .fold(query, sqlx::query::Query::bind)
+                .fetch_all(self.pool())
+                .await,
+            "exporting incidents",
+        )?;
+        let number = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|r| {
-                let people: Vec<String> =
-                    serde_json::from_str(&r.get::<String, _>("people_involved")).unwrap_or_default();
-                let number = |col: &str| {
-                    r.get::<Option<f64>, _>(col)
-                        .map(|v| v.to_string())
-                        .unwrap_or_default()
-                };
+                let people: Vec<String> = serde_json::from_str(&r.people_involved).unwrap_or_default();
                 vec![
-                    r.get::<String, _>("id"),
-                    r.get("title"),
-                    r.get("category"),
-                    r.get("severity"),
-                    r.get("status"),
-                    Timestamp(r.get("occurred_at")).display_utc(),
-                    Timestamp(r.get("reported_at")).display_utc(),
-                    r.get("place"),
-                    number("latitude"),
-                    number("longitude"),
-                    r.get("reporter"),
+                    r.id,
+                    r.title,
+                    r.category,
+                    r.severity,
+                    r.status,
+                    Timestamp(r.occurred_at).display_utc(),
+                    Timestamp(r.reported_at).display_utc(),
+                    r.place,
+                    number(r.latitude),
+                    number(r.longitude),
+                    r.reporter,
                     people.join("; "),
-                    r.get("what_happened"),
-                    r.get("immediate_actions"),
+                    r.what_happened,
+                    r.immediate_actions,
                 ]
             })
             .collect())

@@ -19,11 +19,10 @@ impl Store {
     /// The last feed sequence number committed.
     #[tracing::instrument(name = "db.current_seq", skip_all)]
     pub async fn current_seq(&self) -> Result<i64, DbError> {
-        let row = sqlx::query("SELECT seq FROM sync_counter WHERE id = 1")
+        sqlx::query_scalar("SELECT seq FROM sync_counter WHERE id = 1")
             .fetch_one(&self.pool)
             .await
-            .context("reading the feed position")?;
-        Ok(row.get("seq"))
+            .context("reading the feed position")
     }
 
     /// Reports `device` follows that changed after `since` and up to `until`, oldest
@@ -43,23 +42,32 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<FeedRow>, DbError> {
         let from_changes = until.saturating_sub(since) <= FEED_FROM_CHANGES;
-        let rows = sqlx::query(&self.sql(feed_sql(self.backend, from_changes)))
-            .bind(device.to_string())
-            .bind(since)
-            .bind(until)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .context("reading the feed")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            report_id: String,
+            seq: i64,
+            doc: Vec<u8>,
+            known_heads: String,
+        }
+        let rows: Vec<Row> = rows_of(
+            sqlx::query(&self.sql(feed_sql(self.backend, from_changes)))
+                .bind(device.to_string())
+                .bind(since)
+                .bind(until)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await,
+            "reading the feed",
+        )?;
         tracing::Span::current().record("n", rows.len());
         Ok(rows
-            .iter()
+            .into_iter()
             .filter_map(|r| {
                 Some(FeedRow {
-                    id: r.get::<String, _>("report_id").parse().ok()?,
-                    seq: r.get("seq"),
-                    doc: unpack(r.get("doc")),
-                    known_heads: r.get("known_heads"),
+                    id: r.report_id.parse().ok()?,
+                    seq: r.seq,
+                    doc: unpack(r.doc),
+                    known_heads: r.known_heads,
                 })
             })
             .collect())

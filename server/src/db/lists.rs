@@ -19,22 +19,25 @@ impl Store {
         {
             return Ok(version.clone());
         }
-        let rows = sqlx::query(
-            "SELECT 'plan' AS list, category AS item, updated_at FROM plans
-             UNION ALL SELECT 'category', key, updated_at FROM categories
-             ORDER BY list, item",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .context("reading the lists' versions")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            list: String,
+            item: String,
+            updated_at: i64,
+        }
+        let rows: Vec<Row> = rows_of(
+            sqlx::query(
+                "SELECT 'plan' AS list, category AS item, updated_at FROM plans
+                 UNION ALL SELECT 'category', key, updated_at FROM categories
+                 ORDER BY list, item",
+            )
+            .fetch_all(&self.pool)
+            .await,
+            "reading the lists' versions",
+        )?;
         let mut hash = sha2::Sha256::new();
         for row in &rows {
-            hash.update(format!(
-                "{}:{}@{}\n",
-                row.get::<String, _>("list"),
-                row.get::<String, _>("item"),
-                row.get::<i64, _>("updated_at")
-            ));
+            hash.update(format!("{}:{}@{}\n", row.list, row.item, row.updated_at));
         }
         let version = hex::encode(&hash.finalize()[..8]);
         *self.cached_lists_version() = Some((std::time::Instant::now(), version.clone()));
@@ -53,16 +56,24 @@ impl Store {
     /// Every report category, active or retired, in the order forms list them.
     #[tracing::instrument(name = "db.categories", skip_all)]
     pub async fn categories(&self) -> Result<Vec<app::domain::CategoryDef>, DbError> {
-        let rows = sqlx::query("SELECT key, label, active FROM categories ORDER BY position, key")
-            .fetch_all(&self.pool)
-            .await
-            .context("reading categories")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            key: String,
+            label: String,
+            active: i64,
+        }
+        let rows: Vec<Row> = rows_of(
+            sqlx::query("SELECT key, label, active FROM categories ORDER BY position, key")
+                .fetch_all(&self.pool)
+                .await,
+            "reading categories",
+        )?;
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|r| app::domain::CategoryDef {
-                key: app::domain::Category(r.get("key")),
-                label: r.get("label"),
-                active: r.get::<i64, _>("active") == 1,
+                key: app::domain::Category(r.key),
+                label: r.label,
+                active: r.active == 1,
             })
             .collect())
     }
@@ -95,17 +106,25 @@ impl Store {
     /// Every response plan, by category.
     #[tracing::instrument(name = "db.plans", skip_all)]
     pub async fn plans(&self) -> Result<Vec<app::domain::Plan>, DbError> {
-        let rows = sqlx::query("SELECT category, steps, updated_at FROM plans ORDER BY category")
-            .fetch_all(&self.pool)
-            .await
-            .context("reading response plans")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            category: String,
+            steps: String,
+            updated_at: i64,
+        }
+        let rows: Vec<Row> = rows_of(
+            sqlx::query("SELECT category, steps, updated_at FROM plans ORDER BY category")
+                .fetch_all(&self.pool)
+                .await,
+            "reading response plans",
+        )?;
         Ok(rows
-            .iter()
+            .into_iter()
             .filter_map(|r| {
                 Some(app::domain::Plan {
-                    category: app::domain::Category(r.get("category")),
-                    steps: serde_json::from_str(&r.get::<String, _>("steps")).ok()?,
-                    updated_at: Timestamp(r.get("updated_at")),
+                    category: app::domain::Category(r.category),
+                    steps: serde_json::from_str(&r.steps).ok()?,
+                    updated_at: Timestamp(r.updated_at),
                 })
             })
             .collect())

@@ -29,7 +29,7 @@ use app::domain::access::{Ownership, Role, Viewer};
 use app::domain::{Priority, Report, ReportId, Severity, Status, Timestamp};
 use sha2::Digest;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Executor};
 use tokio::sync::Mutex;
 
 use crate::cpu::CpuPool;
@@ -77,6 +77,45 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
             source: Arc::new(source),
         })
     }
+}
+
+/// Reads every row of `rows` as a `T` (its `sqlx::FromRow`): one struct per query, so a
+/// column's name and type are written once.
+pub(crate) fn rows_of<T>(
+    rows: Result<Vec<AnyRow>, sqlx::Error>,
+    action: &'static str,
+) -> Result<Vec<T>, DbError>
+where
+    T: for<'r> sqlx::FromRow<'r, AnyRow>,
+{
+    rows.context(action)?
+        .iter()
+        .map(T::from_row)
+        .collect::<Result<_, _>>()
+        .context(action)
+}
+
+/// Reads one row as a `T` (see [`rows_of`]).
+pub(crate) fn row_of<T>(row: Result<AnyRow, sqlx::Error>, action: &'static str) -> Result<T, DbError>
+where
+    T: for<'r> sqlx::FromRow<'r, AnyRow>,
+{
+    T::from_row(&row.context(action)?).context(action)
+}
+
+/// Reads an optional row as a `T` (see [`rows_of`]).
+pub(crate) fn maybe_row_of<T>(
+    row: Result<Option<AnyRow>, sqlx::Error>,
+    action: &'static str,
+) -> Result<Option<T>, DbError>
+where
+    T: for<'r> sqlx::FromRow<'r, AnyRow>,
+{
+    row.context(action)?
+        .as_ref()
+        .map(T::from_row)
+        .transpose()
+        .context(action)
 }
 
 /// Which database is behind the store.

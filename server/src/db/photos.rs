@@ -2,9 +2,8 @@
 //! photos themselves (once per SHA-256) and which report may show which.
 
 use app::domain::{PhotoRef, ReportId, Timestamp};
-use sqlx::Row;
 
-use super::{Context, DbError, Store};
+use super::{Context, DbError, Store, rows_of};
 
 /// How long an abandoned upload's chunks are kept.
 const ABANDONED_AFTER_MS: i64 = 7 * 24 * 3_600_000;
@@ -52,7 +51,7 @@ impl Store {
     }
 
     async fn partial_len(&self, report: ReportId, sha256: &str) -> Result<u64, DbError> {
-        let row = sqlx::query(&self.sql(
+        let held: i64 = sqlx::query_scalar(&self.sql(
             "SELECT CAST(COALESCE(SUM(LENGTH(bytes)), 0) AS BIGINT) AS held
              FROM photo_chunks WHERE report_id = $1 AND sha256 = $2",
         ))
@@ -61,20 +60,20 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .context("reading an upload's progress")?;
-        Ok(u64::try_from(row.get::<i64, _>("held")).unwrap_or(0))
+        Ok(u64::try_from(held).unwrap_or(0))
     }
 
     /// Bytes of unfinished photo uploads `person` has sent.
     #[tracing::instrument(name = "db.pending_photo_bytes", skip_all)]
     pub async fn pending_photo_bytes(&self, person: uuid::Uuid) -> Result<u64, DbError> {
-        let row = sqlx::query(&self.sql(
+        let held: i64 = sqlx::query_scalar(&self.sql(
             "SELECT CAST(COALESCE(SUM(LENGTH(bytes)), 0) AS BIGINT) AS held FROM photo_chunks WHERE user_id = $1",
         ))
         .bind(person.to_string())
         .fetch_one(&self.pool)
         .await
         .context("reading a person's unfinished uploads")?;
-        Ok(u64::try_from(row.get::<i64, _>("held")).unwrap_or(0))
+        Ok(u64::try_from(held).unwrap_or(0))
     }
 
     /// Appends `chunk` (sent by `by`) to the upload of `sha256` for `report` if `offset`
@@ -125,24 +124,28 @@ impl Store {
     /// The bytes of the upload in progress, in order.
     #[tracing::instrument(name = "db.uploaded_bytes", skip_all)]
     pub async fn uploaded_bytes(&self, report: ReportId, sha256: &str) -> Result<Vec<u8>, DbError> {
-        let rows = sqlx::query(&self.sql(
-            "SELECT start_at, bytes FROM photo_chunks WHERE report_id = $1 AND sha256 = $2
-             ORDER BY start_at",
-        ))
-        .bind(report.to_string())
-        .bind(sha256.to_owned())
-        .fetch_all(&self.pool)
-        .await
-        .context("reading an upload")?;
+        #[derive(sqlx::FromRow)]
+        struct Chunk {
+            start_at: i64,
+            bytes: Vec<u8>,
+        }
+        let chunks: Vec<Chunk> = rows_of(
+            sqlx::query(&self.sql(
+                "SELECT start_at, bytes FROM photo_chunks WHERE report_id = $1 AND sha256 = $2
+                 ORDER BY start_at",
+            ))
+            .bind(report.to_string())
+            .bind(sha256.to_owned())
+            .fetch_all(&self.pool)
+            .await,
+            "reading an upload",
+        )?;
         let mut bytes = Vec::new();
-        for row in &rows {
+        for chunk in &chunks {
             // Chunks are only ever appended at the end, so they are contiguous; a gap
             // would make the hash check fail anyway.
-            debug_assert_eq!(
-                row.get::<i64, _>("start_at"),
-                i64::try_from(bytes.len()).unwrap_or(-1)
-            );
-            bytes.extend_from_slice(&row.get::<Vec<u8>, _>("bytes"));
+            debug_assert_eq!(chunk.start_at, i64::try_from(bytes.len()).unwrap_or(-1));
+            bytes.extend_from_slice(&chunk.bytes);
         }
         Ok(bytes)
     }
@@ -207,7 +210,7 @@ impl Store {
     /// The bytes of a photo `report` shows, if it is stored for it.
     #[tracing::instrument(name = "db.photo", skip_all)]
     pub async fn photo(&self, report: ReportId, sha256: &str) -> Result<Option<Vec<u8>>, DbError> {
-        let row = sqlx::query(&self.sql(
+        sqlx::query_scalar(&self.sql(
             "SELECT p.bytes FROM report_photos r JOIN photos p ON p.sha256 = r.sha256
              WHERE r.report_id = $1 AND r.sha256 = $2",
         ))
@@ -215,18 +218,16 @@ impl Store {
         .bind(sha256.to_owned())
         .fetch_optional(&self.pool)
         .await
-        .context("reading a photo")?;
-        Ok(row.map(|r| r.get::<Vec<u8>, _>("bytes")))
+        .context("reading a photo")
     }
 
     /// The hashes of the photos stored for `report`.
     #[tracing::instrument(name = "db.stored_photos", skip_all)]
     pub async fn stored_photos(&self, report: ReportId) -> Result<Vec<String>, DbError> {
-        let rows = sqlx::query(&self.sql("SELECT sha256 FROM report_photos WHERE report_id = $1"))
+        sqlx::query_scalar(&self.sql("SELECT sha256 FROM report_photos WHERE report_id = $1"))
             .bind(report.to_string())
             .fetch_all(&self.pool)
             .await
-            .context("listing a report's photos")?;
-        Ok(rows.iter().map(|r| r.get::<String, _>("sha256")).collect())
+            .context("listing a report's photos")
     }
 }

@@ -12,19 +12,25 @@ impl Store {
                 "SELECT id, owner_id, team_id, sensitive FROM reports WHERE id IN ({ids})",
                 chunk.len(),
             );
-            let rows = bind_ids(&sql, chunk)
-                .fetch_all(&self.pool)
-                .await
-                .context("reading who reports belong to")?;
-            out.extend(rows.iter().filter_map(|r| {
-                let id: ReportId = r.get::<String, _>("id").parse().ok()?;
-                let uuid = |col: &str| r.get::<Option<String>, _>(col).and_then(|t| t.parse().ok());
+            #[derive(sqlx::FromRow)]
+            struct Row {
+                id: String,
+                owner_id: Option<String>,
+                team_id: Option<String>,
+                sensitive: i64,
+            }
+            let rows: Vec<Row> = rows_of(
+                bind_ids(&sql, chunk).fetch_all(&self.pool).await,
+                "reading who reports belong to",
+            )?;
+            let uuid = |text: Option<String>| text.and_then(|t| t.parse().ok());
+            out.extend(rows.into_iter().filter_map(|r| {
                 Some((
-                    id,
+                    r.id.parse().ok()?,
                     Ownership {
-                        owner: uuid("owner_id"),
-                        team: uuid("team_id"),
-                        sensitive: r.get::<i64, _>("sensitive") == 1,
+                        owner: uuid(r.owner_id),
+                        team: uuid(r.team_id),
+                        sensitive: r.sensitive == 1,
                     },
                 ))
             }));
@@ -42,39 +48,30 @@ impl Store {
              FROM reports WHERE {readable} ORDER BY reported_at DESC, id DESC",
         ));
         let query = sqlx::query(&sql).bind(viewer.user_id.to_string());
-        let rows = teams
+        let rows: Vec<IncidentListRow> = rows_of(
+            teams
+                .into_iter()
+                .fold(query, sqlx::query::Query::bind)
+                .fetch_all(&self.pool)
+                .await,
+            "listing incidents",
+        )?;
+        Ok(rows
             .into_iter()
-            .fold(query, sqlx::query::Query::bind)
-            .fetch_all(&self.pool)
-            .await
-            .context("listing incidents")?;
-        Ok(rows.iter().filter_map(row_to_incident).collect())
+            .filter_map(IncidentListRow::into_incident)
+            .collect())
     }
 
     /// The raw projection row of a report, for tests and exports.
     #[tracing::instrument(name = "db.projection", skip_all)]
     pub async fn projection(&self, id: ReportId) -> Result<Option<Projection>, DbError> {
-        let row = sqlx::query(&self.sql("SELECT * FROM reports WHERE id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .context("reading a projection row")?;
-        Ok(row.map(|r| Projection {
-            title: r.get("title"),
-            what_happened: r.get("what_happened"),
-            category: r.get("category"),
-            severity: r.get("severity"),
-            status: r.get("status"),
-            occurred_at: r.get("occurred_at"),
-            place: r.get("place"),
-            latitude: r.get("latitude"),
-            reporter: r.get("reporter"),
-            people_involved: r.get("people_involved"),
-            immediate_actions: r.get("immediate_actions"),
-            conflict_count: r.get("conflict_count"),
-            priority_rank: r.get("priority_rank"),
-            report_due_at: r.get("report_due_at"),
-        }))
+        maybe_row_of(
+            sqlx::query(&self.sql("SELECT * FROM reports WHERE id = $1"))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await,
+            "reading a projection row",
+        )
     }
 
     /// Brings the SQL projection of merged reports up to date.
@@ -221,26 +218,39 @@ impl Store {
         let query = sqlx::query(&sql)
             .bind(viewer.user_id.to_string())
             .bind(viewer.user_id.to_string());
-        let rows = teams
-            .into_iter()
-            .fold(query, sqlx::query::Query::bind)
-            .fetch_all(&self.pool)
-            .await
-            .context("listing actions")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            report_id: String,
+            action_id: String,
+            kind: String,
+            text: String,
+            due_at: Option<i64>,
+            state: String,
+            check_state: String,
+            title: String,
+        }
+        let rows: Vec<Row> = rows_of(
+            teams
+                .into_iter()
+                .fold(query, sqlx::query::Query::bind)
+                .fetch_all(&self.pool)
+                .await,
+            "listing actions",
+        )?;
         Ok(rows
-            .iter()
+            .into_iter()
             .filter_map(|r| {
                 Some(ActionRow {
-                    report_id: r.get::<String, _>("report_id").parse().ok()?,
-                    report_title: r.get("title"),
+                    report_id: r.report_id.parse().ok()?,
+                    report_title: r.title,
                     action: app::domain::Action {
-                        id: r.get::<String, _>("action_id").parse().ok()?,
-                        kind: app::domain::ActionKind::from_key(&r.get::<String, _>("kind"))?,
-                        text: r.get("text"),
+                        id: r.action_id.parse().ok()?,
+                        kind: app::domain::ActionKind::from_key(&r.kind)?,
+                        text: r.text,
                         owner: viewer.user_id.to_string(),
-                        due_at: r.get::<Option<i64>, _>("due_at").map(Timestamp),
-                        state: app::domain::ActionState::from_key(&r.get::<String, _>("state"))?,
-                        check: app::domain::Effectiveness::from_key(&r.get::<String, _>("check_state"))?,
+                        due_at: r.due_at.map(Timestamp),
+                        state: app::domain::ActionState::from_key(&r.state)?,
+                        check: app::domain::Effectiveness::from_key(&r.check_state)?,
                         check_note: String::new(),
                     },
                 })
@@ -306,7 +316,7 @@ pub(super) const PROJECTION_COLUMNS: [Option<&str>; 23] = {
 };
 
 /// A projection row as stored, for checking it matches the document.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 #[allow(missing_docs)]
 pub struct Projection {
     pub title: String,
@@ -348,28 +358,44 @@ impl Projection {
     }
 }
 
-pub(super) fn row_to_incident(row: &AnyRow) -> Option<IncidentRow> {
-    let id: String = row.get("id");
-    let place: String = row.get("place");
-    let lat: Option<f64> = row.get("latitude");
-    let lon: Option<f64> = row.get("longitude");
-    let location = match (place.trim(), lat, lon) {
-        ("", Some(lat), Some(lon)) => format!("{lat:.5}, {lon:.5}"),
-        (place, _, _) => place.to_owned(),
-    };
-    Some(IncidentRow {
-        id: id.parse().ok()?,
-        title: row.get("title"),
-        category: row.get("category"),
-        category_label: app::domain::Category(row.get("category")).label(),
-        severity: Severity::from_key(row.get("severity"))?,
-        status: Status::from_key(row.get("status"))?,
-        reporter: row.get("reporter"),
-        occurred_at: Timestamp(row.get("occurred_at")),
-        location,
-        priority: Priority::from_rank(row.get("priority_rank"))?,
-        report_due_at: row.get::<Option<i64>, _>("report_due_at").map(Timestamp),
-    })
+/// A row of the incident list, as read.
+#[derive(sqlx::FromRow)]
+pub(super) struct IncidentListRow {
+    id: String,
+    title: String,
+    category: String,
+    severity: String,
+    status: String,
+    reporter: String,
+    occurred_at: i64,
+    place: String,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    priority_rank: i64,
+    report_due_at: Option<i64>,
+}
+
+impl IncidentListRow {
+    /// The list's line (none if the row holds a key this build does not know).
+    fn into_incident(self) -> Option<IncidentRow> {
+        let location = match (self.place.trim(), self.latitude, self.longitude) {
+            ("", Some(lat), Some(lon)) => format!("{lat:.5}, {lon:.5}"),
+            (place, _, _) => place.to_owned(),
+        };
+        Some(IncidentRow {
+            id: self.id.parse().ok()?,
+            category_label: app::domain::Category(self.category.clone()).label(),
+            title: self.title,
+            category: self.category,
+            severity: Severity::from_key(&self.severity)?,
+            status: Status::from_key(&self.status)?,
+            reporter: self.reporter,
+            occurred_at: Timestamp(self.occurred_at),
+            location,
+            priority: Priority::from_rank(self.priority_rank)?,
+            report_due_at: self.report_due_at.map(Timestamp),
+        })
+    }
 }
 
 #[cfg(test)]

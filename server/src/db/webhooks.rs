@@ -6,31 +6,46 @@ impl Store {
     /// Webhook deliveries due at `now` (not delivered, attempts left), oldest first.
     #[tracing::instrument(name = "db.due_deliveries", skip_all)]
     pub async fn due_deliveries(&self, now: Timestamp, max_attempts: i64) -> Result<Vec<Delivery>, DbError> {
-        let rows = sqlx::query(&self.sql(
-            "SELECT d.id, d.report_id, d.priority_rank, d.created_at, d.body, d.attempts,
-                    r.title, r.category, r.status, r.occurred_at
-             FROM webhook_deliveries d JOIN reports r ON r.id = d.report_id
-             WHERE d.delivered_at IS NULL AND d.attempts < $1 AND d.next_attempt_at <= $2
-             ORDER BY d.next_attempt_at LIMIT 20",
-        ))
-        .bind(max_attempts)
-        .bind(now.0)
-        .fetch_all(&self.pool)
-        .await
-        .context("reading due webhook deliveries")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: String,
+            report_id: String,
+            priority_rank: i64,
+            created_at: i64,
+            body: Option<String>,
+            attempts: i64,
+            title: String,
+            category: String,
+            status: String,
+            occurred_at: i64,
+        }
+        let rows: Vec<Row> = rows_of(
+            sqlx::query(&self.sql(
+                "SELECT d.id, d.report_id, d.priority_rank, d.created_at, d.body, d.attempts,
+                        r.title, r.category, r.status, r.occurred_at
+                 FROM webhook_deliveries d JOIN reports r ON r.id = d.report_id
+                 WHERE d.delivered_at IS NULL AND d.attempts < $1 AND d.next_attempt_at <= $2
+                 ORDER BY d.next_attempt_at LIMIT 20",
+            ))
+            .bind(max_attempts)
+            .bind(now.0)
+            .fetch_all(&self.pool)
+            .await,
+            "reading due webhook deliveries",
+        )?;
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|r| Delivery {
-                id: r.get("id"),
-                report_id: r.get("report_id"),
-                priority_rank: r.get("priority_rank"),
-                created_at: Timestamp(r.get("created_at")),
-                body: r.get("body"),
-                attempts: r.get("attempts"),
-                title: r.get("title"),
-                category: r.get("category"),
-                status: r.get("status"),
-                occurred_at: Timestamp(r.get("occurred_at")),
+                id: r.id,
+                report_id: r.report_id,
+                priority_rank: r.priority_rank,
+                created_at: Timestamp(r.created_at),
+                body: r.body,
+                attempts: r.attempts,
+                title: r.title,
+                category: r.category,
+                status: r.status,
+                occurred_at: Timestamp(r.occurred_at),
             })
             .collect())
     }
@@ -65,30 +80,44 @@ impl Store {
     /// The delivery log, newest first.
     #[tracing::instrument(name = "db.deliveries", skip_all)]
     pub async fn deliveries(&self, limit: i64) -> Result<Vec<app::desk::DeliveryLine>, DbError> {
-        let rows = sqlx::query(&self.sql(
-            "SELECT id, report_id, priority_rank, created_at, attempts, next_attempt_at, delivered_at,
-                    last_status, last_error
-             FROM webhook_deliveries ORDER BY created_at DESC, id LIMIT $1",
-        ))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .context("reading the webhook delivery log")?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: String,
+            report_id: String,
+            priority_rank: i64,
+            created_at: i64,
+            attempts: i64,
+            next_attempt_at: i64,
+            delivered_at: Option<i64>,
+            last_status: Option<i64>,
+            last_error: Option<String>,
+        }
+        let rows: Vec<Row> = rows_of(
+            sqlx::query(&self.sql(
+                "SELECT id, report_id, priority_rank, created_at, attempts, next_attempt_at, delivered_at,
+                        last_status, last_error
+                 FROM webhook_deliveries ORDER BY created_at DESC, id LIMIT $1",
+            ))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await,
+            "reading the webhook delivery log",
+        )?;
         Ok(rows
-            .iter()
+            .into_iter()
             .filter_map(|r| {
                 Some(app::desk::DeliveryLine {
-                    id: r.get("id"),
-                    report_id: r.get::<String, _>("report_id").parse().ok()?,
-                    priority: Priority::from_rank(r.get("priority_rank"))?,
-                    created_at: Timestamp(r.get("created_at")),
-                    attempts: r.get("attempts"),
-                    next_attempt_at: Some(r.get::<i64, _>("next_attempt_at"))
+                    id: r.id,
+                    report_id: r.report_id.parse().ok()?,
+                    priority: Priority::from_rank(r.priority_rank)?,
+                    created_at: Timestamp(r.created_at),
+                    attempts: r.attempts,
+                    next_attempt_at: Some(r.next_attempt_at)
                         .filter(|at| *at != NEVER_DUE)
                         .map(Timestamp),
-                    delivered_at: r.get::<Option<i64>, _>("delivered_at").map(Timestamp),
-                    last_status: r.get("last_status"),
-                    last_error: r.get("last_error"),
+                    delivered_at: r.delivered_at.map(Timestamp),
+                    last_status: r.last_status,
+                    last_error: r.last_error,
                 })
             })
             .collect())
