@@ -41,29 +41,25 @@ pub async fn sync(
 
 impl From<Refusal> for ApiError {
     fn from(e: Refusal) -> Self {
-        refusal(e)
-    }
-}
-
-fn refusal(e: Refusal) -> ApiError {
-    match e {
-        Refusal::Reports(list) => {
-            tracing::warn!(rejected = list.len(), "sync refused");
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::RejectedReports,
-                format!("{} report(s) were refused; nothing was stored", list.len()),
-            )
-            .rejected(list)
+        match e {
+            Refusal::Reports(list) => {
+                tracing::warn!(rejected = list.len(), "sync refused");
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorCode::RejectedReports,
+                    format!("{} report(s) were refused; nothing was stored", list.len()),
+                )
+                .rejected(list)
+            }
+            Refusal::TooLarge(message) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, message)
+            }
+            Refusal::OverDailyCap(message) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::Unavailable, message)
+            }
+            Refusal::Unavailable(e) => unavailable(e),
+            Refusal::Busy => internal(),
         }
-        Refusal::TooLarge(message) => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, message)
-        }
-        Refusal::OverDailyCap(message) => {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::Unavailable, message)
-        }
-        Refusal::Unavailable(e) => unavailable(e),
-        Refusal::Busy => internal(),
     }
 }
 

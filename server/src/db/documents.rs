@@ -192,14 +192,10 @@ impl Store {
     }
 
     /// One transaction for several requests' merges (no report in two of them). Returns,
-    /// per request, what was stored, or `None` if its documents changed since it loaded
-    /// them (nothing of it is stored).
+    /// per request, whether it was stored: `false` if its documents changed since it
+    /// loaded them (nothing of it is stored; it merges again).
     #[tracing::instrument(name = "db.commit_together", skip_all)]
-    pub async fn commit_together(
-        &self,
-        commits: Vec<Batch>,
-        now: Timestamp,
-    ) -> Result<Vec<Option<Vec<i64>>>, DbError> {
+    pub async fn commit_together(&self, commits: Vec<Batch>, now: Timestamp) -> Result<Vec<bool>, DbError> {
         let _writer = self.writer().await;
         let mut tx = self.pool.begin().await.context("starting a transaction")?;
         // A fixed order, so concurrent transactions lock rows in the same order.
@@ -285,7 +281,7 @@ impl Store {
             if self.store_documents(&mut tx, chunk, now, false).await? != chunk.len() as u64 {
                 // Another writer created one of them first: everyone merges again
                 // (rare; the transaction is rolled back when dropped).
-                return Ok(results.iter().map(|_| None).collect());
+                return Ok(vec![false; results.len()]);
             }
         }
         let changed: Vec<(&Placed, Ownership)> = results
@@ -357,10 +353,7 @@ impl Store {
                 .context("recording when changes were received")?;
         }
         tx.commit().await.context("committing")?;
-        Ok(results
-            .into_iter()
-            .map(|r| r.map(|(_, placed)| placed.iter().map(|p| p.seq).collect()))
-            .collect())
+        Ok(results.iter().map(Option::is_some).collect())
     }
 
     /// When the server received each change of report `id` (by hash, hex), if it

@@ -49,8 +49,6 @@ pub struct Applied {
     pub changed: bool,
     /// The acknowledgement for the device.
     pub ack: ReportAck,
-    /// Its feed sequence number after the commit.
-    pub seq: i64,
 }
 
 /// Why [`Committer::apply`] stored nothing.
@@ -223,15 +221,10 @@ impl Committer {
         }
         match self.store.commit_together(batches, now).await {
             Ok(results) => {
-                for ((reply, acks, changed), seqs) in answers.into_iter().zip(results) {
-                    let applied = seqs.map(|seqs| {
-                        (acks.into_iter().zip(changed).zip(seqs))
-                            .map(|((ack, (id, changed)), seq)| Applied {
-                                id,
-                                changed,
-                                ack,
-                                seq,
-                            })
+                for ((reply, acks, changed), stored) in answers.into_iter().zip(results) {
+                    let applied = stored.then(|| {
+                        (acks.into_iter().zip(changed))
+                            .map(|(ack, (id, changed))| Applied { id, changed, ack })
                             .collect()
                     });
                     let _ = reply.send(Ok(applied));
