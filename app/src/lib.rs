@@ -29,24 +29,81 @@ pub mod protocol;
 pub mod sync;
 
 use leptos::prelude::*;
-use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::pages::{
-    AlertsPage, CategoriesPage, IncidentListPage, IncidentPage, MyActionsPage, NotFound, OutboxPage,
-    PeoplePage, PlansPage, QuarantinePage, ReportFormPage, SignInPage, SyncBar, WebhooksPage,
+    AlertsPage, CategoriesPage, ElsewherePage, IncidentListPage, IncidentPage, MyActionsPage, NotFound,
+    OutboxPage, PeoplePage, PlansPage, QuarantinePage, ReportFormPage, SignInPage, SyncBar, WebhooksPage,
 };
 
-/// The HTML document around the app, rendered on the server.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+/// The paths of the field pages: the pages a phone opens, served with the field bundle
+/// (see [`FieldApp`]). Every other page is served with the desk bundle ([`App`]).
+pub const FIELD_PATHS: [&str; 5] = ["/", "/report", "/actions", "/alerts", "/login"];
+
+/// Whether `path` is a field page's, so its HTML loads the field bundle.
+#[must_use]
+pub fn is_field_path(path: &str) -> bool {
+    FIELD_PATHS.contains(&path)
+}
+
+/// The file names of one build's assets under `/pkg`, which carry a content hash. Written
+/// by `scripts/build-site` as `assets.json` in the site root, read once by the server.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Assets {
+    /// The stylesheet.
+    pub css: String,
+    /// The phone's bundle: the field pages only.
+    pub field: Bundle,
+    /// The desk's bundle: every page.
+    pub desk: Bundle,
+}
+
+/// One WASM bundle: its JavaScript glue and its module.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Bundle {
+    /// The JavaScript module that loads the WASM and exports `hydrate`.
+    pub js: String,
+    /// The WASM module.
+    pub wasm: String,
+}
+
+impl Default for Assets {
+    /// Unhashed names, for a server run without a built site (the tests).
+    fn default() -> Self {
+        Self {
+            css: "muster.css".to_owned(),
+            field: Bundle {
+                js: "field.js".to_owned(),
+                wasm: "field_bg.wasm".to_owned(),
+            },
+            desk: Bundle {
+                js: "desk.js".to_owned(),
+                wasm: "desk_bg.wasm".to_owned(),
+            },
+        }
+    }
+}
+
+/// The HTML document around the app, rendered on the server: the stylesheet, and the
+/// field or the desk bundle depending on the page (the [`Assets`] in context name them).
+pub fn shell(_options: LeptosOptions) -> impl IntoView {
+    let assets = use_context::<Assets>().unwrap_or_default();
+    let path = current_path();
+    let bundle = if is_field_path(&path) {
+        assets.field
+    } else {
+        assets.desk
+    };
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
-                <HydrationScripts options />
+                <link rel="stylesheet" href=format!("/pkg/{}", assets.css) />
+                <BundleScripts bundle />
                 <MetaTags />
             </head>
             <body>
@@ -56,35 +113,92 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The app: the sync bar on every page, and the routes.
+/// The path of the page being rendered (on the server, from the request).
+fn current_path() -> String {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .map(|parts| parts.uri.path().to_owned())
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        String::new()
+    }
+}
+
+/// Preloads one bundle and hydrates the page with it once loaded. The inline script carries
+/// this response's CSP nonce.
 #[component]
-pub fn App() -> impl IntoView {
+fn BundleScripts(bundle: Bundle) -> impl IntoView {
+    let nonce = leptos::nonce::use_nonce();
+    let js = format!("/pkg/{}", bundle.js);
+    let wasm = format!("/pkg/{}", bundle.wasm);
+    let script = format!(
+        "import(\"{js}\").then(m => m.default({{ module_or_path: \"{wasm}\" }}).then(() => m.hydrate()));"
+    );
+    view! {
+        <link rel="modulepreload" href=js crossorigin="" />
+        <link rel="preload" href=wasm r#as="fetch" r#type="application/wasm" crossorigin="" />
+        <script type="module" nonce=nonce>{script}</script>
+    }
+}
+
+/// The frame of every page: the head's metadata, the router, the sync bar and `<main>`
+/// around the routes.
+#[component]
+fn Frame(children: Children) -> impl IntoView {
     provide_meta_context();
     let _ = field::use_field_state();
     view! {
-        <Stylesheet id="muster" href="/pkg/muster.css" />
         <Link rel="manifest" href="/manifest.webmanifest" />
         <Link rel="icon" href="/icons/icon-192.png" />
         <Meta name="theme-color" content="#1f4e79" />
         <Title text="Muster" />
         <Router>
             <SyncBar />
-            <main id="main">
-                <Routes fallback=NotFound>
-                    <Route path=path!("/") view=OutboxPage />
-                    <Route path=path!("/report") view=ReportFormPage />
-                    <Route path=path!("/incidents") view=IncidentListPage />
-                    <Route path=path!("/incidents/:id") view=IncidentPage />
-                    <Route path=path!("/actions") view=MyActionsPage />
-                    <Route path=path!("/alerts") view=AlertsPage />
-                    <Route path=path!("/admin/webhooks") view=WebhooksPage />
-                    <Route path=path!("/admin/plans") view=PlansPage />
-                    <Route path=path!("/admin/categories") view=CategoriesPage />
-                    <Route path=path!("/admin/quarantine") view=QuarantinePage />
-                    <Route path=path!("/admin/people") view=PeoplePage />
-                    <Route path=path!("/login") view=SignInPage />
-                </Routes>
-            </main>
+            <main id="main">{children()}</main>
         </Router>
+    }
+}
+
+/// The whole app, every page: what the server renders, and the desk bundle.
+#[component]
+pub fn App() -> impl IntoView {
+    view! {
+        <Frame>
+            <Routes fallback=NotFound>
+                <Route path=path!("/") view=OutboxPage />
+                <Route path=path!("/report") view=ReportFormPage />
+                <Route path=path!("/actions") view=MyActionsPage />
+                <Route path=path!("/alerts") view=AlertsPage />
+                <Route path=path!("/login") view=SignInPage />
+                <Route path=path!("/incidents") view=IncidentListPage />
+                <Route path=path!("/incidents/:id") view=IncidentPage />
+                <Route path=path!("/admin/webhooks") view=WebhooksPage />
+                <Route path=path!("/admin/plans") view=PlansPage />
+                <Route path=path!("/admin/categories") view=CategoriesPage />
+                <Route path=path!("/admin/quarantine") view=QuarantinePage />
+                <Route path=path!("/admin/people") view=PeoplePage />
+            </Routes>
+        </Frame>
+    }
+}
+
+/// The field pages only ([`FIELD_PATHS`]): the phone's bundle. The same frame and the same
+/// page components as [`App`], so it hydrates what the server rendered. A link to any other
+/// page loads that page from the server, with the desk bundle.
+#[component]
+pub fn FieldApp() -> impl IntoView {
+    view! {
+        <Frame>
+            <Routes fallback=ElsewherePage>
+                <Route path=path!("/") view=OutboxPage />
+                <Route path=path!("/report") view=ReportFormPage />
+                <Route path=path!("/actions") view=MyActionsPage />
+                <Route path=path!("/alerts") view=AlertsPage />
+                <Route path=path!("/login") view=SignInPage />
+            </Routes>
+        </Frame>
     }
 }

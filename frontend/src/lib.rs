@@ -26,11 +26,12 @@ pub mod sync;
 
 use std::sync::Arc;
 
-use app::App;
 use app::field::{DeviceHandle, FieldState};
 use leptos::prelude::*;
 
-/// Called by the hydration script once the WASM module is loaded.
+/// Called by the hydration script once the WASM module is loaded. Built twice: without
+/// features it is the phone's bundle ([`app::FieldApp`], the field pages only); with
+/// `desk` it is the desk's ([`app::App`], every page).
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
@@ -39,11 +40,19 @@ pub fn hydrate() {
     leptos::mount::hydrate_body(move || {
         provide_context(state);
         provide_context(device);
-        view! { <App /> }
+        #[cfg(feature = "desk")]
+        let app = view! { <app::App /> };
+        #[cfg(not(feature = "desk"))]
+        let app = view! { <app::FieldApp /> };
+        app
     });
     // Hydration is done: now read the device and start syncing. Doing this earlier would
-    // make the first render differ from the server's HTML.
-    sync::start(state);
-    device::register_service_worker();
-    device::mark_hydrated();
+    // make the first render differ from the server's HTML. It runs as a task of its own,
+    // so the page answers input between the two.
+    wasm_bindgen_futures::spawn_local(async move {
+        gloo_timers::future::TimeoutFuture::new(0).await;
+        sync::start(state);
+        device::register_service_worker();
+        device::mark_hydrated();
+    });
 }

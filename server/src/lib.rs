@@ -35,6 +35,7 @@ pub mod http;
 pub mod photos;
 pub mod security;
 pub mod signin;
+pub mod site;
 pub mod sync;
 pub mod webhook;
 
@@ -45,12 +46,15 @@ use app::desk::DeskHandle;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{HeaderValue, header};
 use axum::routing::{get, head, patch, post};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -84,6 +88,8 @@ pub struct AppState {
     pub committer: sync::Committer,
     /// The clock everything stamps times from.
     pub clock: clock::SharedClock,
+    /// The built site's hashed asset names, which every page links to.
+    pub assets: app::Assets,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -101,6 +107,9 @@ pub enum StartError {
     /// The demo could not be seeded.
     #[error("seeding the demo: {0}")]
     Demo(#[from] demo::DemoError),
+    /// The built site's asset list could not be read.
+    #[error("the built site: {0}")]
+    Site(#[from] site::AssetsError),
 }
 
 /// A ready-to-serve server.
@@ -124,6 +133,7 @@ pub async fn build(config: &Config) -> Result<Muster, StartError> {
 
 /// [`build`], with times from `clock`.
 pub async fn build_with_clock(config: &Config, clock: clock::SharedClock) -> Result<Muster, StartError> {
+    let assets = site::load_assets(&config.site_root)?;
     let store = db::Store::open(&config.database_url).await?;
     let committer = sync::Committer::new(store.clone());
     if config.demo {
@@ -165,6 +175,7 @@ pub async fn build_with_clock(config: &Config, clock: clock::SharedClock) -> Res
         ),
         committer,
         clock: Arc::clone(&clock),
+        assets,
     };
     let deliverer = config
         .webhook
@@ -192,7 +203,9 @@ pub fn router(state: AppState) -> Router {
     )));
     let options = state.leptos_options.clone();
     let demo_mode = state.demo.clone();
+    let assets = state.assets.clone();
     let context = move || {
+        provide_context(assets.clone());
         provide_context(desk.clone());
         provide_context(people.clone());
         if let Some(demo) = &demo_mode {
@@ -208,8 +221,19 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             context, shell,
         ))
-        .layer(RequestBodyLimitLayer::new(security::FORM_BODY_LIMIT));
-    api.merge(pages)
+        .layer(RequestBodyLimitLayer::new(security::FORM_BODY_LIMIT))
+        // Pages and server-function answers are made per request (and per person): the
+        // browser asks again each time, and gets them compressed on the fly (see
+        // `site::compress_only_whole_answers` for which).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(site::REVALIDATE),
+        ))
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::map_request(site::compress_only_whole_answers));
+    let site_root = std::path::PathBuf::from(state.leptos_options.site_root.as_ref());
+    api.merge(site::routes(&site_root))
+        .merge(pages)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             signin::authenticate,

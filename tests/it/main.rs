@@ -14,4 +14,5 @@ mod migrations;
 mod photos;
 mod policy;
 mod security;
+mod site;
 mod sync;

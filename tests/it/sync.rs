@@ -957,7 +957,7 @@ async fn health_and_pages_answer(db: Db) {
     let (status, html) = server.get("/").await;
     assert_eq!(status, 200);
     assert!(html.contains("Your reports"));
-    assert!(html.contains("/pkg/muster.js"), "hydration script is linked");
+    assert!(html.contains("/pkg/field.js"), "hydration script is linked");
     let (status, html) = server.get("/incidents").await;
     assert_eq!(status, 200);
     assert!(html.contains("No incidents have been reported yet"));

@@ -220,6 +220,18 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
+/// In the field bundle, the place of every page it does not carry: it loads the address
+/// from the server, which answers with the desk bundle. Never rendered on the server.
+#[component]
+pub fn ElsewherePage() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    Effect::new(move |_| {
+        let href = format!("{}{}", location.pathname.get(), location.search.get());
+        let _ = window().location().replace(&href);
+    });
+    view! { <p class="loading" role="status">"Opening…"</p> }
+}
+
 /// The messages for one field, linked to its control by `{field}-error`.
 pub(crate) fn field_errors(
     errors: RwSignal<Vec<FieldError>>,

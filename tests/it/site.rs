@@ -1,0 +1,176 @@
+//! The built site over real HTTP: hashed assets served from their brotli or gzip copy with
+//! `Vary` and a year's immutable caching, fixed-name files and pages revalidated, pages
+//! compressed on the fly, and each page linking the bundle of its kind (field or desk).
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+
+use muster_tests::{Db, TestServer};
+
+const JS: &[u8] = b"export function hydrate() {} // the field bundle's glue, long enough to compress well";
+
+/// A site as `scripts/build-site` lays it out, with its own file contents so answers can be
+/// told apart: each compressed copy is marked, not really compressed, and the server must
+/// send it as it is.
+fn built_site(root: &Path) -> app::Assets {
+    let assets = app::Assets {
+        css: "muster-00aa.css".into(),
+        field: app::Bundle {
+            js: "field-11bb.js".into(),
+            wasm: "field_bg-22cc.wasm".into(),
+        },
+        desk: app::Bundle {
+            js: "desk-33dd.js".into(),
+            wasm: "desk_bg-44ee.wasm".into(),
+        },
+    };
+    let pkg = root.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::create_dir_all(root.join("icons")).unwrap();
+    std::fs::write(pkg.join(&assets.field.js), JS).unwrap();
+    std::fs::write(pkg.join(format!("{}.br", assets.field.js)), b"brotli copy").unwrap();
+    std::fs::write(pkg.join(format!("{}.gz", assets.field.js)), b"gzip copy").unwrap();
+    std::fs::write(pkg.join(&assets.css), b"body { margin: 0 }").unwrap();
+    std::fs::write(root.join("sw.js"), b"// service worker").unwrap();
+    std::fs::write(root.join("sw.js.br"), b"brotli sw").unwrap();
+    std::fs::write(root.join("icons/icon-192.png"), b"png").unwrap();
+    std::fs::write(root.join("assets.json"), serde_json::to_vec(&assets).unwrap()).unwrap();
+    assets
+}
+
+/// `path`, as the signed-in tester, accepting `accept` encodings.
+async fn fetch(server: &TestServer, path: &str, accept: &str) -> reqwest::Response {
+    muster_tests::signed_in_client()
+        .get(format!("{}{path}", server.base))
+        .header("accept-encoding", accept)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response.headers().get(name).map_or("", |v| v.to_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashed_assets_come_compressed_and_cached_for_a_year() {
+    let site = tempfile::tempdir().unwrap();
+    let assets = built_site(site.path());
+    let root = site.path().to_owned();
+    let server = TestServer::start_with(Db::Sqlite, move |c| c.site_root = root)
+        .await
+        .unwrap();
+    let path = format!("/pkg/{}", assets.field.js);
+
+    for (accept, encoding, body) in [
+        ("gzip, deflate, br", "br", &b"brotli copy"[..]),
+        ("gzip", "gzip", b"gzip copy"),
+        ("identity", "", JS),
+    ] {
+        let response = fetch(&server, &path, accept).await;
+        assert_eq!(response.status(), 200, "{accept}");
+        assert_eq!(header(&response, "content-encoding"), encoding, "{accept}");
+        assert_eq!(
+            header(&response, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        assert!(header(&response, "vary").contains("accept-encoding"), "{accept}");
+        assert!(
+            header(&response, "content-type").starts_with("text/javascript"),
+            "{accept}"
+        );
+        assert_eq!(response.bytes().await.unwrap(), body, "{accept}");
+    }
+
+    // A name no build made: not found, and not cached.
+    let missing = fetch(&server, "/pkg/field-ffff.js", "br").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(header(&missing, "cache-control"), "");
+
+    // Fixed names are asked for again each time.
+    let sw = fetch(&server, "/sw.js", "br").await;
+    assert_eq!(sw.status(), 200);
+    assert_eq!(header(&sw, "cache-control"), "no-cache");
+    assert_eq!(header(&sw, "content-encoding"), "br");
+    let icon = fetch(&server, "/icons/icon-192.png", "br").await;
+    assert_eq!(icon.status(), 200);
+    assert_eq!(header(&icon, "cache-control"), "no-cache");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_revalidated_link_their_bundle_and_field_pages_come_compressed() {
+    let site = tempfile::tempdir().unwrap();
+    let assets = built_site(site.path());
+    let root = site.path().to_owned();
+    let server = TestServer::start_with(Db::Sqlite, move |c| c.site_root = root)
+        .await
+        .unwrap();
+
+    for (path, bundle, other) in [
+        ("/login", &assets.field, &assets.desk),
+        ("/report", &assets.field, &assets.desk),
+        ("/", &assets.field, &assets.desk),
+        ("/incidents", &assets.desk, &assets.field),
+        ("/admin/people", &assets.desk, &assets.field),
+    ] {
+        let response = fetch(&server, path, "gzip").await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(header(&response, "cache-control"), "no-cache", "{path}");
+        let field = app::is_field_path(path);
+        let body = response_text(response, field).await;
+        assert!(body.contains(&format!("/pkg/{}", assets.css)), "{path}");
+        assert!(body.contains(&format!("/pkg/{}", bundle.js)), "{path}: {body}");
+        assert!(body.contains(&format!("/pkg/{}", bundle.wasm)), "{path}");
+        assert!(!body.contains(&other.js) && !body.contains(&other.wasm), "{path}");
+    }
+}
+
+/// The body of `response`: gzip-compressed (checked, then decoded) when `compressed`,
+/// else as sent (and checked to be plain).
+async fn response_text(response: reqwest::Response, compressed: bool) -> String {
+    if !compressed {
+        assert_eq!(header(&response, "content-encoding"), "");
+        return response.text().await.unwrap();
+    }
+    assert_eq!(header(&response, "content-encoding"), "gzip");
+    assert!(header(&response, "vary").contains("accept-encoding"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&response.bytes().await.unwrap()[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+/// A server started without a built site links the unhashed default names; one whose
+/// asset list is broken does not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_asset_list_stops_the_start() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(site.path().join("assets.json"), b"{ not json").unwrap();
+    let config = server::config::Config {
+        database_url: "sqlite::memory:".into(),
+        site_root: site.path().to_owned(),
+        ..server::config::Config::default()
+    };
+    let error = server::build(&config).await.unwrap_err();
+    assert!(error.to_string().contains("assets.json"), "{error}");
+}
+
+/// The field bundle routes exactly the field pages, each a page of the whole app, so every
+/// field page hydrates with the field bundle and every other page loads the desk's.
+#[test]
+fn the_field_bundle_routes_exactly_the_field_pages() {
+    let paths = |routes: Vec<leptos_axum::AxumRouteListing>| -> BTreeSet<String> {
+        routes.iter().map(|r| r.path().to_owned()).collect()
+    };
+    let field = paths(leptos_axum::generate_route_list(app::FieldApp));
+    let all = paths(leptos_axum::generate_route_list(app::App));
+    let named: BTreeSet<String> = app::FIELD_PATHS.iter().map(|p| (*p).to_owned()).collect();
+    assert_eq!(field, named);
+    assert!(field.is_subset(&all));
+    assert!(all.len() > field.len(), "the desk has pages of its own");
+    for path in &all {
+        assert_eq!(app::is_field_path(path), field.contains(path), "{path}");
+    }
+}
