@@ -8,9 +8,16 @@
 //!
 //! Nothing is ever deleted here before the server has acknowledged it. A write that fails
 //! (storage full) leaves the previous value in place and reports the failure.
+//!
+//! The sync engine and the outbox read the reports through one [`Indexed`] storage, which
+//! keeps every report's state in memory and reads a document only when it is sent. A
+//! write from another tab (the `storage` event) makes it read everything again.
 
 use app::domain::ReportId;
 use app::field::OutboxEntry;
+use std::cell::RefCell;
+
+use app::sync::client::Indexed;
 pub use app::sync::client::{StoredReport, Summary, same_heads};
 use gloo_storage::{LocalStorage, Storage};
 use serde::{Deserialize, Serialize};
@@ -101,9 +108,30 @@ pub fn load(id: ReportId) -> Option<StoredReport> {
     LocalStorage::get(report_key(id)).ok()
 }
 
-/// Saves a report, adding it to the index if new. The report is written before the index,
-/// so a failure can never leave the index naming a report that is not there.
+thread_local! {
+    static LOCAL: RefCell<Indexed<Browser>> = RefCell::new(Indexed::new(Browser));
+}
+
+/// Runs `f` with this device's storage as the sync engine reads it (indexed). Never held
+/// across an `await`: each step of a sync pass borrows it anew.
+pub fn with_local<T>(f: impl FnOnce(&mut Indexed<Browser>) -> T) -> T {
+    LOCAL.with(|local| f(&mut local.borrow_mut()))
+}
+
+/// Another tab changed this site's storage: read every report again on next use.
+pub fn forget_index() {
+    LOCAL.with(|local| local.borrow().forget());
+}
+
+/// Saves a report through the index, adding it if new.
 pub fn save(id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
+    with_local(|local| app::sync::client::Local::save(local, id, report)).map_err(|e| StoreError(e.0))
+}
+
+/// Writes a report to `localStorage`, adding it to the stored id list if new. The report
+/// is written before the list, so a failure can never leave the list naming a report
+/// that is not there.
+fn write(id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
     LocalStorage::set(report_key(id), report)?;
     let mut ids = index();
     if !ids.contains(&id) {
@@ -116,10 +144,7 @@ pub fn save(id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
 /// The outbox, newest report first.
 #[must_use]
 pub fn outbox() -> Vec<OutboxEntry> {
-    let mut entries: Vec<OutboxEntry> = index()
-        .into_iter()
-        .filter_map(|id| Some(load(id)?.outbox_entry(id)))
-        .collect();
+    let mut entries = with_local(|local| app::sync::client::outbox(local));
     entries.sort_by_key(|e| std::cmp::Reverse(e.id));
     entries
 }
@@ -204,6 +229,7 @@ pub fn set_lists(
 /// device record (id, cursor), who is signed in.
 pub fn wipe() {
     LocalStorage::clear();
+    forget_index();
 }
 
 /// This browser's `localStorage`, as the sync engine's storage.
@@ -220,7 +246,7 @@ impl app::sync::client::Local for Browser {
     }
 
     fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), app::sync::client::StoreError> {
-        save(id, report).map_err(|e| app::sync::client::StoreError(e.0))
+        write(id, report).map_err(|e| app::sync::client::StoreError(e.0))
     }
 
     fn cursor(&self) -> Option<u64> {

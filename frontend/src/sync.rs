@@ -29,7 +29,7 @@ use leptos::prelude::*;
 
 use crate::clock::now;
 use crate::serial::Serial;
-use crate::store::{self, Browser};
+use crate::store;
 
 /// Between passes while nothing fails, so supervisor edits arrive unasked.
 const INTERVAL_MS: u32 = 30_000;
@@ -165,6 +165,12 @@ pub fn start(state: FieldState) {
         })
         .forget();
         EventListener::new(&window, "offline", move |_| note(state, Signal::BrowserOffline)).forget();
+        // Another tab saved or synced: re-read the reports, and show them.
+        EventListener::new(&window, "storage", move |_| {
+            store::forget_index();
+            state.outbox.set(store::outbox());
+        })
+        .forget();
         if let Some(document) = window.document() {
             let page = document.clone();
             EventListener::new(&document, "visibilitychange", move |_| {
@@ -274,13 +280,12 @@ fn schedule(state: FieldState, ms: u32, retry: bool) {
 /// requests and shows what it says.
 async fn run(state: FieldState) -> Result<(), Failure> {
     let device = store::device()?;
-    let mut local = Browser;
-    let mut pass = Pass::new(&local);
+    let mut pass = store::with_local(|local| Pass::new(local));
     for _ in 0..MAX_ROUNDS {
-        let request = pass.request(&mut local, device.device_id);
+        let request = store::with_local(|local| pass.request(local, device.device_id));
         let json = serde_json::to_string(&request).map_err(|e| Failure::Device(e.to_string()))?;
         let answer = exchange(state, Request::post("/api/sync"), Some(json), read_sync_answer).await?;
-        let round = pass.answer(&mut local, answer);
+        let round = store::with_local(|local| pass.answer(local, answer));
         state.outbox.set(store::outbox());
         let round = match round {
             Ok(round) => round,

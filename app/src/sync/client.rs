@@ -113,6 +113,61 @@ impl StoredReport {
         })
     }
 
+    /// What the engine and the outbox need of it, without the document.
+    #[must_use]
+    pub fn state(&self) -> ReportState {
+        ReportState {
+            heads: self.heads.clone(),
+            synced_heads: self.synced_heads.clone(),
+            sync: self.sync.clone(),
+            refused_heads: self.refused_heads.clone(),
+            summary: self.summary.clone(),
+        }
+    }
+
+    /// What to send for it: the stored compacted document while the server has
+    /// acknowledged nothing of it (smaller, and faster for the server to check) when
+    /// `whole_documents`, else the changes after what it acknowledged.
+    pub fn push(&self, id: ReportId, whole_documents: bool) -> Result<ReportPush, DocError> {
+        if whole_documents && self.synced_heads.is_empty() {
+            return Ok(ReportPush {
+                id,
+                heads: self.heads.clone(),
+                changes: Vec::new(),
+                document: Some(self.doc.clone()),
+            });
+        }
+        let mut doc = ReportDoc::load(&self.doc.0, automerge::ActorId::random())?;
+        let acked = (self.synced_heads.iter())
+            .map(|h| parse_hash(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DocError::Load)?;
+        Ok(ReportPush {
+            id,
+            heads: self.heads.clone(),
+            changes: doc.changes_since(&acked).into_iter().map(Bytes).collect(),
+            document: None,
+        })
+    }
+}
+
+/// A report as the engine and the outbox see it: a [`StoredReport`] without its document,
+/// small enough to keep for every report in memory (see [`Indexed`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportState {
+    /// Its heads (hex).
+    pub heads: Vec<String>,
+    /// The heads the server has durably acknowledged (hex).
+    pub synced_heads: Vec<String>,
+    /// Where it stands.
+    pub sync: ReportSync,
+    /// Heads that the server refused.
+    pub refused_heads: Option<Vec<String>>,
+    /// For the outbox.
+    pub summary: Summary,
+}
+
+impl ReportState {
     /// Whether the server lacks some of this report's changes.
     #[must_use]
     pub fn has_unacknowledged_changes(&self) -> bool {
@@ -144,31 +199,6 @@ impl StoredReport {
             sync: self.sync.clone(),
         }
     }
-
-    /// What to send for it: the stored compacted document while the server has
-    /// acknowledged nothing of it (smaller, and faster for the server to check) when
-    /// `whole_documents`, else the changes after what it acknowledged.
-    pub fn push(&self, id: ReportId, whole_documents: bool) -> Result<ReportPush, DocError> {
-        if whole_documents && self.synced_heads.is_empty() {
-            return Ok(ReportPush {
-                id,
-                heads: self.heads.clone(),
-                changes: Vec::new(),
-                document: Some(self.doc.clone()),
-            });
-        }
-        let mut doc = ReportDoc::load(&self.doc.0, automerge::ActorId::random())?;
-        let acked = (self.synced_heads.iter())
-            .map(|h| parse_hash(h))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(DocError::Load)?;
-        Ok(ReportPush {
-            id,
-            heads: self.heads.clone(),
-            changes: doc.changes_since(&acked).into_iter().map(Bytes).collect(),
-            document: None,
-        })
-    }
 }
 
 /// Whether two head lists name the same set.
@@ -197,6 +227,19 @@ pub trait Local {
     fn load(&self, id: ReportId) -> Option<StoredReport>;
     /// Stores a report (new or replaced).
     fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), StoreError>;
+    /// Calls `f` with every report's state, oldest first. By default this reads every
+    /// document; [`Indexed`] answers from memory.
+    fn each_state(&self, f: &mut dyn FnMut(ReportId, &ReportState)) {
+        for id in self.ids() {
+            if let Some(stored) = self.load(id) {
+                f(id, &stored.state());
+            }
+        }
+    }
+    /// One report's state (by default, read with its document).
+    fn state(&self, id: ReportId) -> Option<ReportState> {
+        self.load(id).map(|stored| stored.state())
+    }
     /// The feed cursor up to which everything is stored.
     fn cursor(&self) -> Option<u64>;
     /// Records the feed cursor, after everything up to it has been stored.
@@ -267,6 +310,140 @@ impl Local for InMemory {
     }
 }
 
+/// A device's storage with every report's [`ReportState`] kept in memory: read once, then
+/// updated on each save, so a sync round and the outbox read no document they do not use.
+/// Only the reports to send are loaded whole.
+///
+/// Whoever else writes to the same storage (another browser tab) must [`Indexed::forget`]
+/// the index, which is then read again on next use.
+#[derive(Debug)]
+pub struct Indexed<L> {
+    inner: L,
+    index: std::cell::RefCell<Option<Index>>,
+}
+
+/// The reports' states in storage order, and where each is.
+#[derive(Debug, Default)]
+struct Index {
+    states: Vec<(ReportId, ReportState)>,
+    at: std::collections::HashMap<ReportId, usize>,
+}
+
+impl Index {
+    fn read(local: &impl Local) -> Self {
+        let mut index = Self::default();
+        local.each_state(&mut |id, state| {
+            index.put(id, state.clone());
+        });
+        index
+    }
+
+    /// Records `id`'s state; says whether the report is new.
+    fn put(&mut self, id: ReportId, state: ReportState) -> bool {
+        match self.at.get(&id) {
+            Some(&i) => {
+                self.states[i].1 = state;
+                false
+            }
+            None => {
+                self.at.insert(id, self.states.len());
+                self.states.push((id, state));
+                true
+            }
+        }
+    }
+
+    /// Puts the states in the storage's order (`ids`).
+    fn order_by(&mut self, ids: &[ReportId]) {
+        let rank: std::collections::HashMap<ReportId, usize> =
+            ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        self.states
+            .sort_by_key(|(id, _)| rank.get(id).copied().unwrap_or(usize::MAX));
+        self.at = (self.states.iter().enumerate())
+            .map(|(i, (id, _))| (*id, i))
+            .collect();
+    }
+}
+
+impl<L: Local> Indexed<L> {
+    /// `inner`, indexed on first use.
+    pub fn new(inner: L) -> Self {
+        Self {
+            inner,
+            index: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// Drops the index: the storage changed behind this engine's back.
+    pub fn forget(&self) {
+        self.index.replace(None);
+    }
+
+    fn with_index<T>(&self, f: impl FnOnce(&mut Index) -> T) -> T {
+        let mut index = self.index.borrow_mut();
+        f(index.get_or_insert_with(|| Index::read(&self.inner)))
+    }
+}
+
+impl<L: Local> Local for Indexed<L> {
+    fn ids(&self) -> Vec<ReportId> {
+        self.with_index(|index| index.states.iter().map(|(id, _)| *id).collect())
+    }
+
+    fn load(&self, id: ReportId) -> Option<StoredReport> {
+        self.inner.load(id)
+    }
+
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
+        self.inner.save(id, report)?;
+        let inner = &self.inner;
+        self.with_index(|index| {
+            // A new report goes where the storage puts it.
+            if index.put(id, report.state()) {
+                index.order_by(&inner.ids());
+            }
+        });
+        Ok(())
+    }
+
+    fn each_state(&self, f: &mut dyn FnMut(ReportId, &ReportState)) {
+        self.with_index(|index| {
+            for (id, state) in &index.states {
+                f(*id, state);
+            }
+        });
+    }
+
+    fn state(&self, id: ReportId) -> Option<ReportState> {
+        self.with_index(|index| index.at.get(&id).map(|&i| index.states[i].1.clone()))
+    }
+
+    fn cursor(&self) -> Option<u64> {
+        self.inner.cursor()
+    }
+
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), StoreError> {
+        self.inner.set_cursor(cursor)
+    }
+
+    fn versions(&self) -> (Option<String>, Option<String>) {
+        self.inner.versions()
+    }
+
+    fn set_notices(&mut self, notices: &[Notice], version: &str) -> Result<(), StoreError> {
+        self.inner.set_notices(notices, version)
+    }
+
+    fn set_lists(
+        &mut self,
+        plans: &[Plan],
+        categories: &[CategoryDef],
+        version: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.set_lists(plans, categories, version)
+    }
+}
+
 /// Applies the server's state of a report (an acknowledgement or a feed entry): stores
 /// the changes it sent and records its heads as acknowledged. A report the device does
 /// not hold yet is created. Reloads first: the person may have edited the report while the
@@ -309,10 +486,28 @@ pub fn mark_refused(local: &mut impl Local, id: ReportId, reason: &str) {
 
 /// The reports the engine sends now, oldest first.
 pub fn pending(local: &impl Local) -> Vec<(ReportId, StoredReport)> {
-    (local.ids().into_iter())
+    pending_ids(local)
+        .into_iter()
         .filter_map(|id| local.load(id).map(|s| (id, s)))
-        .filter(|(_, s)| s.should_send())
         .collect()
+}
+
+/// The ids of the reports the engine sends now, oldest first.
+fn pending_ids(local: &impl Local) -> Vec<ReportId> {
+    let mut ids = Vec::new();
+    local.each_state(&mut |id, state| {
+        if state.should_send() {
+            ids.push(id);
+        }
+    });
+    ids
+}
+
+/// The outbox: every report's line, oldest first.
+pub fn outbox(local: &impl Local) -> Vec<OutboxEntry> {
+    let mut entries = Vec::new();
+    local.each_state(&mut |id, state| entries.push(state.outbox_entry(id)));
+    entries
 }
 
 /// How a pass stopped short.
@@ -378,7 +573,9 @@ impl Pass {
     /// cannot be made is marked refused), then pulls, up to one request's worth.
     pub fn request(&mut self, local: &mut impl Local, device_id: uuid::Uuid) -> SyncRequest {
         let mut pushes = Vec::new();
-        for (id, stored) in pending(local).into_iter().take(MAX_REPORTS_PER_REQUEST) {
+        let ids = pending_ids(local);
+        for id in ids.into_iter().take(MAX_REPORTS_PER_REQUEST) {
+            let Some(stored) = local.load(id) else { continue };
             match stored.push(id, self.whole_documents) {
                 Ok(push) => pushes.push(push),
                 Err(reason) => mark_refused(local, id, &reason.to_string()),
@@ -469,7 +666,7 @@ impl Pass {
             local.set_cursor(body.cursor).map_err(|e| Stop::device(e.0))?;
             self.cursor = Some(body.cursor);
         }
-        round.again = body.more || !self.pulls.is_empty() || !pending(local).is_empty();
+        round.again = body.more || !self.pulls.is_empty() || !pending_ids(local).is_empty();
         Ok(round)
     }
 }
@@ -478,7 +675,7 @@ impl Pass {
 fn pull_of(local: &impl Local, id: ReportId) -> ReportPush {
     ReportPush {
         id,
-        heads: local.load(id).map(|s| s.heads).unwrap_or_default(),
+        heads: local.state(id).map(|s| s.heads).unwrap_or_default(),
         changes: Vec::new(),
         document: None,
     }

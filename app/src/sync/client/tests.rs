@@ -94,7 +94,7 @@ fn actor() -> automerge::ActorId {
 }
 
 /// Files a report on the device, as the form does.
-fn file(local: &mut Memory, n: u8) -> ReportId {
+fn file(local: &mut impl Local, n: u8) -> ReportId {
     let mut report = Report::blank(ReportId::new_v7(NOW, [n; 10]), NOW, "Ana");
     report.title = format!("Report {n}");
     report.location.place = "Yard".into();
@@ -105,7 +105,7 @@ fn file(local: &mut Memory, n: u8) -> ReportId {
 }
 
 /// Edits a report's title on the device, as the form does.
-fn retitle(local: &mut Memory, id: ReportId, title: &str) {
+fn retitle(local: &mut impl Local, id: ReportId, title: &str) {
     let previous = local.load(id).unwrap();
     let mut doc = ReportDoc::load(&previous.doc.0, actor()).unwrap();
     let base = doc.read().unwrap();
@@ -117,7 +117,7 @@ fn retitle(local: &mut Memory, id: ReportId, title: &str) {
 }
 
 /// Runs passes until the device has nothing to send; returns the exchanges.
-fn sync(local: &mut Memory, server: &mut Server) -> usize {
+fn sync(local: &mut impl Local, server: &mut Server) -> usize {
     let mut pass = Pass::new(local);
     for round in 1..=20 {
         let request = pass.request(local, device());
@@ -297,5 +297,85 @@ proptest! {
             prop_assert!(same_heads(&held.heads, &server.heads(*id)));
             prop_assert_eq!(&held.sync, &ReportSync::Synced);
         }
+    }
+}
+
+/// Every report's state as read from the documents themselves.
+fn states_read_whole(local: &impl Local) -> Vec<(ReportId, ReportState)> {
+    (local.ids().into_iter())
+        .filter_map(|id| Some((id, local.load(id)?.state())))
+        .collect()
+}
+
+fn states(local: &impl Local) -> Vec<(ReportId, ReportState)> {
+    let mut all = Vec::new();
+    local.each_state(&mut |id, state| all.push((id, state.clone())));
+    all
+}
+
+#[test]
+fn the_index_follows_writes_and_is_read_again_once_forgotten() {
+    let mut local = Indexed::new(Memory::default());
+    let a = file(&mut local, 1);
+    let b = file(&mut local, 2);
+    retitle(&mut local, a, "Edited");
+    assert_eq!(states(&local), states_read_whole(&local));
+    assert_eq!(
+        outbox(&local).iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![a, b]
+    );
+    assert_eq!(outbox(&local)[0].title, "Edited");
+
+    // Another tab writes to the same storage: unseen until the index is forgotten.
+    let mut other = local.inner.clone();
+    retitle(&mut other, b, "From the other tab");
+    local.inner = other;
+    assert_eq!(local.state(b).unwrap().summary.title, "Report 2");
+    local.forget();
+    assert_eq!(local.state(b).unwrap().summary.title, "From the other tab");
+    assert_eq!(states(&local), states_read_whole(&local));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// A device with the index sends exactly the requests a device reading every document
+    /// sends, shows the same outbox, and its index always equals what the documents say.
+    #[test]
+    fn the_index_changes_nothing_the_device_does(
+        steps in proptest::collection::vec((0u8..4, 0u8..3, any::<bool>()), 1..24)
+    ) {
+        let (mut plain, mut plain_server) = (Memory::default(), Server::default());
+        let (mut indexed, mut indexed_server) = (Indexed::new(Memory::default()), Server::default());
+        let mut ids = Vec::new();
+        for (i, (what, which, delivered)) in steps.into_iter().enumerate() {
+            match what {
+                0 => {
+                    let n = u8::try_from(i).unwrap();
+                    ids.push(file(&mut plain, n));
+                    file(&mut indexed, n);
+                }
+                1 if !ids.is_empty() => {
+                    let id = ids[usize::from(which) % ids.len()];
+                    retitle(&mut plain, id, &format!("Edit {i}"));
+                    retitle(&mut indexed, id, &format!("Edit {i}"));
+                }
+                _ => {
+                    let (mut a, mut b) = (Pass::new(&plain), Pass::new(&indexed));
+                    let (request_a, request_b) = (a.request(&mut plain, device()), b.request(&mut indexed, device()));
+                    prop_assert_eq!(serde_json::to_string(&request_a).unwrap(), serde_json::to_string(&request_b).unwrap());
+                    let (answer_a, answer_b) = (plain_server.exchange(&request_a), indexed_server.exchange(&request_b));
+                    if delivered {
+                        let round_a = a.answer(&mut plain, answer_a).unwrap();
+                        let round_b = b.answer(&mut indexed, answer_b).unwrap();
+                        prop_assert_eq!(round_a, round_b);
+                    }
+                }
+            }
+            prop_assert_eq!(outbox(&plain), outbox(&indexed));
+            prop_assert_eq!(states(&indexed), states_read_whole(&indexed));
+        }
+        sync(&mut indexed, &mut indexed_server);
+        prop_assert!(pending(&indexed).is_empty());
     }
 }

@@ -1,0 +1,229 @@
+//! What a phone's sync engine does with 500 reports on the device: an idle sync round (a
+//! request with nothing to send and an answer with nothing new, as every timer tick and
+//! every return to the page makes), a round with one edited report, and the outbox list.
+//! Each is timed reading storage the way the browser does (JSON text, parsed on every
+//! read) with and without the engine's in-memory index ([`Indexed`]).
+//!
+//! `cargo bench -p app --bench device` (REPORTS sets the count). With `DEVICE_DUMP=file`
+//! it also writes the device's storage as `localStorage` keys and values (JSON), which
+//! `scripts/bench-web` loads into a browser to time the same work there.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use app::document::ReportDoc;
+use app::domain::{CategoryDef, Plan, Report, ReportId, TimelineEntry, Timestamp};
+use app::protocol::{Notice, PROTOCOL_VERSION, ReportAck, SyncResponse};
+use app::sync::client::{Indexed, Local, Pass, StoreError, StoredReport, outbox};
+use automerge::ActorId;
+
+/// Storage as `localStorage` holds it: every value a JSON string, parsed on each read.
+#[derive(Debug, Default)]
+struct JsonStorage {
+    items: HashMap<String, String>,
+}
+
+impl JsonStorage {
+    fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        serde_json::from_str(self.items.get(key)?).ok()
+    }
+
+    fn set<T: serde::Serialize>(&mut self, key: &str, value: &T) {
+        self.items
+            .insert(key.to_owned(), serde_json::to_string(value).unwrap());
+    }
+}
+
+impl Local for JsonStorage {
+    fn ids(&self) -> Vec<ReportId> {
+        self.get("ids").unwrap_or_default()
+    }
+
+    fn load(&self, id: ReportId) -> Option<StoredReport> {
+        self.get(&format!("report:{id}"))
+    }
+
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
+        self.set(&format!("report:{id}"), report);
+        let mut ids = self.ids();
+        if !ids.contains(&id) {
+            ids.push(id);
+            self.set("ids", &ids);
+        }
+        Ok(())
+    }
+
+    fn cursor(&self) -> Option<u64> {
+        self.get("cursor")
+    }
+
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), StoreError> {
+        self.set("cursor", &cursor);
+        Ok(())
+    }
+
+    fn versions(&self) -> (Option<String>, Option<String>) {
+        self.get("versions").unwrap_or_default()
+    }
+
+    fn set_notices(&mut self, _: &[Notice], version: &str) -> Result<(), StoreError> {
+        let (_, lists) = self.versions();
+        self.set("versions", &(Some(version), lists));
+        Ok(())
+    }
+
+    fn set_lists(&mut self, _: &[Plan], _: &[CategoryDef], version: &str) -> Result<(), StoreError> {
+        let (notices, _) = self.versions();
+        self.set("versions", &(notices, Some(version)));
+        Ok(())
+    }
+}
+
+const NOW: Timestamp = Timestamp(1_764_000_000_000);
+
+/// A device holding `count` synced reports, each with a few timeline entries.
+fn device(count: usize) -> (JsonStorage, Vec<ReportId>) {
+    let mut storage = JsonStorage::default();
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let at = Timestamp(NOW.0 + n as i64);
+        let id = ReportId::new_v7(at, [n as u8; 10]);
+        let mut report = Report::blank(id, at, "Dana Okafor");
+        report.title = format!("Pallet slipped from racking, aisle {n}");
+        report.location.place = "Warehouse B".into();
+        report.what_happened = "A pallet slipped from the second beam while being put away.".into();
+        let mut doc = ReportDoc::create(&report, ActorId::from([7u8; 16].as_slice()), at).unwrap();
+        for k in 0..3u128 {
+            let base = doc.read().unwrap();
+            let mut next = base.clone();
+            next.timeline.push(TimelineEntry {
+                id: uuid::Uuid::from_u128(n as u128 * 10 + k + 1),
+                at,
+                author: "Dana Okafor".into(),
+                author_id: None,
+                text: format!("Update {k}: checked the beam clips and the load plate."),
+                audience: Default::default(),
+            });
+            doc.edit(&base, &next, at).unwrap();
+        }
+        let heads: Vec<String> = doc.heads().iter().map(app::document::hash_hex).collect();
+        let stored = StoredReport::of(&mut doc, None, Some(&heads)).unwrap();
+        storage.save(id, &stored).unwrap();
+        ids.push(id);
+    }
+    (storage, ids)
+}
+
+fn empty_answer(cursor: u64, acks: Vec<ReportAck>) -> SyncResponse {
+    SyncResponse {
+        protocol_version: PROTOCOL_VERSION,
+        reports: acks,
+        feed: Vec::new(),
+        cursor,
+        more: false,
+        notices: None,
+        notices_version: None,
+        plans: None,
+        categories: None,
+        lists_version: None,
+    }
+}
+
+/// One idle round: the request (nothing to send) and the answer (nothing new).
+fn idle_round(local: &mut impl Local) {
+    let mut pass = Pass::new(local);
+    let request = pass.request(local, uuid::Uuid::nil());
+    assert!(request.reports.is_empty());
+    let round = pass.answer(local, Ok(empty_answer(1, Vec::new()))).unwrap();
+    assert!(!round.again);
+}
+
+/// A round after the person edited report `id`: the request carries its new change; the
+/// answer acknowledges it.
+fn edited_round(local: &mut impl Local, id: ReportId, n: u128) {
+    let stored = local.load(id).unwrap();
+    let mut doc = ReportDoc::load(&stored.doc.0, ActorId::from([7u8; 16].as_slice())).unwrap();
+    let base = doc.read().unwrap();
+    let mut next = base.clone();
+    next.immediate_actions = format!("Area closed off ({n}).");
+    doc.edit(&base, &next, NOW).unwrap();
+    let edited = StoredReport::of(&mut doc, Some(&stored), None).unwrap();
+    local.save(id, &edited).unwrap();
+    let mut pass = Pass::new(local);
+    let request = pass.request(local, uuid::Uuid::nil());
+    assert_eq!(request.reports.len(), 1);
+    let ack = ReportAck {
+        id,
+        heads: request.reports[0].heads.clone(),
+        changes: Vec::new(),
+    };
+    let round = pass.answer(local, Ok(empty_answer(1, vec![ack]))).unwrap();
+    assert!(!round.again);
+}
+
+fn time(runs: u32, mut f: impl FnMut(u32)) -> Duration {
+    let start = Instant::now();
+    for run in 0..runs {
+        f(run);
+    }
+    start.elapsed() / runs
+}
+
+fn main() {
+    let count: usize = std::env::var("REPORTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
+    let runs = 20;
+    println!("device engine, {count} reports on the device, mean of {runs} runs");
+    println!("{:<28} {:>14} {:>14}", "", "re-read", "indexed");
+
+    let (mut plain, ids) = device(count);
+    let (storage, _) = device(count);
+    let started = Instant::now();
+    let mut indexed = Indexed::new(storage);
+    let _ = indexed.ids();
+    let first_read = started.elapsed();
+
+    let rows: [(&str, Duration, Duration); 3] = [
+        (
+            "idle sync round",
+            time(runs, |_| idle_round(&mut plain)),
+            time(runs, |_| idle_round(&mut indexed)),
+        ),
+        (
+            "round with one edit",
+            time(runs, |n| {
+                edited_round(&mut plain, ids[n as usize % ids.len()], n.into())
+            }),
+            time(runs, |n| {
+                edited_round(&mut indexed, ids[n as usize % ids.len()], n.into())
+            }),
+        ),
+        (
+            "outbox list",
+            time(runs, |_| {
+                black_box(outbox(&plain));
+            }),
+            time(runs, |_| {
+                black_box(outbox(&indexed));
+            }),
+        ),
+    ];
+    for (name, before, after) in rows {
+        println!("{name:<28} {:>11.2} ms {:>11.2} ms", ms(before), ms(after));
+    }
+    println!(
+        "{:<28} {:>14} {:>11.2} ms",
+        "index read (once per start)",
+        "",
+        ms(first_read)
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
