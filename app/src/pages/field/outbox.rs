@@ -63,6 +63,10 @@ pub fn OutboxPage() -> impl IntoView {
     };
     view! {
         <h1>"Your reports"</h1>
+        <p class="lead">
+            "Reports you file are kept on this device first and sent to your supervisors "
+            "whenever there is a connection, so you can report with no signal at all."
+        </p>
         <p>
             <a class="button primary" href="/report">
                 "Report an incident"
