@@ -235,6 +235,10 @@ pub fn mark_hydrated() {
     {
         let _ = body.dataset().set("hydrated", "true");
     }
+    // For scripts/bench-web: the time from navigation to a page that answers.
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark("muster-ready");
+    }
 }
 
 /// Ends the session on the server (which also asks the browser to clear this site's
