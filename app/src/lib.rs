@@ -31,7 +31,7 @@ pub mod sync;
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{MatchNestedRoutes, path};
 
 use crate::pages::{
     AlertsPage, CategoriesPage, ElsewherePage, IncidentListPage, IncidentPage, MyActionsPage, NotFound,
@@ -168,11 +168,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Frame>
             <Routes fallback=NotFound>
-                <Route path=path!("/") view=OutboxPage />
-                <Route path=path!("/report") view=ReportFormPage />
-                <Route path=path!("/actions") view=MyActionsPage />
-                <Route path=path!("/alerts") view=AlertsPage />
-                <Route path=path!("/login") view=SignInPage />
+                <FieldRoutes />
                 <Route path=path!("/incidents") view=IncidentListPage />
                 <Route path=path!("/incidents/:id") view=IncidentPage />
                 <Route path=path!("/admin/webhooks") view=WebhooksPage />
@@ -193,12 +189,21 @@ pub fn FieldApp() -> impl IntoView {
     view! {
         <Frame>
             <Routes fallback=ElsewherePage>
-                <Route path=path!("/") view=OutboxPage />
-                <Route path=path!("/report") view=ReportFormPage />
-                <Route path=path!("/actions") view=MyActionsPage />
-                <Route path=path!("/alerts") view=AlertsPage />
-                <Route path=path!("/login") view=SignInPage />
+                <FieldRoutes />
             </Routes>
         </Frame>
     }
+}
+
+/// The field pages' routes ([`FIELD_PATHS`]), in both apps.
+#[component(transparent)]
+fn FieldRoutes() -> impl MatchNestedRoutes + Clone {
+    view! {
+        <Route path=path!("/") view=OutboxPage />
+        <Route path=path!("/report") view=ReportFormPage />
+        <Route path=path!("/actions") view=MyActionsPage />
+        <Route path=path!("/alerts") view=AlertsPage />
+        <Route path=path!("/login") view=SignInPage />
+    }
+    .into_inner()
 }

@@ -347,6 +347,42 @@ test('the app is installable by Chromium\'s criteria', { timeout: 60_000 }, asyn
   await context.close();
 });
 
+test('a phone loads the field bundle only, compressed; a desk page loads the desk bundle', { timeout: 120_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 640 } });
+  const page = await context.newPage();
+  // The WASM modules this page fetched: name, bytes on the wire, bytes decoded.
+  const modules = () => page.evaluate(() => performance.getEntriesByType('resource')
+    .filter((e) => e.name.endsWith('.wasm'))
+    .map((e) => ({ name: new URL(e.name).pathname, wire: e.encodedBodySize, decoded: e.decodedBodySize })));
+  // A first visit, before any service worker: the sign-in page is a field page.
+  await page.goto(`${BASE}/login`);
+  await hydrated(page);
+  const field = await modules();
+  assert.equal(field.length, 1, JSON.stringify(field));
+  assert.match(field[0].name, /^\/pkg\/field_bg-[0-9a-f]{16}\.wasm$/);
+  // Served from its brotli copy: far fewer bytes on the wire than in the module.
+  assert.ok(field[0].wire > 0 && field[0].wire < field[0].decoded / 2, JSON.stringify(field));
+  await signIn(page, SAM);
+  await page.goto(`${BASE}/report`);
+  await hydrated(page);
+  assert.match((await modules())[0].name, /^\/pkg\/field_bg-/);
+  // The form is in the server's HTML, before any WASM runs.
+  const html = await (await page.request.get(`${BASE}/report`)).text();
+  assert.match(html, /<form[^>]*class="report-form"/);
+  // The field bundle has no desk pages: following a link to one loads it from the server
+  // (a real navigation, not the router's).
+  const loaded = page.waitForResponse((r) => r.url() === `${BASE}/incidents` && r.request().isNavigationRequest());
+  await page.getByRole('link', { name: 'Incidents', exact: true }).click();
+  await loaded;
+  await page.waitForLoadState('load');
+  await hydrated(page);
+  const desk = await modules();
+  assert.equal(desk.length, 1, JSON.stringify(desk));
+  assert.match(desk[0].name, /^\/pkg\/desk_bg-[0-9a-f]{16}\.wasm$/);
+  await page.getByRole('heading', { name: 'Incidents' }).waitFor();
+  await context.close();
+});
+
 test('script injected into a page does not run, and the page says why', { timeout: 60_000 }, async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

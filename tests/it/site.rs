@@ -39,6 +39,17 @@ fn built_site(root: &Path) -> app::Assets {
     assets
 }
 
+/// A server on SQLite serving a site laid out by [`built_site`] (kept while the folder is).
+async fn serving_a_built_site() -> (tempfile::TempDir, app::Assets, TestServer) {
+    let site = tempfile::tempdir().unwrap();
+    let assets = built_site(site.path());
+    let root = site.path().to_owned();
+    let server = TestServer::start_with(Db::Sqlite, move |c| c.site_root = root)
+        .await
+        .unwrap();
+    (site, assets, server)
+}
+
 /// `path`, as the signed-in tester, accepting `accept` encodings.
 async fn fetch(server: &TestServer, path: &str, accept: &str) -> reqwest::Response {
     muster_tests::signed_in_client()
@@ -55,12 +66,7 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hashed_assets_come_compressed_and_cached_for_a_year() {
-    let site = tempfile::tempdir().unwrap();
-    let assets = built_site(site.path());
-    let root = site.path().to_owned();
-    let server = TestServer::start_with(Db::Sqlite, move |c| c.site_root = root)
-        .await
-        .unwrap();
+    let (_site, assets, server) = serving_a_built_site().await;
     let path = format!("/pkg/{}", assets.field.js);
 
     for (accept, encoding, body) in [
@@ -100,12 +106,7 @@ async fn hashed_assets_come_compressed_and_cached_for_a_year() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_are_revalidated_link_their_bundle_and_field_pages_come_compressed() {
-    let site = tempfile::tempdir().unwrap();
-    let assets = built_site(site.path());
-    let root = site.path().to_owned();
-    let server = TestServer::start_with(Db::Sqlite, move |c| c.site_root = root)
-        .await
-        .unwrap();
+    let (_site, assets, server) = serving_a_built_site().await;
 
     for (path, bundle, other) in [
         ("/login", &assets.field, &assets.desk),
