@@ -172,11 +172,30 @@ fn time(runs: u32, mut f: impl FnMut(u32)) -> Duration {
     start.elapsed() / runs
 }
 
+/// The browser's `localStorage` keys for `storage` (see `frontend::store`).
+fn as_local_storage(storage: &JsonStorage) -> serde_json::Map<String, serde_json::Value> {
+    let mut items = serde_json::Map::new();
+    for (key, value) in &storage.items {
+        let key = match key.strip_prefix("report:") {
+            Some(id) => format!("muster.v1.report.{id}"),
+            None if key == "ids" => "muster.v1.index".to_owned(),
+            None => continue,
+        };
+        items.insert(key, serde_json::Value::String(value.clone()));
+    }
+    items
+}
+
 fn main() {
     let count: usize = std::env::var("REPORTS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(500);
+    if let Ok(path) = std::env::var("DEVICE_DUMP") {
+        let (storage, _) = device(count);
+        std::fs::write(&path, serde_json::to_vec(&as_local_storage(&storage)).unwrap()).unwrap();
+        println!("wrote {count} reports as localStorage to {path}");
+    }
     let runs = 20;
     println!("device engine, {count} reports on the device, mean of {runs} runs");
     println!("{:<28} {:>14} {:>14}", "", "re-read", "indexed");

@@ -127,21 +127,20 @@ fn current_path() -> String {
     }
 }
 
-/// Preloads one bundle and hydrates the page with it once loaded. The inline script carries
-/// this response's CSP nonce.
+/// Loads one bundle and hydrates the page with it, starting once the page has painted: on
+/// a slow link the page's own HTML and style get the bandwidth first, so the form shows
+/// while the bundle downloads. A page opened in the background starts at once (it paints
+/// nothing until shown). The inline script carries this response's CSP nonce.
 #[component]
 fn BundleScripts(bundle: Bundle) -> impl IntoView {
     let nonce = leptos::nonce::use_nonce();
     let js = format!("/pkg/{}", bundle.js);
     let wasm = format!("/pkg/{}", bundle.wasm);
     let script = format!(
-        "import(\"{js}\").then(m => m.default({{ module_or_path: \"{wasm}\" }}).then(() => m.hydrate()));"
+        "const load = () => import(\"{js}\").then(m => m.default({{ module_or_path: \"{wasm}\" }}).then(() => m.hydrate()));\n\
+         if (document.visibilityState === \"visible\") requestAnimationFrame(() => setTimeout(load, 0)); else load();"
     );
-    view! {
-        <link rel="modulepreload" href=js crossorigin="" />
-        <link rel="preload" href=wasm r#as="fetch" r#type="application/wasm" crossorigin="" />
-        <script type="module" nonce=nonce>{script}</script>
-    }
+    view! { <script type="module" nonce=nonce>{script}</script> }
 }
 
 /// The frame of every page: the head's metadata, the router, the sync bar and `<main>`
