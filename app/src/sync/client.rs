@@ -228,7 +228,8 @@ pub trait Local {
     /// Stores a report (new or replaced).
     fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), StoreError>;
     /// Calls `f` with every report's state, oldest first. By default this reads every
-    /// document; [`Indexed`] answers from memory.
+    /// document; [`Indexed`] answers from memory, and `f` must not use the storage itself
+    /// meanwhile (collect what to do, then do it).
     fn each_state(&self, f: &mut dyn FnMut(ReportId, &ReportState)) {
         for id in self.ids() {
             if let Some(stored) = self.load(id) {
