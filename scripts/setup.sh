@@ -55,20 +55,34 @@ setup_npm() {
 
 setup_build() {
   setup_rust
+  setup_wasm_nightly
   setup_wasm_bindgen
   setup_npm
 }
 
-# The fuzz targets build with cargo-fuzz on a nightly toolchain (libFuzzer's sanitizer
-# flags), both pinned so every machine fuzzes the same way.
-FUZZ_NIGHTLY="nightly-2026-05-20"
+# One pinned nightly toolchain, for two jobs stable cannot do: the fuzz targets (cargo-fuzz,
+# libFuzzer's sanitizer flags) and the release WASM bundles (the standard library rebuilt
+# with every panic an immediate abort, see scripts/build-site). Pinned so every machine
+# builds and fuzzes the same way.
+NIGHTLY="nightly-2026-05-20"
 CARGO_FUZZ_VERSION="0.13.2"
 
-setup_fuzz() {
-  rustup toolchain list | grep -q "^$FUZZ_NIGHTLY" || {
-    log "installing the $FUZZ_NIGHTLY toolchain for the fuzz targets (once)"
-    rustup toolchain install "$FUZZ_NIGHTLY" --profile minimal
+setup_nightly() {
+  rustup toolchain list | grep -q "^$NIGHTLY" || {
+    log "installing the $NIGHTLY toolchain (once)"
+    rustup toolchain install "$NIGHTLY" --profile minimal
   }
+}
+
+setup_wasm_nightly() {
+  # -Zbuild-std needs the standard library's source.
+  setup_nightly
+  rustup component list --toolchain "$NIGHTLY" --installed | grep -q "^rust-src" \
+    || rustup component add rust-src --toolchain "$NIGHTLY"
+}
+
+setup_fuzz() {
+  setup_nightly
   if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
     log "installing cargo-fuzz $CARGO_FUZZ_VERSION (a few minutes, once)"
     cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked

@@ -31,7 +31,7 @@ pub mod sync;
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{MatchNestedRoutes, path};
+use leptos_router::{any_nested_route::IntoAnyNestedRoute, path};
 
 use crate::pages::{
     AlertsPage, CategoriesPage, ElsewherePage, IncidentListPage, IncidentPage, MyActionsPage, NotFound,
@@ -196,7 +196,7 @@ pub fn FieldApp() -> impl IntoView {
 
 /// The field pages' routes ([`FIELD_PATHS`]), in both apps.
 #[component(transparent)]
-fn FieldRoutes() -> impl MatchNestedRoutes + Clone {
+fn FieldRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
     view! {
         <Route path=path!("/") view=OutboxPage />
         <Route path=path!("/report") view=ReportFormPage />
@@ -205,4 +205,6 @@ fn FieldRoutes() -> impl MatchNestedRoutes + Clone {
         <Route path=path!("/login") view=SignInPage />
     }
     .into_inner()
+    // One type with and without `--cfg erase_components` (which the build sets).
+    .into_any_nested_route()
 }
