@@ -223,14 +223,14 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(security::FORM_BODY_LIMIT))
         // Pages and server-function answers are made per request (and per person): the
-        // browser asks again each time, and gets them compressed on the fly (see
-        // `site::compress_only_whole_answers` for which).
+        // browser asks again each time, and gets them compressed on the fly. The encoder
+        // does not flush while a streamed page waits for data, so a desk page arrives
+        // whole once its data is read (milliseconds), not in parts.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static(site::REVALIDATE),
         ))
-        .layer(CompressionLayer::new())
-        .layer(axum::middleware::map_request(site::compress_only_whole_answers));
+        .layer(CompressionLayer::new());
     let site_root = std::path::PathBuf::from(state.leptos_options.site_root.as_ref());
     api.merge(site::routes(&site_root))
         .merge(pages)

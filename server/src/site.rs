@@ -81,19 +81,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>(site_root: &Path) -> Router<S> {
     fixed.nest_service("/pkg", pkg).nest_service("/icons", icons)
 }
 
-/// Lets the compression layer see `Accept-Encoding` only on the field pages (rendered in
-/// one piece: nothing on them waits for the server) and on server-function answers. The
-/// desk's pages stream the parts that wait for data; compressing that stream left the
-/// people page's answer unfinished (with tower-http 0.6 and leptos_axum 0.8; the cause is
-/// not found yet), so they go uncompressed.
-pub async fn compress_only_whole_answers(mut request: axum::extract::Request) -> axum::extract::Request {
-    let path = request.uri().path();
-    if !(app::is_field_path(path) || path.starts_with("/api/")) {
-        request.headers_mut().remove(header::ACCEPT_ENCODING);
-    }
-    request
-}
-
 type HeaderFn<B> = fn(&Response<B>) -> Option<HeaderValue>;
 
 /// Sets `Cache-Control` to what `make` says: [`immutable`] or [`revalidate`].
