@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use app::document::ReportDoc;
 use app::domain::{CategoryDef, Plan, Report, ReportId, TimelineEntry, Timestamp};
-use app::protocol::{Notice, PROTOCOL_VERSION, ReportAck, SyncResponse};
+use app::protocol::{Notice, ReportAck, SyncResponse};
 use app::sync::client::{Indexed, Local, Pass, StoreError, StoredReport, outbox};
 use automerge::ActorId;
 
@@ -118,18 +118,7 @@ fn device(count: usize) -> (JsonStorage, Vec<ReportId>) {
 }
 
 fn empty_answer(cursor: u64, acks: Vec<ReportAck>) -> SyncResponse {
-    SyncResponse {
-        protocol_version: PROTOCOL_VERSION,
-        reports: acks,
-        feed: Vec::new(),
-        cursor,
-        more: false,
-        notices: None,
-        notices_version: None,
-        plans: None,
-        categories: None,
-        lists_version: None,
-    }
+    SyncResponse::new(acks, Vec::new(), cursor, false)
 }
 
 /// One idle round: the request (nothing to send) and the answer (nothing new).

@@ -172,6 +172,25 @@ pub struct SyncResponse {
     pub lists_version: Option<String>,
 }
 
+impl SyncResponse {
+    /// An answer of this protocol version with the acknowledgements and the feed, and none
+    /// of the lists (notifications, plans, categories) that ride along only when changed.
+    pub fn new(reports: Vec<ReportAck>, feed: Vec<ReportAck>, cursor: u64, more: bool) -> Self {
+        Self {
+            protocol_version: PROTOCOL_VERSION,
+            reports,
+            feed,
+            cursor,
+            more,
+            notices: None,
+            notices_version: None,
+            plans: None,
+            categories: None,
+            lists_version: None,
+        }
+    }
+}
+
 /// The most notifications one answer carries.
 pub const MAX_NOTICES: usize = 50;
 

@@ -10,7 +10,7 @@ use app::domain::access::{Ownership, Viewer};
 use app::domain::{ReportId, Timestamp};
 use app::intake;
 use app::merge::{changes_for, merge_push_checked};
-use app::protocol::{MAX_FEED_PER_RESPONSE, PROTOCOL_VERSION, ReportAck, SyncRequest, SyncResponse};
+use app::protocol::{MAX_FEED_PER_RESPONSE, ReportAck, SyncRequest, SyncResponse};
 
 use super::commit::{ApplyError, Committer, Job};
 use crate::clock::SharedClock;
@@ -200,18 +200,12 @@ impl Exchange {
         let mut acks: HashMap<ReportId, ReportAck> = applied.into_iter().map(|a| (a.id, a.ack)).collect();
         // Supervisors' unread notifications and everyone's response plans ride along when
         // they differ from what the device holds, so the device lists them offline.
-        let mut response = SyncResponse {
-            protocol_version: PROTOCOL_VERSION,
-            reports: order.iter().filter_map(|id| acks.remove(id)).collect(),
+        let mut response = SyncResponse::new(
+            order.iter().filter_map(|id| acks.remove(id)).collect(),
             feed,
-            cursor: u64::try_from(cursor).unwrap_or(0),
+            u64::try_from(cursor).unwrap_or(0),
             more,
-            notices: None,
-            notices_version: None,
-            plans: None,
-            categories: None,
-            lists_version: None,
-        };
+        );
         // The list is read only when its mark moved since the device's copy, or what the
         // person may read changed (their role or teams are part of the version); each alert
         // is listed only while they may still read its report. Someone who no longer acts on

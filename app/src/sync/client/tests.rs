@@ -65,18 +65,7 @@ impl Server {
                 }
             })
             .collect();
-        Ok(SyncResponse {
-            protocol_version: PROTOCOL_VERSION,
-            reports: acks,
-            feed,
-            cursor: self.seq,
-            more: false,
-            notices: None,
-            notices_version: None,
-            plans: None,
-            categories: None,
-            lists_version: None,
-        })
+        Ok(SyncResponse::new(acks, feed, self.seq, false))
     }
 
     fn heads(&self, id: ReportId) -> Vec<String> {
