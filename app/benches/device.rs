@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use app::document::ReportDoc;
 use app::domain::{CategoryDef, Plan, Report, ReportId, TimelineEntry, Timestamp};
 use app::protocol::{Notice, ReportAck, SyncResponse};
-use app::sync::client::{Indexed, Local, Pass, StoreError, StoredReport, outbox};
+use app::sync::client::{
+    INDEX_KEY, Indexed, Local, Pass, REPORT_KEY_PREFIX, StoreError, StoredReport, outbox, report_key,
+};
 use automerge::ActorId;
 
 /// Storage as `localStorage` holds it: every value a JSON string, parsed on each read.
@@ -39,19 +41,19 @@ impl JsonStorage {
 
 impl Local for JsonStorage {
     fn ids(&self) -> Vec<ReportId> {
-        self.get("ids").unwrap_or_default()
+        self.get(INDEX_KEY).unwrap_or_default()
     }
 
     fn load(&self, id: ReportId) -> Option<StoredReport> {
-        self.get(&format!("report:{id}"))
+        self.get(&report_key(id))
     }
 
     fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
-        self.set(&format!("report:{id}"), report);
+        self.set(&report_key(id), report);
         let mut ids = self.ids();
         if !ids.contains(&id) {
             ids.push(id);
-            self.set("ids", &ids);
+            self.set(INDEX_KEY, &ids);
         }
         Ok(())
     }
@@ -161,18 +163,15 @@ fn time(runs: u32, mut f: impl FnMut(u32)) -> Duration {
     start.elapsed() / runs
 }
 
-/// The browser's `localStorage` keys for `storage` (see `frontend::store`).
+/// What `storage` holds under the browser's keys: the reports and their index, as
+/// `localStorage` holds them.
 fn as_local_storage(storage: &JsonStorage) -> serde_json::Map<String, serde_json::Value> {
-    let mut items = serde_json::Map::new();
-    for (key, value) in &storage.items {
-        let key = match key.strip_prefix("report:") {
-            Some(id) => format!("muster.v1.report.{id}"),
-            None if key == "ids" => "muster.v1.index".to_owned(),
-            None => continue,
-        };
-        items.insert(key, serde_json::Value::String(value.clone()));
-    }
-    items
+    storage
+        .items
+        .iter()
+        .filter(|(key, _)| *key == INDEX_KEY || key.starts_with(REPORT_KEY_PREFIX))
+        .map(|(key, value)| (key.clone(), serde_json::Value::String(value.clone())))
+        .collect()
 }
 
 fn main() {

@@ -17,22 +17,17 @@ use app::domain::ReportId;
 use app::field::OutboxEntry;
 use std::cell::RefCell;
 
-use app::sync::client::Indexed;
+use app::sync::client::{INDEX_KEY, Indexed, report_key};
 pub use app::sync::client::{StoredReport, Summary, same_heads};
 use gloo_storage::{LocalStorage, Storage};
 use serde::{Deserialize, Serialize};
 
 const DEVICE_KEY: &str = "muster.v1.device";
-const INDEX_KEY: &str = "muster.v1.index";
 const ME_KEY: &str = "muster.v1.me";
 const NOTICES_KEY: &str = "muster.v1.notices";
 const PLANS_KEY: &str = "muster.v1.plans";
 const CATEGORIES_KEY: &str = "muster.v1.categories";
 const VERSIONS_KEY: &str = "muster.v1.versions";
-
-fn report_key(id: ReportId) -> String {
-    format!("muster.v1.report.{id}")
-}
 
 /// This browser's identity.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -201,6 +201,17 @@ impl ReportState {
     }
 }
 
+/// The browser `localStorage` key under which a device keeps the ids of its reports
+/// (`frontend::store`).
+pub const INDEX_KEY: &str = "muster.v1.index";
+/// The start of the `localStorage` key of each report a device keeps; [`report_key`].
+pub const REPORT_KEY_PREFIX: &str = "muster.v1.report.";
+
+/// The `localStorage` key of report `id` on a device.
+pub fn report_key(id: ReportId) -> String {
+    format!("{REPORT_KEY_PREFIX}{id}")
+}
+
 /// Whether two head lists name the same set.
 #[must_use]
 pub fn same_heads(a: &[String], b: &[String]) -> bool {
