@@ -81,7 +81,7 @@ impl ReportDoc {
             _ => None,
         }) else {
             return Err(DocError::Write(format!(
-                "{value:?} is no longer one of the values of `{field}`; reload the incident"
+                "“{value}” is no longer one of the values of `{field}`; reload the incident"
             )));
         };
         self.doc.put(&obj, key, chosen)?;

@@ -32,8 +32,8 @@ pub struct FieldSpec {
     pub label: &'static str,
     /// How one of its stored scalars reads.
     pub shown: Shown,
-    /// Its value as text to compare: an edit changed the field when this differs.
-    pub compare: fn(&Report) -> String,
+    /// Whether two readings hold the same value: an edit changed the field when not.
+    pub same: fn(&Report, &Report) -> bool,
     /// The server projection's columns that hold it (none: read from the document only).
     pub projected: &'static [&'static str],
 }
@@ -46,13 +46,13 @@ macro_rules! key_of {
 
 /// Every field of a report, in the order a report page lists them.
 pub const FIELDS: &[FieldSpec] = &[
-    spec("id", "id", "id", Shown::Text, |r| r.id.to_string(), &["id"]),
+    spec("id", "id", "id", Shown::Text, |a, b| a.id == b.id, &["id"]),
     spec(
         "title",
         "title",
         "title",
         Shown::Text,
-        |r| r.title.clone(),
+        |a, b| a.title == b.title,
         &["title"],
     ),
     spec(
@@ -60,7 +60,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "category",
         "category",
         Shown::Category,
-        |r| r.category.0.clone(),
+        |a, b| a.category == b.category,
         &["category", "sensitive"],
     ),
     spec(
@@ -68,7 +68,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "severity",
         "severity",
         key_of!(Severity),
-        |r| r.severity.as_str().to_owned(),
+        |a, b| a.severity == b.severity,
         &["severity", "severity_rank"],
     ),
     spec(
@@ -76,7 +76,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "impact",
         "impact",
         key_of!(Impact),
-        |r| r.impact.as_str().to_owned(),
+        |a, b| a.impact == b.impact,
         &["priority_rank"],
     ),
     spec(
@@ -84,7 +84,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "urgency",
         "urgency",
         key_of!(Urgency),
-        |r| r.urgency.as_str().to_owned(),
+        |a, b| a.urgency == b.urgency,
         &["priority_rank"],
     ),
     spec(
@@ -92,7 +92,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "outcome",
         "gravest outcome",
         key_of!(Outcome),
-        |r| r.outcome.as_str().to_owned(),
+        |a, b| a.outcome == b.outcome,
         &["priority_rank", "report_due_at"],
     ),
     spec(
@@ -100,7 +100,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "status",
         "status",
         key_of!(Status),
-        |r| r.status.as_str().to_owned(),
+        |a, b| a.status == b.status,
         &["status"],
     ),
     spec(
@@ -108,7 +108,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "occurred_at",
         "when it happened",
         Shown::Text,
-        |r| r.occurred_at.0.to_string(),
+        |a, b| a.occurred_at == b.occurred_at,
         &["occurred_at", "report_due_at"],
     ),
     spec(
@@ -116,7 +116,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "location",
         "location",
         Shown::Text,
-        |r| format!("{:?}", r.location),
+        |a, b| a.location == b.location,
         &["place", "latitude", "longitude", "accuracy_m"],
     ),
     spec(
@@ -124,7 +124,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "what_happened",
         "what happened",
         Shown::Text,
-        |r| r.what_happened.clone(),
+        |a, b| a.what_happened == b.what_happened,
         &["what_happened"],
     ),
     spec(
@@ -132,7 +132,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "people_involved",
         "people involved",
         Shown::Text,
-        |r| r.people_involved.join("\n"),
+        |a, b| a.people_involved == b.people_involved,
         &["people_involved"],
     ),
     spec(
@@ -140,7 +140,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "immediate_actions",
         "immediate actions",
         Shown::Text,
-        |r| r.immediate_actions.clone(),
+        |a, b| a.immediate_actions == b.immediate_actions,
         &["immediate_actions"],
     ),
     spec(
@@ -148,7 +148,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "reporter",
         "reporter",
         Shown::Text,
-        |r| r.reporter.clone(),
+        |a, b| a.reporter == b.reporter,
         &["reporter"],
     ),
     spec(
@@ -156,7 +156,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "timeline",
         "added an update",
         Shown::Text,
-        |r| r.timeline.len().to_string(),
+        |a, b| a.timeline.len() == b.timeline.len(),
         &[],
     ),
     spec(
@@ -164,7 +164,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "reported_at",
         "reported at",
         Shown::Text,
-        |r| r.reported_at.0.to_string(),
+        |a, b| a.reported_at == b.reported_at,
         &["reported_at"],
     ),
     spec(
@@ -172,7 +172,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "response.assignee",
         "assignee",
         Shown::Text,
-        |r| r.response.assignee.clone(),
+        |a, b| a.response.assignee == b.response.assignee,
         &[],
     ),
     spec(
@@ -180,7 +180,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "response.due_at",
         "response due date",
         Shown::Text,
-        |r| format!("{:?}", r.response.due_at),
+        |a, b| a.response.due_at == b.response.due_at,
         &[],
     ),
     spec(
@@ -188,7 +188,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "response.whys",
         "5 whys",
         Shown::Text,
-        |r| r.response.whys.join("\n"),
+        |a, b| a.response.whys == b.response.whys,
         &[],
     ),
     spec(
@@ -196,7 +196,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "response.factors",
         "contributing factors",
         Shown::Text,
-        |r| r.response.factors.join("\n"),
+        |a, b| a.response.factors == b.response.factors,
         &[],
     ),
     spec(
@@ -204,7 +204,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "response.actions",
         "actions",
         Shown::Text,
-        |r| format!("{:?}", r.response.actions),
+        |a, b| a.response.actions == b.response.actions,
         &[],
     ),
     spec(
@@ -212,7 +212,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "response.review",
         "post-incident review",
         Shown::Text,
-        |r| format!("{:?}", r.response.review),
+        |a, b| a.response.review == b.response.review,
         &[],
     ),
     spec(
@@ -220,7 +220,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "plan_ticks",
         "ticked response plan steps",
         Shown::Text,
-        |r| r.plan_ticks.len().to_string(),
+        |a, b| a.plan_ticks.len() == b.plan_ticks.len(),
         &[],
     ),
     spec(
@@ -228,7 +228,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "injury",
         "injury details",
         Shown::Text,
-        |r| format!("{:?}", r.injury),
+        |a, b| a.injury == b.injury,
         &["sensitive"],
     ),
     spec(
@@ -236,7 +236,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "witnesses",
         "witnesses",
         Shown::Text,
-        |r| format!("{:?}", r.witnesses),
+        |a, b| a.witnesses == b.witnesses,
         &[],
     ),
     spec(
@@ -244,7 +244,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "photos",
         "photos",
         Shown::Text,
-        |r| r.photos.len().to_string(),
+        |a, b| a.photos.len() == b.photos.len(),
         &[],
     ),
 ];
@@ -263,7 +263,7 @@ const fn spec(
     path: &'static str,
     label: &'static str,
     shown: Shown,
-    compare: fn(&Report) -> String,
+    same: fn(&Report, &Report) -> bool,
     projected: &'static [&'static str],
 ) -> FieldSpec {
     FieldSpec {
@@ -271,7 +271,7 @@ const fn spec(
         path,
         label,
         shown,
-        compare,
+        same,
         projected,
     }
 }
@@ -302,7 +302,7 @@ pub(super) fn changed(before: Option<&Report>, after: Option<&Report>) -> Vec<St
     };
     FIELDS
         .iter()
-        .filter(|f| (f.compare)(before) != (f.compare)(after))
+        .filter(|f| !(f.same)(before, after))
         .map(|f| f.key.to_owned())
         .collect()
 }

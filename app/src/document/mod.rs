@@ -174,7 +174,8 @@ pub enum DocError {
     },
     /// The document was written by an unknown version of Muster.
     #[error(
-        "document schema version {found:?} is not supported (this server reads version {SCHEMA_VERSION})"
+        "document schema version {} is not supported (this server reads version {SCHEMA_VERSION})",
+        found.map_or_else(|| "(none)".to_owned(), |v| v.to_string())
     )]
     UnsupportedSchema {
         /// What the document says, if anything.
@@ -231,8 +232,8 @@ pub fn hash_hex(hash: &ChangeHash) -> String {
 
 /// Parses a change hash from hex.
 pub fn parse_hash(text: &str) -> Result<ChangeHash, String> {
-    let bytes = hex::decode(text).map_err(|e| format!("head {text:?} is not hex: {e}"))?;
-    ChangeHash::try_from(bytes.as_slice()).map_err(|_| format!("head {text:?} is not 32 bytes"))
+    let bytes = hex::decode(text).map_err(|e| format!("head `{text}` is not hex: {e}"))?;
+    ChangeHash::try_from(bytes.as_slice()).map_err(|_| format!("head `{text}` is not 32 bytes"))
 }
 
 /// One incident report as an Automerge document.

@@ -325,7 +325,7 @@ fn injury(doc: &AutoCommit, obj: &ObjId, conflicted: &mut Vec<String>) -> Result
         let text = string(&map, key, prefix)?;
         if key == "treatment" {
             read.treatment = Treatment::from_key(&text)
-                .ok_or_else(|| shape("injury.treatment", &format!("unknown value {text:?}")))?;
+                .ok_or_else(|| shape("injury.treatment", &format!("unknown value `{text}`")))?;
         } else if let Some(part) = read.text_mut(key) {
             *part = text;
         }
@@ -462,7 +462,7 @@ fn optional_key<T>(
 
 fn keyed<T>(parent: &Map<'_>, key: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, DocError> {
     let text = string(parent, key, "")?;
-    parse(&text).ok_or_else(|| shape(key, &format!("unknown value {text:?}")))
+    parse(&text).ok_or_else(|| shape(key, &format!("unknown value `{text}`")))
 }
 
 fn strings(doc: &AutoCommit, list: &ObjId) -> Result<Vec<String>, DocError> {

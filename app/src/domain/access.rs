@@ -75,7 +75,7 @@ impl FromStr for Role {
         Self::ALL
             .into_iter()
             .find(|r| r.key() == s)
-            .ok_or_else(|| format!("{s:?} is not a role (field, supervisor or admin)"))
+            .ok_or_else(|| format!("`{s}` is not a role (field, supervisor or admin)"))
     }
 }
 

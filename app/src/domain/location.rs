@@ -29,16 +29,27 @@ impl fmt::Display for GpsFix {
 impl FromStr for GpsFix {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut parts = s.split(' ').map(str::parse::<f64>);
+        let mut parts = s.split(' ').map(number);
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(Ok(latitude)), Some(Ok(longitude)), Some(Ok(accuracy_m)), None) => Ok(Self {
+            (Some(Some(latitude)), Some(Some(longitude)), Some(Some(accuracy_m)), None) => Ok(Self {
                 latitude,
                 longitude,
                 accuracy_m,
             }),
-            _ => Err(format!("not a GPS fix: {s:?}")),
+            _ => Err(format!("not a GPS fix: `{s}`")),
         }
     }
+}
+
+/// One number of a fix, as `Display` for `f64` writes it. Read by serde_json (built with
+/// `float_roundtrip`, so correctly rounded, and already in the phone's bundle) rather than
+/// `str::parse`, whose tables add kilobytes to the phone's download; JSON's whitespace is
+/// refused here as `str::parse` refuses it.
+fn number(text: &str) -> Option<f64> {
+    text.bytes()
+        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+        .then(|| serde_json::from_str(text).ok())
+        .flatten()
 }
 
 impl Reconcile for GpsFix {
@@ -86,5 +97,25 @@ mod tests {
         assert_eq!(fix.to_string().parse::<GpsFix>(), Ok(fix));
         assert!("1 2".parse::<GpsFix>().is_err());
         assert!("1 2 3 4".parse::<GpsFix>().is_err());
+        assert!("1 2\t 3".parse::<GpsFix>().is_err());
+        assert!("1 2 3\n".parse::<GpsFix>().is_err());
+        assert!("NaN 2 3".parse::<GpsFix>().is_err());
+    }
+
+    proptest::proptest! {
+        /// Every fix reads back bit for bit, so a device that reads a report and writes it
+        /// back never changes its location by a rounding step.
+        #[test]
+        fn any_fix_reads_back_exactly(
+            latitude in -90.0f64..=90.0,
+            longitude in -180.0f64..=180.0,
+            accuracy_m in proptest::num::f64::POSITIVE | proptest::num::f64::ZERO,
+        ) {
+            let fix = GpsFix { latitude, longitude, accuracy_m };
+            let read: GpsFix = fix.to_string().parse().map_err(proptest::test_runner::TestCaseError::fail)?;
+            proptest::prop_assert_eq!(read.latitude.to_bits(), latitude.to_bits());
+            proptest::prop_assert_eq!(read.longitude.to_bits(), longitude.to_bits());
+            proptest::prop_assert_eq!(read.accuracy_m.to_bits(), accuracy_m.to_bits());
+        }
     }
 }

@@ -26,7 +26,7 @@ pub(crate) fn ReportOutcome(report: RwSignal<Option<Report>>) -> impl IntoView {
                     <h3>"What is being done"</h3>
                     <ul>
                         {actions.into_iter().map(|a| view! {
-                            <li>{format!("{} ({})", a.text, a.state.label().to_lowercase())}</li>
+                            <li>{format!("{} ({})", a.text, a.state.label().to_ascii_lowercase())}</li>
                         }).collect_view()}
                     </ul>
                 })}
