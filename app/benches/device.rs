@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use app::document::ReportDoc;
 use app::domain::{CategoryDef, Plan, Report, ReportId, TimelineEntry, Timestamp};
-use app::protocol::{Notice, ReportAck, SyncResponse};
+use app::protocol::{ActionRow, Notice, ReportAck, SyncResponse};
 use app::sync::client::{
     INDEX_KEY, Indexed, Local, Pass, REPORT_KEY_PREFIX, StoreError, StoredReport, outbox, report_key,
 };
@@ -80,6 +80,16 @@ impl Local for JsonStorage {
     fn set_lists(&mut self, _: &[Plan], _: &[CategoryDef], version: &str) -> Result<(), StoreError> {
         let (notices, _) = self.versions();
         self.set("versions", &(notices, Some(version)));
+        Ok(())
+    }
+
+    fn actions_seen(&self) -> Option<String> {
+        self.get("actions_version")
+    }
+
+    fn set_actions(&mut self, actions: &[ActionRow], version: &str) -> Result<(), StoreError> {
+        self.set("actions", &actions);
+        self.set("actions_version", &version);
         Ok(())
     }
 }

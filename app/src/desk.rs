@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::document::FieldConflict;
 #[cfg(feature = "ssr")]
 use crate::domain::access::Viewer;
-use crate::domain::{Action, Priority, Report, ReportId, Severity, Status, Timestamp};
+use crate::domain::{Priority, Report, ReportId, Severity, Status, Timestamp};
 
 /// One row of the incident list (read from the SQL projection).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -133,17 +133,6 @@ pub struct NewAction {
     pub owner: String,
     /// By when.
     pub due_at: Option<Timestamp>,
-}
-
-/// One action in "my actions", with the report it belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActionRow {
-    /// The report.
-    pub report_id: ReportId,
-    /// Its title.
-    pub report_title: String,
-    /// The action.
-    pub action: Action,
 }
 
 /// One change in a report's history, with names put to it.
@@ -347,9 +336,6 @@ pub trait IncidentDesk: Send + Sync + 'static {
     /// The outgoing webhook's delivery log (administrators only), and whether a webhook
     /// is configured.
     async fn deliveries(&self, viewer: &Viewer) -> Result<(Vec<DeliveryLine>, bool), AppError>;
-    /// The actions `viewer` owns on reports they may read, and the server's time (to tell
-    /// which are overdue).
-    async fn my_actions(&self, viewer: &Viewer) -> Result<(Vec<ActionRow>, Timestamp), AppError>;
 }
 
 /// The desk, as provided through context by the server.
@@ -431,14 +417,6 @@ pub async fn choose_value(id: String, field: String, value: String) -> Result<()
         .map_err(|_| AppError::invalid("that is not a report id"))?;
     let viewer = signed_in()?;
     desk()?.0.choose(&viewer, id, field, value).await
-}
-
-/// The actions the signed-in person owns, open ones first by due date, and the server's
-/// time.
-#[server]
-pub async fn my_actions() -> Result<(Vec<ActionRow>, Timestamp), AppError> {
-    let viewer = signed_in()?;
-    desk()?.0.my_actions(&viewer).await
 }
 
 /// Marks one of the signed-in person's notifications read.

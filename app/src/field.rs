@@ -132,6 +132,9 @@ pub struct FieldState {
     /// A supervisor's unread notifications (P1/P2 escalations) as of the last sync, kept
     /// on the device so they show offline.
     pub notices: RwSignal<Vec<crate::protocol::Notice>>,
+    /// The actions the person owns as of the last sync, kept on the device so they show
+    /// offline (`None` before the first sync brought them).
+    pub actions: RwSignal<Option<Vec<crate::protocol::ActionRow>>>,
     /// The response plans as of the last sync, kept on the device so they open offline.
     pub plans: RwSignal<Vec<crate::domain::Plan>>,
     /// The report categories as of the last sync (empty before the first: the form then
@@ -157,6 +160,7 @@ impl FieldState {
             me: RwSignal::new(None),
             signed_out: RwSignal::new(false),
             notices: RwSignal::new(Vec::new()),
+            actions: RwSignal::new(None),
             plans: RwSignal::new(Vec::new()),
             categories: RwSignal::new(Vec::new()),
             photos: RwSignal::new(std::collections::BTreeMap::new()),

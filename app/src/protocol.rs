@@ -22,9 +22,10 @@
 //! retry the rest.
 //!
 //! Lists ride along without a version bump (older devices ignore them): the request's
-//! `notices_seen` and `lists_seen`, and the answer's `notices`/`notices_version` (a
-//! supervisor's unread escalations) and `plans`, `categories`/`lists_version`, sent only
-//! when the version differs from what the device sent.
+//! `notices_seen`, `lists_seen` and `actions_seen`, and the answer's
+//! `notices`/`notices_version` (a supervisor's unread escalations), `plans`,
+//! `categories`/`lists_version` and `actions`/`actions_version` (the actions the person
+//! owns), sent only when the version differs from what the device sent.
 //!
 //! # The feed and its cursor
 //!
@@ -116,6 +117,10 @@ pub struct SyncRequest {
     /// holds, likewise.
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "plans_seen")]
     pub lists_seen: Option<String>,
+    /// The version of the person's actions the device holds
+    /// ([`SyncResponse::actions_version`]), likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions_seen: Option<String>,
 }
 
 /// One report's unacknowledged changes.
@@ -170,6 +175,14 @@ pub struct SyncResponse {
     /// The version of `plans` and `categories`, to send back as `lists_seen`.
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "plans_version")]
     pub lists_version: Option<String>,
+    /// Every action the person owns on reports they may read, open ones first by due
+    /// date (the whole list, sent only when it differs from `actions_seen`), so "My
+    /// actions" shows offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<ActionRow>>,
+    /// The version of `actions`, to send back as `actions_seen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions_version: Option<String>,
 }
 
 impl SyncResponse {
@@ -187,8 +200,24 @@ impl SyncResponse {
             plans: None,
             categories: None,
             lists_version: None,
+            actions: None,
+            actions_version: None,
         }
     }
+}
+
+/// The most actions one answer carries.
+pub const MAX_ACTIONS: usize = 200;
+
+/// One action in "My actions", with the report it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRow {
+    /// The report.
+    pub report_id: ReportId,
+    /// Its title.
+    pub report_title: String,
+    /// The action.
+    pub action: crate::domain::Action,
 }
 
 /// The most notifications one answer carries.

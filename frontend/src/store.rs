@@ -28,6 +28,8 @@ const NOTICES_KEY: &str = "muster.v1.notices";
 const PLANS_KEY: &str = "muster.v1.plans";
 const CATEGORIES_KEY: &str = "muster.v1.categories";
 const VERSIONS_KEY: &str = "muster.v1.versions";
+const ACTIONS_KEY: &str = "muster.v1.actions";
+const ACTIONS_VERSION_KEY: &str = "muster.v1.actions_version";
 
 /// This browser's identity.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -220,6 +222,26 @@ pub fn set_lists(
     set_version(1, version)
 }
 
+/// The person's actions the last sync that changed them brought (none if it never
+/// brought any).
+#[must_use]
+pub fn actions() -> Option<Vec<app::protocol::ActionRow>> {
+    LocalStorage::get(ACTIONS_KEY).ok()
+}
+
+/// The version of the actions held (to send as `actions_seen`).
+fn actions_version() -> Option<String> {
+    LocalStorage::get(ACTIONS_VERSION_KEY).ok()
+}
+
+/// Replaces the stored actions with the server's current list, of `version`: the list
+/// first, so the version stored never claims a list that is not.
+pub fn set_actions(actions: &[app::protocol::ActionRow], version: &str) -> Result<(), StoreError> {
+    LocalStorage::set(ACTIONS_KEY, actions)?;
+    LocalStorage::set(ACTIONS_VERSION_KEY, version)?;
+    Ok(())
+}
+
 /// Removes everything this app keeps in this browser's local storage: reports, the
 /// device record (id, cursor), who is signed in.
 pub fn wipe() {
@@ -271,5 +293,17 @@ impl app::sync::client::Local for Browser {
         version: &str,
     ) -> Result<(), app::sync::client::StoreError> {
         set_lists(plans, categories, version).map_err(|e| app::sync::client::StoreError(e.0))
+    }
+
+    fn actions_seen(&self) -> Option<String> {
+        actions_version()
+    }
+
+    fn set_actions(
+        &mut self,
+        actions: &[app::protocol::ActionRow],
+        version: &str,
+    ) -> Result<(), app::sync::client::StoreError> {
+        set_actions(actions, version).map_err(|e| app::sync::client::StoreError(e.0))
     }
 }

@@ -152,6 +152,7 @@ pub fn start(state: FieldState) {
     state.outbox.set(store::outbox());
     state.me.set(store::me());
     state.notices.set(store::notices());
+    state.actions.set(store::actions());
     state.plans.set(store::plans());
     state.categories.set(store::categories());
     crate::photos::start(state);
@@ -301,6 +302,9 @@ async fn run(state: FieldState) -> Result<(), Failure> {
         };
         if let Some(notices) = round.notices {
             state.notices.set(notices);
+        }
+        if let Some(actions) = round.actions {
+            state.actions.set(Some(actions));
         }
         if let Some((plans, categories)) = round.lists {
             state.plans.set(plans);

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use app::desk::{
-    ActionRow, HistoryLine, IncidentDesk, IncidentDetail, IncidentRow, NewAction, Person, QuarantinedDoc,
-};
+use app::desk::{HistoryLine, IncidentDesk, IncidentDetail, IncidentRow, NewAction, Person, QuarantinedDoc};
 use std::collections::HashMap;
 
 use app::document::{HistoryEntry, ReportDoc, actor_for, actor_owner, hash_hex};
@@ -303,14 +301,6 @@ impl IncidentDesk for Desk {
             AppError::Retryable("the delivery log is unavailable right now".to_owned())
         })?;
         Ok((lines, self.webhook))
-    }
-
-    async fn my_actions(&self, viewer: &Viewer) -> Result<(Vec<ActionRow>, Timestamp), AppError> {
-        let rows = self.store.my_actions(viewer).await.map_err(|e| {
-            tracing::error!(error = %e, "listing someone's actions");
-            AppError::Retryable("your actions are unavailable right now".to_owned())
-        })?;
-        Ok((rows, self.clock.now()))
     }
 
     async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, AppError> {

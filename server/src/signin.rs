@@ -61,14 +61,15 @@ fn session_token(request: &Request) -> Option<&str> {
 }
 
 /// Paths anyone may fetch without signing in: the sign-in page and what it needs, the
-/// device pages' shell (outbox, report form, alerts) (it holds no report data: reports live on the device, and the page
-/// asks the person to sign in if the device has no session), health checks, and the API
-/// (which answers `401` itself).
+/// device pages' shell (outbox, report form, alerts, my actions: it holds no report data,
+/// which lives on the device, and the page asks the person to sign in if the device has
+/// no session), health checks, and the API (which answers `401` itself).
 fn is_public(path: &str) -> bool {
     path == "/login"
         || path == "/"
         || path == "/report"
         || path == "/alerts"
+        || path == "/actions"
         || path == "/logout"
         || path == "/healthz"
         || path == "/readyz"

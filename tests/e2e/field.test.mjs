@@ -57,6 +57,8 @@ const SAM = { login: 'sam', password: 'sam-supervisor-demo', name: 'Sam Okafor' 
 async function signIn(page, who) {
   await page.goto(`${BASE}/login`);
   await hydrated(page);
+  // Demo mode lists its accounts, in the page as the server rendered it and hydrated.
+  await page.getByRole('region', { name: 'Demo accounts' }).getByRole('cell', { name: who.login, exact: true }).waitFor();
   await page.getByLabel('Login').fill(who.login);
   await page.getByLabel('Password').fill(who.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -817,12 +819,19 @@ test('from a report made offline to lessons learned: the supervisor responds, th
   await hydrated(sam);
   await sam.screenshot({ path: `${ARTIFACTS}/response-overdue.png`, fullPage: true });
 
-  // It is in Sam's own list, marked overdue.
+  // It is in Sam's own list, marked overdue, as the sync brought it; and it still is offline.
   const list = await desk.newPage();
   watchErrors(list, errors);
   await list.goto(`${BASE}/actions`);
   await hydrated(list);
-  await list.getByTestId('my-actions').locator('.action.overdue', { hasText: actionText }).waitFor();
+  const overdueAction = list.getByTestId('my-actions').locator('.action.overdue', { hasText: actionText });
+  await overdueAction.waitFor();
+  await serviceWorkerControls(list);
+  await desk.setOffline(true);
+  await list.reload();
+  await hydrated(list);
+  await overdueAction.waitFor();
+  await desk.setOffline(false);
   await list.close();
 
   // Done and checked, resolved; the review; reviewed.

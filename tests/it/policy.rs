@@ -91,6 +91,7 @@ async fn every_cell_of_the_policy_table_is_enforced_at_the_sync_boundary(db: Db)
             reports: vec![case.push.clone()],
             notices_seen: None,
             lists_seen: None,
+            actions_seen: None,
         };
         let (status, body) = post_as(
             &http,

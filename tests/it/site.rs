@@ -174,3 +174,25 @@ fn the_field_bundle_routes_exactly_the_field_pages() {
         assert_eq!(app::is_field_path(path), field.contains(path), "{path}");
     }
 }
+
+/// In demo mode the sign-in page lists the demo accounts, in its HTML and in the data the
+/// page hydrates from (so the browser shows the same table without asking again);
+/// otherwise it lists none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_page_lists_the_demo_accounts_only_in_demo_mode() {
+    let demo = TestServer::start_with(Db::Sqlite, |c| c.demo = true)
+        .await
+        .unwrap();
+    let page = fetch(&demo, "/login", "identity").await.text().await.unwrap();
+    assert!(page.contains("Demo accounts"), "{page}");
+    for (login, password, ..) in server::demo::DEMO_USERS {
+        assert!(page.contains(&format!("<td>{login}")), "{login}: {page}");
+        assert!(page.contains(&format!("<td>{password}")), "{login}: {page}");
+        let shared = format!("\\\"login\\\":\\\"{login}\\\"");
+        assert!(page.contains(&shared), "{login} is in the hydration data: {page}");
+    }
+
+    let plain = TestServer::start_on(Db::Sqlite).await.unwrap();
+    let page = fetch(&plain, "/login", "identity").await.text().await.unwrap();
+    assert!(!page.contains("Demo accounts"), "{page}");
+}

@@ -387,10 +387,18 @@ async fn a_response_from_triage_to_review_reaches_the_reporter_and_only_supervis
     };
     let (field_id, field_token, field_session) =
         muster_tests::add_user_with_session(&server.store, "fe", Role::Field, &["Yard team"]).await;
-    let (lead_id, _) = muster_tests::add_user(&server.store, "lead", Role::Supervisor, &["Yard team"]).await;
+    let (lead_id, lead_token, lead_session) =
+        muster_tests::add_user_with_session(&server.store, "lead", Role::Supervisor, &["Yard team"]).await;
     let (other_id, _) = muster_tests::add_user(&server.store, "far", Role::Supervisor, &["Far team"]).await;
     let mut phone = Device::new(7);
     phone.sign_in_as(field_id, field_session, &field_token);
+    let mut lead_phone = Device::new(8);
+    lead_phone.sign_in_as(lead_id, lead_session, &lead_token);
+    assert_eq!(
+        lead_phone.sync(&server.base).await.unwrap().actions,
+        Some(vec![]),
+        "the first sync brings the (empty) list of the person's actions"
+    );
     let mut filed = app::domain::Report::blank(
         app::domain::ReportId::new_v7(muster_tests::T0, [7; 10]),
         muster_tests::T0,
@@ -424,7 +432,8 @@ async fn a_response_from_triage_to_review_reaches_the_reporter_and_only_supervis
     investigating.response.factors = vec!["Night shift".into()];
     desk.edit(&lead, next, investigating.clone()).await.unwrap();
 
-    // An action for the lead, due in the past: in their list, overdue; not in anyone else's.
+    // An action for the lead, due in the past: in their list on their phone, overdue; not
+    // in anyone else's.
     desk.add_action(
         &lead,
         id,
@@ -437,13 +446,24 @@ async fn a_response_from_triage_to_review_reaches_the_reporter_and_only_supervis
     )
     .await
     .unwrap();
-    let (mine, now) = desk.my_actions(&lead).await.unwrap();
+    let mine = lead_phone
+        .sync(&server.base)
+        .await
+        .unwrap()
+        .actions
+        .expect("the list changed");
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].report_id, id);
     assert_eq!(mine[0].report_title, "Pallet fell from top shelf");
-    assert!(mine[0].action.is_overdue(now));
-    let fe = viewer_of(&server.store, "fe").await;
-    assert!(desk.my_actions(&fe).await.unwrap().0.is_empty());
+    assert!(mine[0].action.is_overdue(muster_tests::T0));
+    assert_eq!(lead_phone.actions(), Some(mine.as_slice()), "kept on the phone");
+    assert_eq!(
+        lead_phone.sync(&server.base).await.unwrap().actions,
+        None,
+        "an unchanged list is not sent again"
+    );
+    let theirs = phone.sync(&server.base).await.unwrap().actions;
+    assert!(theirs.as_ref().is_none_or(Vec::is_empty), "{theirs:?}");
 
     // Done and checked: no longer overdue.
     let current = desk.detail(&lead, id).await.unwrap().unwrap().report;
@@ -452,9 +472,14 @@ async fn a_response_from_triage_to_review_reaches_the_reporter_and_only_supervis
     done.response.actions[0].check = Effectiveness::Effective;
     done.status = Status::Resolved;
     desk.edit(&lead, current, done.clone()).await.unwrap();
-    let (mine, now) = desk.my_actions(&lead).await.unwrap();
+    let mine = lead_phone
+        .sync(&server.base)
+        .await
+        .unwrap()
+        .actions
+        .expect("the list changed");
     assert_eq!(mine[0].action.state, ActionState::Done);
-    assert!(!mine[0].action.is_overdue(now));
+    assert!(!mine[0].action.is_overdue(muster_tests::T0));
 
     // Reviewed needs the summary and lessons.
     let mut reviewed = done.clone();
@@ -904,6 +929,7 @@ async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
         }],
         notices_seen: None,
         lists_seen: None,
+        actions_seen: None,
     };
     assert_report_refused(&server, &request, "not an Automerge change").await;
 

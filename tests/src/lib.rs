@@ -804,6 +804,11 @@ impl Device {
         self.edit(id, |r| r.timeline.push(entry));
     }
 
+    /// The person's actions as the device holds them (the last list a sync brought).
+    pub fn actions(&self) -> Option<&[app::protocol::ActionRow]> {
+        self.local.actions.as_ref().map(|(list, _)| list.as_slice())
+    }
+
     pub fn report_ids(&self) -> Vec<ReportId> {
         self.local.ids()
     }

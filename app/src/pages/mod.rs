@@ -8,7 +8,7 @@ mod field;
 
 pub use admin::{CategoriesPage, PeoplePage, PlansPage, QuarantinePage, WebhooksPage};
 pub use desk::{AlertsPage, IncidentListPage, IncidentPage};
-pub use field::{DemoAccount, DemoAccounts, DemoMode, MyActionsPage, OutboxPage, ReportFormPage, SignInPage};
+pub use field::{DemoAccount, DemoMode, MyActionsPage, OutboxPage, ReportFormPage, SignInPage};
 
 use leptos::prelude::*;
 
@@ -166,14 +166,14 @@ fn Account() -> impl IntoView {
                     </button>
                 }.into_any(),
                 (true, None) => view! {
-                    <a class="button" href="/login" data-testid="sign-in-link">"Sign in"</a>
+                    <a class="button" href="/login" rel="external" data-testid="sign-in-link">"Sign in"</a>
                 }.into_any(),
                 _ => ().into_any(),
             }}
             {move || state.signed_out.get().then(|| view! {
                 <p class="notice" role="alert" data-testid="session-ended">
                     "Your session has ended, so syncing has stopped. Your reports stay on this device. "
-                    <a href="/login">"Sign in again"</a>
+                    <a href="/login" rel="external">"Sign in again"</a>
                 </p>
             })}
             {move || problem.get().map(|p| view! { <p class="notice" role="alert">{p}</p> })}

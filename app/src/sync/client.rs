@@ -22,8 +22,8 @@ use crate::document::{DocError, ReportDoc, parse_hash};
 use crate::domain::{CategoryDef, Clock, Plan, Priority, Report, ReportId, Severity, Status, Timestamp};
 use crate::field::{OutboxEntry, ReportSync};
 use crate::protocol::{
-    Bytes, ErrorCode, MAX_REPORTS_PER_REQUEST, Notice, PROTOCOL_VERSION, ReportAck, ReportPush, SyncError,
-    SyncRequest, SyncResponse,
+    ActionRow, Bytes, ErrorCode, MAX_REPORTS_PER_REQUEST, Notice, PROTOCOL_VERSION, ReportAck, ReportPush,
+    SyncError, SyncRequest, SyncResponse,
 };
 
 /// What the outbox shows of a report without loading its document.
@@ -267,6 +267,10 @@ pub trait Local {
         categories: &[CategoryDef],
         version: &str,
     ) -> Result<(), StoreError>;
+    /// The version of the person's actions held.
+    fn actions_seen(&self) -> Option<String>;
+    /// Replaces the person's actions with the server's list, of `version`.
+    fn set_actions(&mut self, actions: &[ActionRow], version: &str) -> Result<(), StoreError>;
 }
 
 /// A device's storage in memory (what the browser keeps in `localStorage`): for devices
@@ -281,6 +285,8 @@ pub struct InMemory {
     pub versions: (Option<String>, Option<String>),
     /// The notifications held.
     pub notices: Vec<Notice>,
+    /// The person's actions held, and their version.
+    pub actions: Option<(Vec<ActionRow>, String)>,
 }
 
 impl Local for InMemory {
@@ -318,6 +324,15 @@ impl Local for InMemory {
 
     fn set_lists(&mut self, _: &[Plan], _: &[CategoryDef], version: &str) -> Result<(), StoreError> {
         self.versions.1 = Some(version.to_owned());
+        Ok(())
+    }
+
+    fn actions_seen(&self) -> Option<String> {
+        self.actions.as_ref().map(|(_, version)| version.clone())
+    }
+
+    fn set_actions(&mut self, actions: &[ActionRow], version: &str) -> Result<(), StoreError> {
+        self.actions = Some((actions.to_vec(), version.to_owned()));
         Ok(())
     }
 }
@@ -454,6 +469,14 @@ impl<L: Local> Local for Indexed<L> {
     ) -> Result<(), StoreError> {
         self.inner.set_lists(plans, categories, version)
     }
+
+    fn actions_seen(&self) -> Option<String> {
+        self.inner.actions_seen()
+    }
+
+    fn set_actions(&mut self, actions: &[ActionRow], version: &str) -> Result<(), StoreError> {
+        self.inner.set_actions(actions, version)
+    }
 }
 
 /// Applies the server's state of a report (an acknowledgement or a feed entry): stores
@@ -556,6 +579,8 @@ pub struct Round {
     pub notices: Option<Vec<Notice>>,
     /// Response plans and categories to show, when the server sent new ones.
     pub lists: Option<(Vec<Plan>, Vec<CategoryDef>)>,
+    /// The person's actions to show, when the server sent a new list.
+    pub actions: Option<Vec<ActionRow>>,
 }
 
 /// One sync pass: the cursor and the reports to pull, across its exchanges.
@@ -608,6 +633,7 @@ impl Pass {
             reports: pushes,
             notices_seen,
             lists_seen,
+            actions_seen: local.actions_seen(),
         }
     }
 
@@ -630,6 +656,7 @@ impl Pass {
                     again: true,
                     notices: None,
                     lists: None,
+                    actions: None,
                 });
             }
             Err(error) => {
@@ -649,6 +676,7 @@ impl Pass {
             again: false,
             notices: None,
             lists: None,
+            actions: None,
         };
         if let (Some(notices), Some(version)) = (body.notices, &body.notices_version) {
             local
@@ -663,6 +691,12 @@ impl Pass {
                 .set_lists(&plans, &categories, version)
                 .map_err(|e| Stop::device(e.0))?;
             round.lists = Some((plans, categories));
+        }
+        if let (Some(actions), Some(version)) = (body.actions, &body.actions_version) {
+            local
+                .set_actions(&actions, version)
+                .map_err(|e| Stop::device(e.0))?;
+            round.actions = Some(actions);
         }
         let mut all_applied = true;
         for entry in &body.feed {

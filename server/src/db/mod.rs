@@ -24,9 +24,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::desk::{ActionRow, IncidentRow, QuarantinedDoc};
+use app::desk::{IncidentRow, QuarantinedDoc};
 use app::domain::access::{Ownership, Role, Viewer};
 use app::domain::{Priority, Report, ReportId, Severity, Status, Timestamp};
+use app::protocol::ActionRow;
 use sha2::Digest;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};

@@ -10,7 +10,8 @@ use app::domain::access::{Ownership, Viewer};
 use app::domain::{ReportId, Timestamp};
 use app::intake;
 use app::merge::{changes_for, merge_push_checked};
-use app::protocol::{MAX_FEED_PER_RESPONSE, ReportAck, SyncRequest, SyncResponse};
+use app::protocol::{MAX_ACTIONS, MAX_FEED_PER_RESPONSE, ReportAck, SyncRequest, SyncResponse};
+use serde::Serialize;
 
 use super::commit::{ApplyError, Committer, Job};
 use crate::clock::SharedClock;
@@ -243,8 +244,29 @@ impl Exchange {
             response.categories = Some(self.store.categories().await.map_err(Refusal::Unavailable)?);
             response.lists_version = Some(version);
         }
+        // The person's actions, so "My actions" shows offline. Read every round (one
+        // indexed query) and versioned by their content, so the list travels only when an
+        // action, its report's title or what the person may read changed.
+        let mut actions = self
+            .store
+            .my_actions(&viewer)
+            .await
+            .map_err(Refusal::Unavailable)?;
+        actions.truncate(MAX_ACTIONS);
+        let version = content_version(&actions);
+        if request.actions_seen.as_deref() != Some(version.as_str()) {
+            response.actions = Some(actions);
+            response.actions_version = Some(version);
+        }
         Ok(response)
     }
+}
+
+/// A version of a list that changes exactly when the list does: a hash of its JSON.
+fn content_version(list: &impl Serialize) -> String {
+    use sha2::Digest;
+    let json = serde_json::to_vec(list).unwrap_or_default();
+    hex::encode(&sha2::Sha256::digest(&json)[..8])
 }
 
 /// A short tag of what `viewer` may read (role and teams): it changes when they do.

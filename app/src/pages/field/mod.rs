@@ -10,4 +10,4 @@ mod signin;
 pub use my_actions::MyActionsPage;
 pub use outbox::OutboxPage;
 pub use report_form::ReportFormPage;
-pub use signin::{DemoAccount, DemoAccounts, DemoMode, SignInPage};
+pub use signin::{DemoAccount, DemoMode, SignInPage};

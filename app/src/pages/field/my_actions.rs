@@ -1,10 +1,11 @@
 //! On the phone: where a report of theirs stands and what it taught (once reviewed), and
-//! the actions a person owns.
+//! the actions a person owns (as the last sync brought them).
 
 use leptos::prelude::*;
 
-use crate::desk::my_actions;
 use crate::domain::Report;
+use crate::field::{use_device, use_field_state};
+use crate::protocol::ActionRow;
 
 /// On the reporter's phone, for a report of theirs: where it stands and, once reviewed, the
 /// outcome and lessons learned. Read from the report as merged on the device, so it shows
@@ -57,43 +58,53 @@ pub(crate) fn ReportOutcome(report: RwSignal<Option<Report>>) -> impl IntoView {
     }
 }
 
-/// Every action the signed-in person owns, overdue ones marked.
+/// Every action the signed-in person owns, overdue ones marked: the list the last sync
+/// brought, kept on the device, so it shows offline too.
 #[component]
 pub fn MyActionsPage() -> impl IntoView {
-    let rows = Resource::new(|| (), |()| my_actions());
+    let state = use_field_state();
+    let device = StoredValue::new_local(use_device());
+    let list = move || {
+        let Some(rows) = state.actions.get() else {
+            return view! { <p class="empty">"Your actions arrive with the next sync."</p> }.into_any();
+        };
+        if rows.is_empty() {
+            return view! { <p class="empty">"You own no actions."</p> }.into_any();
+        }
+        // Overdue by the device's clock when the list was drawn.
+        let now = device.with_value(|d| d.as_ref().map(|d| d.0.now()));
+        let late = |row: &ActionRow| now.is_some_and(|now| row.action.is_overdue(now));
+        let overdue = rows.iter().filter(|r| late(r)).count();
+        view! {
+            {(overdue > 0).then(|| view! {
+                <p class="notice" role="alert">{format!("{overdue} of your actions are overdue.")}</p>
+            })}
+            <ul class="actions" data-testid="my-actions">
+                {rows.into_iter().map(|row| {
+                    let late = late(&row);
+                    let due = row.action.due_at.map_or_else(|| "no due date".to_owned(), |d| format!("due {}", d.date()));
+                    view! {
+                        <li class="action" class:overdue=late>
+                            <a href=format!("/incidents/{}", row.report_id)>{row.report_title}</a>
+                            <p>
+                                <strong>{row.action.text}</strong>
+                                <span class="sub">{format!(" {} · {due} · {}", row.action.kind.label(), row.action.state.label())}</span>
+                                {late.then(|| view! { <span class="badge badge-error">"Overdue"</span> })}
+                            </p>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }
+        .into_any()
+    };
     view! {
         <h1>"My actions"</h1>
-        <Suspense fallback=|| view! { <p>"Loading your actions…"</p> }>
-            {move || Suspend::new(async move {
-                match rows.await {
-                    Err(e) => view! { <p class="notice" role="alert">{format!("Could not load your actions: {e}")}</p> }.into_any(),
-                    Ok((rows, _)) if rows.is_empty() => view! { <p class="empty">"You own no actions."</p> }.into_any(),
-                    Ok((rows, now)) => {
-                        let overdue = rows.iter().filter(|r| r.action.is_overdue(now)).count();
-                        view! {
-                            {(overdue > 0).then(|| view! {
-                                <p class="notice" role="alert">{format!("{overdue} of your actions are overdue.")}</p>
-                            })}
-                            <ul class="actions" data-testid="my-actions">
-                                {rows.into_iter().map(|row| {
-                                    let late = row.action.is_overdue(now);
-                                    let due = row.action.due_at.map_or_else(|| "no due date".to_owned(), |d| format!("due {}", d.date()));
-                                    view! {
-                                        <li class="action" class:overdue=late>
-                                            <a href=format!("/incidents/{}", row.report_id)>{row.report_title}</a>
-                                            <p>
-                                                <strong>{row.action.text}</strong>
-                                                <span class="sub">{format!(" {} · {due} · {}", row.action.kind.label(), row.action.state.label())}</span>
-                                                {late.then(|| view! { <span class="badge badge-error">"Overdue"</span> })}
-                                            </p>
-                                        </li>
-                                    }
-                                }).collect_view()}
-                            </ul>
-                        }.into_any()
-                    }
-                }
-            })}
-        </Suspense>
+        <Show
+            when=move || state.loaded.get()
+            fallback=|| view! { <p class="empty">"Reading your actions saved on this device…"</p> }
+        >
+            {list}
+        </Show>
     }
 }

@@ -17,12 +17,6 @@ pub struct DemoAccount {
     pub teams: String,
 }
 
-/// The demo accounts, when the server runs in demo mode (otherwise none).
-#[server]
-pub async fn demo_accounts() -> Result<Vec<DemoAccount>, crate::error::AppError> {
-    Ok(use_context::<DemoMode>().map(|d| d.0).unwrap_or_default())
-}
-
 /// The demo accounts the server provides through context in demo mode.
 #[derive(Clone, Debug, Default)]
 pub struct DemoMode(pub Vec<DemoAccount>);
@@ -51,7 +45,10 @@ pub fn SignInPage() -> impl IntoView {
         })
     };
     let signed_out = move || query.with(|q| q.get("signed_out").is_some());
-    let demo = Resource::new(|| (), |()| demo_accounts());
+    // Rendered by the server, which has them in demo mode, and handed to the hydrating
+    // page in the HTML: no request and no loading state. Links here are `rel="external"`,
+    // so this page is never built by the browser alone.
+    let demo = SharedValue::new(|| use_context::<DemoMode>().map(|d| d.0).unwrap_or_default());
     view! {
         <h1>"Sign in"</h1>
         {move || signed_out().then(|| view! {
@@ -74,24 +71,22 @@ pub fn SignInPage() -> impl IntoView {
         <p class="sub">
             "Once signed in, this device keeps working offline until your session ends."
         </p>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                let accounts = demo.await.unwrap_or_default();
-                (!accounts.is_empty()).then(|| view! {
-                    <section aria-labelledby="demo-heading" class="demo-accounts">
-                        <h2 id="demo-heading">"Demo accounts"</h2>
-                        <p>"This server runs in demo mode. Never use it for real incidents."</p>
-                        <table>
-                            <thead><tr><th scope="col">"Login"</th><th scope="col">"Password"</th><th scope="col">"Role"</th><th scope="col">"Team"</th></tr></thead>
-                            <tbody>
-                                {accounts.into_iter().map(|a| view! {
-                                    <tr><td>{a.login}</td><td>{a.password}</td><td>{a.role}</td><td>{a.teams}</td></tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </section>
-                })
-            })}
-        </Suspense>
+        {
+            let accounts = demo.into_inner();
+            (!accounts.is_empty()).then(|| view! {
+                <section aria-labelledby="demo-heading" class="demo-accounts">
+                    <h2 id="demo-heading">"Demo accounts"</h2>
+                    <p>"This server runs in demo mode. Never use it for real incidents."</p>
+                    <table>
+                        <thead><tr><th scope="col">"Login"</th><th scope="col">"Password"</th><th scope="col">"Role"</th><th scope="col">"Team"</th></tr></thead>
+                        <tbody>
+                            {accounts.into_iter().map(|a| view! {
+                                <tr><td>{a.login}</td><td>{a.password}</td><td>{a.role}</td><td>{a.teams}</td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </section>
+            })
+        }
     }
 }
