@@ -92,6 +92,24 @@ impl Local for JsonStorage {
         self.set("actions_version", &version);
         Ok(())
     }
+
+    fn mark_read(&mut self, id: &str) -> Result<(), StoreError> {
+        let mut read = self.notices_read();
+        read.push(id.to_owned());
+        self.set("notices_read", &read);
+        Ok(())
+    }
+
+    fn notices_read(&self) -> Vec<String> {
+        self.get("notices_read").unwrap_or_default()
+    }
+
+    fn told_read(&mut self, ids: &[String]) -> Result<(), StoreError> {
+        let mut read = self.notices_read();
+        read.retain(|id| !ids.contains(id));
+        self.set("notices_read", &read);
+        Ok(())
+    }
 }
 
 const NOW: Timestamp = Timestamp(1_764_000_000_000);

@@ -331,8 +331,6 @@ pub trait IncidentDesk: Send + Sync + 'static {
     ) -> Result<(), AppError>;
     /// Documents held back because they could not be merged (administrators only).
     async fn quarantined(&self, viewer: &Viewer) -> Result<Vec<QuarantinedDoc>, AppError>;
-    /// Marks one of `viewer`'s notifications read.
-    async fn mark_notice_read(&self, viewer: &Viewer, id: String) -> Result<(), AppError>;
     /// The outgoing webhook's delivery log (administrators only), and whether a webhook
     /// is configured.
     async fn deliveries(&self, viewer: &Viewer) -> Result<(Vec<DeliveryLine>, bool), AppError>;
@@ -417,13 +415,6 @@ pub async fn choose_value(id: String, field: String, value: String) -> Result<()
         .map_err(|_| AppError::invalid("that is not a report id"))?;
     let viewer = signed_in()?;
     desk()?.0.choose(&viewer, id, field, value).await
-}
-
-/// Marks one of the signed-in person's notifications read.
-#[server]
-pub async fn mark_notice_read(id: String) -> Result<(), AppError> {
-    let viewer = signed_in()?;
-    desk()?.0.mark_notice_read(&viewer, id).await
 }
 
 /// The outgoing webhook's delivery log, newest first, and whether a webhook is set up.

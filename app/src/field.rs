@@ -213,6 +213,9 @@ pub trait Device: Send + Sync + 'static {
     fn save_report(&self, base: Option<&Report>, report: &Report) -> Result<(), SaveError>;
     /// Starts a sync now, if one is not already running.
     fn sync_now(&self);
+    /// Marks one of the person's notifications read: off the list at once, told to the
+    /// server with the next sync (also offline).
+    fn mark_notice_read(&self, id: &str) -> Result<(), String>;
     /// Signs out (online only: the session cookie can only be ended by the server), then
     /// wipes this device's reports, cached pages and keys and opens the sign-in page.
     /// `done` gets the reason if it could not.

@@ -22,7 +22,8 @@
 //! retry the rest.
 //!
 //! Lists ride along without a version bump (older devices ignore them): the request's
-//! `notices_seen`, `lists_seen` and `actions_seen`, and the answer's
+//! `notices_seen`, `lists_seen`, `actions_seen` and `notices_read` (alerts marked read on
+//! the device), and the answer's
 //! `notices`/`notices_version` (a supervisor's unread escalations), `plans`,
 //! `categories`/`lists_version` and `actions`/`actions_version` (the actions the person
 //! owns), sent only when the version differs from what the device sent.
@@ -121,6 +122,11 @@ pub struct SyncRequest {
     /// ([`SyncResponse::actions_version`]), likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actions_seen: Option<String>,
+    /// Notifications the person marked read on the device, also offline, since the last
+    /// answer (at most [`MAX_NOTICES`]; ids that are not theirs or already read are
+    /// ignored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices_read: Vec<String>,
 }
 
 /// One report's unacknowledged changes.

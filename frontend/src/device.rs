@@ -5,7 +5,7 @@ use app::document::{ReportDoc, actor_for};
 use app::domain::{GpsFix, Report, ReportId, Timestamp};
 use app::error::AppError;
 use app::field::{Device, FieldState, SaveError};
-use leptos::prelude::Set;
+use leptos::prelude::{Set, Update};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
@@ -114,6 +114,13 @@ impl Device for BrowserDevice {
 
     fn sync_now(&self) {
         crate::sync::request(self.state);
+    }
+
+    fn mark_notice_read(&self, id: &str) -> Result<(), String> {
+        store::mark_read(id).map_err(|e| e.0)?;
+        self.state.notices.update(|n| n.retain(|n| n.id != id));
+        crate::sync::request(self.state);
+        Ok(())
     }
 
     fn sign_out(&self, done: Box<dyn FnOnce(Result<(), AppError>)>) {

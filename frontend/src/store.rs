@@ -30,6 +30,7 @@ const CATEGORIES_KEY: &str = "muster.v1.categories";
 const VERSIONS_KEY: &str = "muster.v1.versions";
 const ACTIONS_KEY: &str = "muster.v1.actions";
 const ACTIONS_VERSION_KEY: &str = "muster.v1.actions_version";
+const NOTICES_READ_KEY: &str = "muster.v1.notices_read";
 
 /// This browser's identity.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -170,6 +171,24 @@ pub fn set_notices(notices: &[app::protocol::Notice], version: &str) -> Result<(
     set_version(0, version)
 }
 
+/// Notifications marked read here and not yet told to the server.
+fn notices_read() -> Vec<String> {
+    LocalStorage::get(NOTICES_READ_KEY).unwrap_or_default()
+}
+
+/// Marks a notification read: off the stored list at once, and queued for the next sync.
+pub fn mark_read(id: &str) -> Result<(), StoreError> {
+    let mut read = notices_read();
+    if !read.iter().any(|r| r == id) {
+        read.push(id.to_owned());
+    }
+    LocalStorage::set(NOTICES_READ_KEY, &read)?;
+    let mut notices = notices();
+    notices.retain(|n| n.id != id);
+    LocalStorage::set(NOTICES_KEY, &notices)?;
+    Ok(())
+}
+
 /// The versions of the lists the device holds: (notifications, plans and categories).
 fn versions() -> (Option<String>, Option<String>) {
     LocalStorage::get(VERSIONS_KEY).unwrap_or_default()
@@ -297,6 +316,23 @@ impl app::sync::client::Local for Browser {
 
     fn actions_seen(&self) -> Option<String> {
         actions_version()
+    }
+
+    fn mark_read(&mut self, id: &str) -> Result<(), app::sync::client::StoreError> {
+        mark_read(id).map_err(|e| app::sync::client::StoreError(e.0))
+    }
+
+    fn notices_read(&self) -> Vec<String> {
+        notices_read()
+    }
+
+    fn told_read(&mut self, ids: &[String]) -> Result<(), app::sync::client::StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut read = notices_read();
+        read.retain(|id| !ids.contains(id));
+        LocalStorage::set(NOTICES_READ_KEY, &read).map_err(|e| app::sync::client::StoreError(e.to_string()))
     }
 
     fn set_actions(

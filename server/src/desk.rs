@@ -278,18 +278,6 @@ impl IncidentDesk for Desk {
         .await
     }
 
-    async fn mark_notice_read(&self, viewer: &Viewer, id: String) -> Result<(), AppError> {
-        self.store
-            .mark_notice_read(viewer.user_id, &id, self.clock.now())
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "marking a notification read");
-                AppError::Retryable("the notification could not be marked read right now".to_owned())
-            })?;
-        // Already read, or not theirs: nothing to do either way.
-        Ok(())
-    }
-
     async fn deliveries(&self, viewer: &Viewer) -> Result<(Vec<app::desk::DeliveryLine>, bool), AppError> {
         if viewer.role != Role::Admin {
             return Err(AppError::Forbidden(

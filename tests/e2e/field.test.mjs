@@ -831,7 +831,17 @@ test('from a report made offline to lessons learned: the supervisor responds, th
   await list.reload();
   await hydrated(list);
   await overdueAction.waitFor();
+  // Offline too, Sam marks the report's alert read: off the list at once; the server is
+  // told once the device is back online (the device's queue of marks empties).
+  await list.goto(`${BASE}/alerts`);
+  await hydrated(list);
+  const alert = list.getByTestId('alerts').locator('li', { hasText: title });
+  await alert.getByRole('button', { name: `Mark “${title}” as read` }).click();
+  await alert.waitFor({ state: 'detached' });
+  const marksWaiting = () => JSON.parse(localStorage.getItem('muster.v1.notices_read') || '[]').length;
+  assert.equal(await list.evaluate(marksWaiting), 1);
   await desk.setOffline(false);
+  await list.waitForFunction(() => JSON.parse(localStorage.getItem('muster.v1.notices_read') || '[]').length === 0, null, { timeout: 30_000 });
   await list.close();
 
   // Done and checked, resolved; the review; reviewed.

@@ -92,6 +92,7 @@ async fn every_cell_of_the_policy_table_is_enforced_at_the_sync_boundary(db: Db)
             notices_seen: None,
             lists_seen: None,
             actions_seen: None,
+            notices_read: Vec::new(),
         };
         let (status, body) = post_as(
             &http,

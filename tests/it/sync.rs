@@ -341,21 +341,24 @@ async fn p1_and_p2_notify_the_team_supervisors_and_a_signed_webhook_is_retried_u
         phone.sync(&server.base).await.unwrap().notices.is_none(),
         "field devices get none"
     );
-    assert!(
-        store
-            .mark_notice_read(north_lead, &notices[0].id, muster_tests::T0)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        lead_device
-            .sync(&server.base)
-            .await
-            .unwrap()
-            .notices
-            .map(|n| n.len()),
-        Some(1)
-    );
+    // Marked read on the device, offline: off its list at once, told with the next sync,
+    // after which the server lists it to nobody's device.
+    lead_device.mark_read(&notices[0].id);
+    assert_eq!(lead_device.notices().len(), 1, "off the list at once");
+    assert_eq!(lead_device.request().notices_read, [notices[0].id.clone()]);
+    let left = lead_device
+        .sync(&server.base)
+        .await
+        .unwrap()
+        .notices
+        .expect("the list changed");
+    assert_eq!(left, notices[1..], "the server took the mark");
+    assert_eq!(store.notices(north_lead).await.unwrap(), notices[1..]);
+    assert!(lead_device.request().notices_read.is_empty(), "told once");
+    // Someone else's notification cannot be marked read by sending its id.
+    phone.mark_read(&notices[1].id);
+    phone.sync(&server.base).await.unwrap();
+    assert_eq!(store.notices(north_lead).await.unwrap(), notices[1..]);
 
     // The supervisor moves to the South site: the North report's alert is no longer
     // listed to them (they may no longer read it), on the next sync.
@@ -930,6 +933,7 @@ async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
         notices_seen: None,
         lists_seen: None,
         actions_seen: None,
+        notices_read: Vec::new(),
     };
     assert_report_refused(&server, &request, "not an Automerge change").await;
 

@@ -804,6 +804,16 @@ impl Device {
         self.edit(id, |r| r.timeline.push(entry));
     }
 
+    /// Marks a notification read on the device: hidden at once, told on the next sync.
+    pub fn mark_read(&mut self, id: &str) {
+        self.local.mark_read(id).unwrap();
+    }
+
+    /// The notifications the device shows.
+    pub fn notices(&self) -> &[app::protocol::Notice] {
+        &self.local.notices
+    }
+
     /// The person's actions as the device holds them (the last list a sync brought).
     pub fn actions(&self) -> Option<&[app::protocol::ActionRow]> {
         self.local.actions.as_ref().map(|(list, _)| list.as_slice())
@@ -862,6 +872,7 @@ impl Device {
             cursor: self.local.cursor,
             pulls: self.pulls.clone(),
             whole_documents: self.send_documents,
+            notices_read: Vec::new(),
         }
     }
 

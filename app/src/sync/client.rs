@@ -22,8 +22,8 @@ use crate::document::{DocError, ReportDoc, parse_hash};
 use crate::domain::{CategoryDef, Clock, Plan, Priority, Report, ReportId, Severity, Status, Timestamp};
 use crate::field::{OutboxEntry, ReportSync};
 use crate::protocol::{
-    ActionRow, Bytes, ErrorCode, MAX_REPORTS_PER_REQUEST, Notice, PROTOCOL_VERSION, ReportAck, ReportPush,
-    SyncError, SyncRequest, SyncResponse,
+    ActionRow, Bytes, ErrorCode, MAX_NOTICES, MAX_REPORTS_PER_REQUEST, Notice, PROTOCOL_VERSION, ReportAck,
+    ReportPush, SyncError, SyncRequest, SyncResponse,
 };
 
 /// What the outbox shows of a report without loading its document.
@@ -269,6 +269,13 @@ pub trait Local {
     ) -> Result<(), StoreError>;
     /// The version of the person's actions held.
     fn actions_seen(&self) -> Option<String>;
+    /// Marks a notification read: no longer listed, and told to the server on the next
+    /// sync (so it works offline).
+    fn mark_read(&mut self, id: &str) -> Result<(), StoreError>;
+    /// Notifications marked read on the device and not yet told to the server.
+    fn notices_read(&self) -> Vec<String>;
+    /// Records that the server was told these were read (a mark made meanwhile stays).
+    fn told_read(&mut self, ids: &[String]) -> Result<(), StoreError>;
     /// Replaces the person's actions with the server's list, of `version`.
     fn set_actions(&mut self, actions: &[ActionRow], version: &str) -> Result<(), StoreError>;
 }
@@ -287,6 +294,8 @@ pub struct InMemory {
     pub notices: Vec<Notice>,
     /// The person's actions held, and their version.
     pub actions: Option<(Vec<ActionRow>, String)>,
+    /// Notifications marked read and not yet told to the server.
+    pub notices_read: Vec<String>,
 }
 
 impl Local for InMemory {
@@ -333,6 +342,23 @@ impl Local for InMemory {
 
     fn set_actions(&mut self, actions: &[ActionRow], version: &str) -> Result<(), StoreError> {
         self.actions = Some((actions.to_vec(), version.to_owned()));
+        Ok(())
+    }
+
+    fn mark_read(&mut self, id: &str) -> Result<(), StoreError> {
+        self.notices.retain(|n| n.id != id);
+        if !self.notices_read.iter().any(|r| r == id) {
+            self.notices_read.push(id.to_owned());
+        }
+        Ok(())
+    }
+
+    fn notices_read(&self) -> Vec<String> {
+        self.notices_read.clone()
+    }
+
+    fn told_read(&mut self, ids: &[String]) -> Result<(), StoreError> {
+        self.notices_read.retain(|id| !ids.contains(id));
         Ok(())
     }
 }
@@ -477,6 +503,18 @@ impl<L: Local> Local for Indexed<L> {
     fn set_actions(&mut self, actions: &[ActionRow], version: &str) -> Result<(), StoreError> {
         self.inner.set_actions(actions, version)
     }
+
+    fn mark_read(&mut self, id: &str) -> Result<(), StoreError> {
+        self.inner.mark_read(id)
+    }
+
+    fn notices_read(&self) -> Vec<String> {
+        self.inner.notices_read()
+    }
+
+    fn told_read(&mut self, ids: &[String]) -> Result<(), StoreError> {
+        self.inner.told_read(ids)
+    }
 }
 
 /// Applies the server's state of a report (an acknowledgement or a feed entry): stores
@@ -593,6 +631,9 @@ pub struct Pass {
     /// Send a report the server never acknowledged as its whole document (the app
     /// always does; tests of change handling turn it off).
     pub whole_documents: bool,
+    /// The read marks the last request carried (set by [`Pass::request`]), forgotten
+    /// on the device once an answer shows the server took them.
+    pub notices_read: Vec<String>,
 }
 
 impl Pass {
@@ -603,6 +644,7 @@ impl Pass {
             cursor: local.cursor(),
             pulls: Vec::new(),
             whole_documents: true,
+            notices_read: Vec::new(),
         }
     }
 
@@ -626,6 +668,7 @@ impl Pass {
             }
         }
         let (notices_seen, lists_seen) = local.versions();
+        self.notices_read = local.notices_read().into_iter().take(MAX_NOTICES).collect();
         SyncRequest {
             protocol_version: PROTOCOL_VERSION,
             device_id,
@@ -634,6 +677,7 @@ impl Pass {
             notices_seen,
             lists_seen,
             actions_seen: local.actions_seen(),
+            notices_read: self.notices_read.clone(),
         }
     }
 
@@ -678,7 +722,13 @@ impl Pass {
             lists: None,
             actions: None,
         };
-        if let (Some(notices), Some(version)) = (body.notices, &body.notices_version) {
+        // The server marked the ones sent read before it made this answer.
+        let told = std::mem::take(&mut self.notices_read);
+        local.told_read(&told).map_err(|e| Stop::device(e.0))?;
+        if let (Some(mut notices), Some(version)) = (body.notices, &body.notices_version) {
+            // Marked read here after the request went: keep them hidden until told.
+            let unsent = local.notices_read();
+            notices.retain(|n| !unsent.contains(&n.id));
             local
                 .set_notices(&notices, version)
                 .map_err(|e| Stop::device(e.0))?;

@@ -10,7 +10,7 @@ use app::domain::access::{Ownership, Viewer};
 use app::domain::{ReportId, Timestamp};
 use app::intake;
 use app::merge::{changes_for, merge_push_checked};
-use app::protocol::{MAX_ACTIONS, MAX_FEED_PER_RESPONSE, ReportAck, SyncRequest, SyncResponse};
+use app::protocol::{MAX_ACTIONS, MAX_FEED_PER_RESPONSE, MAX_NOTICES, ReportAck, SyncRequest, SyncResponse};
 use serde::Serialize;
 
 use super::commit::{ApplyError, Committer, Job};
@@ -83,6 +83,12 @@ impl Exchange {
         request: SyncRequest,
         body_len: usize,
     ) -> Result<SyncResponse, Refusal> {
+        // Read marks are ids of notifications: a few, and short.
+        if request.notices_read.len() > MAX_NOTICES || request.notices_read.iter().any(|id| id.len() > 128) {
+            return Err(Refusal::TooLarge(format!(
+                "at most {MAX_NOTICES} notifications marked read in one request, each id at most 128 bytes"
+            )));
+        }
         // Every report's Automerge bytes are walked and bounded before anything else reads
         // them, against one budget for the whole request.
         let mut budget = intake::Budget::for_body(body_len);
@@ -211,6 +217,15 @@ impl Exchange {
         // person may read changed (their role or teams are part of the version); each alert
         // is listed only while they may still read its report. Someone who no longer acts on
         // reports has their device's list emptied.
+        // Alerts the person marked read on the device, also offline: taken before the list
+        // is read, so the answer no longer holds them. Ids not theirs, or read already,
+        // change nothing.
+        for id in &request.notices_read {
+            self.store
+                .mark_notice_read(viewer.user_id, id, now)
+                .await
+                .map_err(Refusal::Unavailable)?;
+        }
         let version = if viewer.role.acts_on_reports() {
             let mark = self
                 .store

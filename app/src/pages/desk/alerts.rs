@@ -1,11 +1,9 @@
 //! Escalations: a supervisor's alerts (P1 and P2 reports of their teams), kept on the
-//! device by sync so they show offline; and the outgoing webhook's delivery log for
-//! administrators.
+//! device by sync so they show, and can be marked read, offline; and the outgoing
+//! webhook's delivery log for administrators.
 
 use leptos::prelude::*;
 
-use crate::connectivity::Connectivity;
-use crate::desk::mark_notice_read;
 use crate::field::{use_device, use_field_state};
 
 /// The supervisor's unread alerts, as the last sync brought them.
@@ -13,20 +11,12 @@ use crate::field::{use_device, use_field_state};
 pub fn AlertsPage() -> impl IntoView {
     let state = use_field_state();
     let device = StoredValue::new_local(use_device());
-    let mark = Action::new(|id: &String| {
-        let id = id.clone();
-        async move { mark_notice_read(id).await }
-    });
-    // Once marked, the next sync brings the list without it.
-    Effect::new(move |_| {
-        if matches!(mark.value().get(), Some(Ok(()))) {
-            device.with_value(|d| {
-                if let Some(d) = d {
-                    d.0.sync_now();
-                }
-            });
-        }
-    });
+    let failed = RwSignal::new(None::<String>);
+    // Off the list at once; the next sync tells the server.
+    let mark = move |id: &str| {
+        let result = device.with_value(|d| d.as_ref().map(|d| d.0.mark_notice_read(id)));
+        failed.set(result.and_then(Result::err));
+    };
     let list = move || {
         let notices = state.notices.get();
         if notices.is_empty() {
@@ -47,8 +37,7 @@ pub fn AlertsPage() -> impl IntoView {
                                 type="button"
                                 class="button"
                                 aria-label=format!("Mark “{}” as read", n.title)
-                                disabled=move || state.connectivity.get() == Connectivity::Offline || mark.pending().get()
-                                on:click=move |_| { mark.dispatch(id.clone()); }
+                                on:click=move |_| mark(&id)
                             >
                                 "Mark as read"
                             </button>
@@ -60,9 +49,9 @@ pub fn AlertsPage() -> impl IntoView {
         .into_any()
     };
     let failed = move || {
-        mark.value().get().and_then(Result::err).map(|e| {
-            view! { <p class="notice" role="alert">{format!("Not marked: {e}")}</p> }
-        })
+        failed
+            .get()
+            .map(|e| view! { <p class="notice" role="alert">{format!("Not marked: {e}")}</p> })
     };
     view! {
         <h1>"Alerts"</h1>
