@@ -213,10 +213,6 @@ impl Exchange {
             u64::try_from(cursor).unwrap_or(0),
             more,
         );
-        // The list is read only when its mark moved since the device's copy, or what the
-        // person may read changed (their role or teams are part of the version); each alert
-        // is listed only while they may still read its report. Someone who no longer acts on
-        // reports has their device's list emptied.
         // Alerts the person marked read on the device, also offline: taken before the list
         // is read, so the answer no longer holds them. Ids not theirs, or read already,
         // change nothing.
@@ -226,6 +222,10 @@ impl Exchange {
                 .await
                 .map_err(Refusal::Unavailable)?;
         }
+        // The list is read only when its mark moved since the device's copy, or what the
+        // person may read changed (their role or teams are part of the version); each alert
+        // is listed only while they may still read its report. Someone who no longer acts on
+        // reports has their device's list emptied.
         let version = if viewer.role.acts_on_reports() {
             let mark = self
                 .store
