@@ -205,7 +205,7 @@ impl Store {
     }
 
     /// The actions `viewer` owns on reports they may read: open ones first by due date,
-    /// then the done ones.
+    /// then the done ones (at most [`app::protocol::MAX_ACTIONS`]).
     #[tracing::instrument(name = "db.my_actions", skip_all)]
     pub async fn my_actions(&self, viewer: &Viewer) -> Result<Vec<ActionRow>, DbError> {
         let (readable, teams) = read_filter(viewer, "r", 3);
@@ -213,7 +213,9 @@ impl Store {
             "SELECT a.report_id, a.action_id, a.kind, a.text, a.due_at, a.state, a.check_state, r.title
              FROM actions a JOIN reports r ON r.id = a.report_id
              WHERE a.owner_id = $1 AND {readable}
-             ORDER BY CASE WHEN a.state = 'done' THEN 1 ELSE 0 END, a.due_at IS NULL, a.due_at, a.action_id",
+             ORDER BY CASE WHEN a.state = 'done' THEN 1 ELSE 0 END, a.due_at IS NULL, a.due_at, a.action_id
+             LIMIT {}",
+            app::protocol::MAX_ACTIONS
         ));
         let query = sqlx::query(&sql)
             .bind(viewer.user_id.to_string())

@@ -10,7 +10,7 @@ use app::domain::access::{Ownership, Viewer};
 use app::domain::{ReportId, Timestamp};
 use app::intake;
 use app::merge::{changes_for, merge_push_checked};
-use app::protocol::{MAX_ACTIONS, MAX_FEED_PER_RESPONSE, MAX_NOTICES, ReportAck, SyncRequest, SyncResponse};
+use app::protocol::{MAX_FEED_PER_RESPONSE, MAX_NOTICES, ReportAck, SyncRequest, SyncResponse};
 use serde::Serialize;
 
 use super::commit::{ApplyError, Committer, Job};
@@ -262,12 +262,11 @@ impl Exchange {
         // The person's actions, so "My actions" shows offline. Read every round (one
         // indexed query) and versioned by their content, so the list travels only when an
         // action, its report's title or what the person may read changed.
-        let mut actions = self
+        let actions = self
             .store
             .my_actions(&viewer)
             .await
             .map_err(Refusal::Unavailable)?;
-        actions.truncate(MAX_ACTIONS);
         let version = content_version(&actions);
         if request.actions_seen.as_deref() != Some(version.as_str()) {
             response.actions = Some(actions);
