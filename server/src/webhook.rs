@@ -21,7 +21,7 @@
 use std::time::Duration;
 
 use app::domain::{Category, Priority, Timestamp};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::clock::{Clock, SharedClock};

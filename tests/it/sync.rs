@@ -215,7 +215,7 @@ async fn receiver() -> (String, Received) {
 async fn p1_and_p2_notify_the_team_supervisors_and_a_signed_webhook_is_retried_until_delivered(db: Db) {
     use app::domain::access::Role;
     use app::domain::{Impact, Urgency};
-    use hmac::Mac;
+    use hmac::{KeyInit, Mac};
     const SECRET: &str = "a test secret of some length";
     let (url, received) = receiver().await;
     let Some(server) = TestServer::start_with(db, |config| {
