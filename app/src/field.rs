@@ -104,6 +104,14 @@ pub struct OutboxEntry {
     pub sync: ReportSync,
 }
 
+/// Sets `signal` to `value` only when it differs, so what shows it is not redrawn for
+/// an answer that changed nothing.
+pub fn set_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
+    if signal.with_untracked(|old| *old != value) {
+        signal.set(value);
+    }
+}
+
 /// Reactive state of the device, written by the sync engine, read by every page.
 #[derive(Clone, Copy, Debug)]
 pub struct FieldState {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use app::document::ReportDoc;
 use app::domain::photo::{self, CHUNK_BYTES, MAX_PHOTO_BYTES, MAX_SIDE};
 use app::domain::{PhotoRef, ReportId};
-use app::field::{FieldState, PhotoSync, ReportSync};
+use app::field::{FieldState, PhotoSync, ReportSync, set_if_changed};
 use app::protocol::SyncError;
 use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use gloo_storage::{LocalStorage, Storage};
@@ -354,7 +354,7 @@ async fn upload_all(state: FieldState) {
                 Err(Stop::NotYet) => {}
                 Err(Stop::Refused(reason)) => set_state(state, &named.sha256, PhotoSync::Refused(reason)),
                 Err(Stop::SignedOut) => {
-                    state.signed_out.set(true);
+                    set_if_changed(state.signed_out, true);
                     return;
                 }
                 Err(Stop::Later) => return,

@@ -44,20 +44,18 @@ pub struct DeviceRecord {
     pub cursor: Option<u64>,
 }
 
-/// Why the device could not store something.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreError(pub String);
+pub use app::sync::client::StoreError;
 
-impl From<gloo_storage::errors::StorageError> for StoreError {
-    fn from(e: gloo_storage::errors::StorageError) -> Self {
+/// Writes `value` under `key`; a full storage is said so in words.
+fn put<T: Serialize + ?Sized>(key: impl AsRef<str>, value: &T) -> Result<(), StoreError> {
+    LocalStorage::set(key, value).map_err(|e| {
         let text = e.to_string();
         if text.contains("Quota") || text.contains("quota") {
-            Self("this device's storage is full".to_owned())
+            StoreError("this device's storage is full".to_owned())
         } else {
-            Self(text)
+            StoreError(text)
         }
-    }
+    })
 }
 
 /// This device's record, created on first use.
@@ -70,7 +68,7 @@ pub fn device() -> Result<DeviceRecord, StoreError> {
         reporter_name: String::new(),
         cursor: None,
     };
-    LocalStorage::set(DEVICE_KEY, &record)?;
+    put(DEVICE_KEY, &record)?;
     Ok(record)
 }
 
@@ -79,7 +77,7 @@ pub fn remember_reporter(name: &str) -> Result<(), StoreError> {
     let mut record = device()?;
     if record.reporter_name != name {
         record.reporter_name = name.to_owned();
-        LocalStorage::set(DEVICE_KEY, &record)?;
+        put(DEVICE_KEY, &record)?;
     }
     Ok(())
 }
@@ -89,7 +87,7 @@ pub fn set_cursor(cursor: u64) -> Result<(), StoreError> {
     let mut record = device()?;
     if record.cursor != Some(cursor) {
         record.cursor = Some(cursor);
-        LocalStorage::set(DEVICE_KEY, &record)?;
+        put(DEVICE_KEY, &record)?;
     }
     Ok(())
 }
@@ -123,18 +121,18 @@ pub fn forget_index() {
 
 /// Saves a report through the index, adding it if new.
 pub fn save(id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
-    with_local(|local| app::sync::client::Local::save(local, id, report)).map_err(|e| StoreError(e.0))
+    with_local(|local| app::sync::client::Local::save(local, id, report))
 }
 
 /// Writes a report to `localStorage`, adding it to the stored id list if new. The report
 /// is written before the list, so a failure can never leave the list naming a report
 /// that is not there.
 fn write(id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
-    LocalStorage::set(report_key(id), report)?;
+    put(report_key(id), report)?;
     let mut ids = index();
     if !ids.contains(&id) {
         ids.push(id);
-        LocalStorage::set(INDEX_KEY, &ids)?;
+        put(INDEX_KEY, &ids)?;
     }
     Ok(())
 }
@@ -155,7 +153,7 @@ pub fn me() -> Option<app::protocol::Me> {
 
 /// Remembers who this device is signed in as.
 pub fn set_me(me: &app::protocol::Me) -> Result<(), StoreError> {
-    LocalStorage::set(ME_KEY, me)?;
+    put(ME_KEY, me)?;
     Ok(())
 }
 
@@ -167,7 +165,7 @@ pub fn notices() -> Vec<app::protocol::Notice> {
 
 /// Replaces the stored notifications with the server's current list, of `version`.
 pub fn set_notices(notices: &[app::protocol::Notice], version: &str) -> Result<(), StoreError> {
-    LocalStorage::set(NOTICES_KEY, notices)?;
+    put(NOTICES_KEY, notices)?;
     set_version(0, version)
 }
 
@@ -182,10 +180,10 @@ pub fn mark_read(id: &str) -> Result<(), StoreError> {
     if !read.iter().any(|r| r == id) {
         read.push(id.to_owned());
     }
-    LocalStorage::set(NOTICES_READ_KEY, &read)?;
+    put(NOTICES_READ_KEY, &read)?;
     let mut notices = notices();
     notices.retain(|n| n.id != id);
-    LocalStorage::set(NOTICES_KEY, &notices)?;
+    put(NOTICES_KEY, &notices)?;
     Ok(())
 }
 
@@ -202,7 +200,7 @@ fn set_version(which: usize, version: &str) -> Result<(), StoreError> {
         &mut versions.1
     };
     *slot = Some(version.to_owned());
-    LocalStorage::set(VERSIONS_KEY, versions)?;
+    put(VERSIONS_KEY, &versions)?;
     Ok(())
 }
 
@@ -236,8 +234,8 @@ pub fn set_lists(
     categories: &[app::domain::CategoryDef],
     version: &str,
 ) -> Result<(), StoreError> {
-    LocalStorage::set(PLANS_KEY, plans)?;
-    LocalStorage::set(CATEGORIES_KEY, categories)?;
+    put(PLANS_KEY, plans)?;
+    put(CATEGORIES_KEY, categories)?;
     set_version(1, version)
 }
 
@@ -256,8 +254,8 @@ fn actions_version() -> Option<String> {
 /// Replaces the stored actions with the server's current list, of `version`: the list
 /// first, so the version stored never claims a list that is not.
 pub fn set_actions(actions: &[app::protocol::ActionRow], version: &str) -> Result<(), StoreError> {
-    LocalStorage::set(ACTIONS_KEY, actions)?;
-    LocalStorage::set(ACTIONS_VERSION_KEY, version)?;
+    put(ACTIONS_KEY, actions)?;
+    put(ACTIONS_VERSION_KEY, version)?;
     Ok(())
 }
 
@@ -281,28 +279,24 @@ impl app::sync::client::Local for Browser {
         load(id)
     }
 
-    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), app::sync::client::StoreError> {
-        write(id, report).map_err(|e| app::sync::client::StoreError(e.0))
+    fn save(&mut self, id: ReportId, report: &StoredReport) -> Result<(), StoreError> {
+        write(id, report)
     }
 
     fn cursor(&self) -> Option<u64> {
         device().ok().and_then(|d| d.cursor)
     }
 
-    fn set_cursor(&mut self, cursor: u64) -> Result<(), app::sync::client::StoreError> {
-        set_cursor(cursor).map_err(|e| app::sync::client::StoreError(e.0))
+    fn set_cursor(&mut self, cursor: u64) -> Result<(), StoreError> {
+        set_cursor(cursor)
     }
 
     fn versions(&self) -> (Option<String>, Option<String>) {
         versions()
     }
 
-    fn set_notices(
-        &mut self,
-        notices: &[app::protocol::Notice],
-        version: &str,
-    ) -> Result<(), app::sync::client::StoreError> {
-        set_notices(notices, version).map_err(|e| app::sync::client::StoreError(e.0))
+    fn set_notices(&mut self, notices: &[app::protocol::Notice], version: &str) -> Result<(), StoreError> {
+        set_notices(notices, version)
     }
 
     fn set_lists(
@@ -310,36 +304,32 @@ impl app::sync::client::Local for Browser {
         plans: &[app::domain::Plan],
         categories: &[app::domain::CategoryDef],
         version: &str,
-    ) -> Result<(), app::sync::client::StoreError> {
-        set_lists(plans, categories, version).map_err(|e| app::sync::client::StoreError(e.0))
+    ) -> Result<(), StoreError> {
+        set_lists(plans, categories, version)
     }
 
     fn actions_seen(&self) -> Option<String> {
         actions_version()
     }
 
-    fn mark_read(&mut self, id: &str) -> Result<(), app::sync::client::StoreError> {
-        mark_read(id).map_err(|e| app::sync::client::StoreError(e.0))
+    fn mark_read(&mut self, id: &str) -> Result<(), StoreError> {
+        mark_read(id)
     }
 
     fn notices_read(&self) -> Vec<String> {
         notices_read()
     }
 
-    fn told_read(&mut self, ids: &[String]) -> Result<(), app::sync::client::StoreError> {
+    fn told_read(&mut self, ids: &[String]) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
         let mut read = notices_read();
         read.retain(|id| !ids.contains(id));
-        LocalStorage::set(NOTICES_READ_KEY, &read).map_err(|e| app::sync::client::StoreError(e.to_string()))
+        put(NOTICES_READ_KEY, &read)
     }
 
-    fn set_actions(
-        &mut self,
-        actions: &[app::protocol::ActionRow],
-        version: &str,
-    ) -> Result<(), app::sync::client::StoreError> {
-        set_actions(actions, version).map_err(|e| app::sync::client::StoreError(e.0))
+    fn set_actions(&mut self, actions: &[app::protocol::ActionRow], version: &str) -> Result<(), StoreError> {
+        set_actions(actions, version)
     }
 }

@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use app::connectivity::{Backoff, Connectivity, Signal, request_deadline_ms};
 use app::domain::Timestamp;
-use app::field::FieldState;
+use app::field::{FieldState, set_if_changed};
 use app::protocol::{SyncError, SyncResponse};
 use app::sync::client::Pass;
 use gloo_events::EventListener;
@@ -150,11 +150,11 @@ where
 pub fn start(state: FieldState) {
     state.connectivity.set(Connectivity::initial(browser_online()));
     state.outbox.set(store::outbox());
-    state.me.set(store::me());
-    state.notices.set(store::notices());
-    state.actions.set(store::actions());
-    state.plans.set(store::plans());
-    state.categories.set(store::categories());
+    set_if_changed(state.me, store::me());
+    set_if_changed(state.notices, store::notices());
+    set_if_changed(state.actions, store::actions());
+    set_if_changed(state.plans, store::plans());
+    set_if_changed(state.categories, store::categories());
     crate::photos::start(state);
     state.loaded.set(true);
     refresh_me(state);
@@ -203,14 +203,14 @@ pub fn refresh_me(state: FieldState) {
             Ok(Some(Some(me))) => {
                 let first = state.me.get_untracked().is_none();
                 let _ = store::set_me(&me);
-                state.me.set(Some(me));
-                state.signed_out.set(false);
+                set_if_changed(state.me, Some(me));
+                set_if_changed(state.signed_out, false);
                 if first {
                     request(state);
                 }
             }
             // Only a device that believed it was signed in has been signed out.
-            Ok(Some(None)) if state.me.get_untracked().is_some() => state.signed_out.set(true),
+            Ok(Some(None)) if state.me.get_untracked().is_some() => set_if_changed(state.signed_out, true),
             _ => {}
         }
     });
@@ -235,14 +235,14 @@ pub fn request(state: FieldState) {
         match outcome {
             Ok(()) => {
                 BACKOFF.with(|b| b.set(Backoff::new()));
-                state.last_error.set(None);
+                set_if_changed(state.last_error, None);
                 state.last_synced_at.set(Some(now()));
                 schedule(state, INTERVAL_MS, false);
                 // Photos go after their reports' text, which the server now has.
                 crate::photos::request_upload(state);
             }
             Err(failure) => {
-                state.last_error.set(Some(failure.to_string()));
+                set_if_changed(state.last_error, Some(failure.to_string()));
                 if failure.is_retryable() {
                     let wait = BACKOFF.with(|b| {
                         let mut backoff = b.get();
@@ -292,7 +292,7 @@ async fn run(state: FieldState) -> Result<(), Failure> {
             Ok(round) => round,
             Err(stop) => {
                 if stop.signed_out {
-                    state.signed_out.set(true);
+                    set_if_changed(state.signed_out, true);
                 }
                 return Err(Failure::Answered {
                     retry: stop.retry,
@@ -301,14 +301,14 @@ async fn run(state: FieldState) -> Result<(), Failure> {
             }
         };
         if let Some(notices) = round.notices {
-            state.notices.set(notices);
+            set_if_changed(state.notices, notices);
         }
         if let Some(actions) = round.actions {
-            state.actions.set(Some(actions));
+            set_if_changed(state.actions, Some(actions));
         }
         if let Some((plans, categories)) = round.lists {
-            state.plans.set(plans);
-            state.categories.set(categories);
+            set_if_changed(state.plans, plans);
+            set_if_changed(state.categories, categories);
         }
         if !round.again {
             return Ok(());
