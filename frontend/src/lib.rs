@@ -47,11 +47,11 @@ pub fn hydrate() {
         app
     });
     // Hydration is done: now read the device and start syncing. Doing this earlier would
-    // make the first render differ from the server's HTML. It runs as a task of its own,
-    // so the page answers input between the two.
+    // make the first render differ from the server's HTML. It runs in tasks of its own,
+    // so the page answers input between them.
     wasm_bindgen_futures::spawn_local(async move {
-        gloo_timers::future::TimeoutFuture::new(0).await;
-        sync::start(state);
+        sync::yield_now().await;
+        sync::start(state).await;
         device::register_service_worker();
         device::mark_hydrated();
     });

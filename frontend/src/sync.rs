@@ -146,8 +146,15 @@ where
     answer
 }
 
-/// Loads local state into `state` and starts the triggers.
-pub fn start(state: FieldState) {
+/// Lets the browser handle what waits (input, painting) before going on, so start-up and
+/// an answer's handling run as several short tasks rather than one long one.
+pub async fn yield_now() {
+    gloo_timers::future::TimeoutFuture::new(0).await;
+}
+
+/// Loads local state into `state` and starts the triggers. Each step redraws what it
+/// changed before the next begins.
+pub async fn start(state: FieldState) {
     state.connectivity.set(Connectivity::initial(browser_online()));
     state.outbox.set(store::outbox());
     set_if_changed(state.me, store::me());
@@ -155,8 +162,10 @@ pub fn start(state: FieldState) {
     set_if_changed(state.actions, store::actions());
     set_if_changed(state.plans, store::plans());
     set_if_changed(state.categories, store::categories());
-    crate::photos::start(state);
+    yield_now().await;
     state.loaded.set(true);
+    yield_now().await;
+    crate::photos::start(state);
     refresh_me(state);
     if let Some(window) = web_sys::window() {
         EventListener::new(&window, "online", move |_| {
@@ -184,6 +193,7 @@ pub fn start(state: FieldState) {
         // Ask the browser not to evict our reports under storage pressure.
         let _ = window.navigator().storage().persist();
     }
+    yield_now().await;
     request(state);
 }
 
@@ -286,7 +296,9 @@ async fn run(state: FieldState) -> Result<(), Failure> {
         let request = store::with_local(|local| pass.request(local, device.device_id));
         let json = serde_json::to_string(&request).map_err(|e| Failure::Device(e.to_string()))?;
         let answer = exchange(state, Request::post("/api/sync"), Some(json), read_sync_answer).await?;
+        yield_now().await;
         let round = store::with_local(|local| pass.answer(local, answer));
+        yield_now().await;
         state.outbox.set(store::outbox());
         let round = match round {
             Ok(round) => round,
