@@ -811,6 +811,24 @@ fn photos_two_replicas_add_first_are_all_kept_once() {
 }
 
 #[test]
+fn a_report_written_whole_again_has_exactly_its_lists() {
+    // Lists are written as they stand (`domain::list_as_is`), not diffed: writing a whole
+    // report over a document leaves each list as the report has it.
+    let mut report = Report::blank(ReportId::new_v7(NOW, [8; 10]), NOW, "Ana");
+    report.people_involved = vec!["Ana".into(), "Ben".into(), "Cy".into()];
+    report.response.whys = vec!["Wet floor".into(), "Leak".into()];
+    report.photos = vec![photo(0), photo(1)];
+    let mut doc = ReportDoc::create(&report, actor(1), NOW).unwrap();
+    assert_eq!(doc.read().unwrap(), report);
+    let mut again = report.clone();
+    again.people_involved = vec!["Cy".into()];
+    again.response.whys = vec!["Leak".into(), "Worn seal".into(), "No checks".into()];
+    again.photos = vec![photo(2)];
+    autosurgeon::reconcile_prop(&mut doc.doc, ROOT, REPORT_KEY, &again).unwrap();
+    assert_eq!(doc.read().unwrap(), again);
+}
+
+#[test]
 fn a_document_from_before_prioritisation_reads_as_not_judged() {
     let mut report = Report::blank(ReportId::new_v7(NOW, [6; 10]), NOW, "Ana");
     report.title = "Spill".into();

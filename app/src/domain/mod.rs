@@ -41,6 +41,26 @@ macro_rules! keyed {
     };
 }
 
+/// Writes a list field as it stands, entry by entry. A report's lists are written whole
+/// only into a new document (`ReportDoc::create`); every later edit writes entries
+/// (`document::edit`). So this skips autosurgeon's diff of old and new entries, whose code
+/// the phone would otherwise download for every list type. Entries already in the list
+/// are replaced.
+pub(crate) fn list_as_is<T: autosurgeon::Reconcile, R: autosurgeon::Reconciler>(
+    items: &[T],
+    mut reconciler: R,
+) -> Result<(), R::Error> {
+    use autosurgeon::reconcile::SeqReconciler;
+    let mut seq = reconciler.seq()?;
+    for i in (0..seq.len()?).rev() {
+        seq.delete(i)?;
+    }
+    for (i, item) in items.iter().enumerate() {
+        seq.insert(i, item)?;
+    }
+    Ok(())
+}
+
 pub mod access;
 pub mod category;
 pub mod ids;

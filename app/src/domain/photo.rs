@@ -79,11 +79,10 @@ pub(crate) fn reconcile_if_any<R: autosurgeon::Reconciler>(
     photos: &[PhotoRef],
     reconciler: R,
 ) -> Result<(), R::Error> {
-    use autosurgeon::Reconcile;
     if photos.is_empty() {
         return Ok(());
     }
-    photos.reconcile(reconciler)
+    super::list_as_is(photos, reconciler)
 }
 
 /// Why a photo's bytes were refused. The message is shown to the person.

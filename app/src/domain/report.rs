@@ -102,6 +102,7 @@ pub struct Report {
     /// Who filed it (a name, until accounts exist).
     pub reporter: String,
     /// People involved: the injured, witnesses, others present.
+    #[autosurgeon(reconcile = "super::list_as_is")]
     pub people_involved: Vec<String>,
     /// What was done straight away.
     pub immediate_actions: String,
@@ -109,6 +110,7 @@ pub struct Report {
     pub status: Status,
     /// Dated updates, oldest first (absent from documents written before it existed).
     #[serde(default)]
+    #[autosurgeon(reconcile = "super::list_as_is")]
     pub timeline: Vec<TimelineEntry>,
     /// The response: assignment, investigation, actions and review (absent from
     /// documents written before it existed, and from new documents until someone starts
@@ -119,6 +121,7 @@ pub struct Report {
     /// Steps of the category's response plan ticked done while reporting, in the order
     /// they were ticked (absent from documents written before plans: none).
     #[serde(default)]
+    #[autosurgeon(reconcile = "super::list_as_is")]
     pub plan_ticks: Vec<super::plan::PlanTick>,
     /// The OSHA Form 301 details of an injury or illness: privacy-sensitive (empty for
     /// other categories, and absent from documents written before them).
@@ -126,6 +129,7 @@ pub struct Report {
     pub injury: super::Injury,
     /// Who saw it (absent from documents written before witnesses: none).
     #[serde(default)]
+    #[autosurgeon(reconcile = "super::list_as_is")]
     pub witnesses: Vec<super::Witness>,
     /// The photos taken of it, in the order they were added; never removed (absent from
     /// documents written before photos: none). The bytes travel separately.

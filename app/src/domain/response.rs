@@ -187,8 +187,10 @@ pub struct Response {
     /// When the response should be resolved by.
     pub due_at: Option<Timestamp>,
     /// The "5 whys" chain: each answer asks the next why, the last is the root cause.
+    #[autosurgeon(reconcile = "super::list_as_is")]
     pub whys: Vec<String>,
     /// Conditions that made it likelier or worse (merged as a set).
+    #[autosurgeon(reconcile = "super::list_as_is")]
     pub factors: Vec<String>,
     /// Corrective and preventive actions, in the order they were added.
     #[autosurgeon(reconcile = "actions_by_id")]
