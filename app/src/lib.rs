@@ -29,7 +29,6 @@ pub mod protocol;
 pub mod sync;
 
 use leptos::prelude::*;
-use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{any_nested_route::IntoAnyNestedRoute, path};
 
@@ -104,7 +103,10 @@ pub fn shell(_options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="stylesheet" href=format!("/pkg/{}", assets.css) />
                 <BundleScripts bundle />
-                <MetaTags />
+                <link rel="manifest" href="/manifest.webmanifest" />
+                <link rel="icon" href="/icons/icon-192.png" />
+                <meta name="theme-color" content="#1f4e79" />
+                <title>"Muster"</title>
             </head>
             <body>
                 <App />
@@ -143,17 +145,12 @@ fn BundleScripts(bundle: Bundle) -> impl IntoView {
     view! { <script type="module" nonce=nonce>{script}</script> }
 }
 
-/// The frame of every page: the head's metadata, the router, the sync bar and `<main>`
-/// around the routes.
+/// The frame of every page: the router, the sync bar and `<main>` around the routes. The
+/// head is the [`shell`]'s, rendered on the server only.
 #[component]
 fn Frame(children: Children) -> impl IntoView {
-    provide_meta_context();
     let _ = field::use_field_state();
     view! {
-        <Link rel="manifest" href="/manifest.webmanifest" />
-        <Link rel="icon" href="/icons/icon-192.png" />
-        <Meta name="theme-color" content="#1f4e79" />
-        <Title text="Muster" />
         <Router>
             <SyncBar />
             <main id="main">{children()}</main>
