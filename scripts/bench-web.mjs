@@ -55,6 +55,11 @@ async function lighthouseRuns(cookie) {
       if (process.env.MUSTER_LIGHTHOUSE_JSON) {
         writeFileSync(`${process.env.MUSTER_LIGHTHOUSE_JSON}${path.replaceAll('/', '_')}.json`, result.report);
       }
+      if (lhr.runtimeError) {
+        // Lighthouse could not measure the page (it says why): print that, not figures.
+        console.log(`\nLighthouse ${lhr.lighthouseVersion}, ${path}: no figures, ${lhr.runtimeError.code}: ${lhr.runtimeError.message}`);
+        continue;
+      }
       const audit = (id) => lhr.audits[id];
       const lcpElement = audit('largest-contentful-paint-element')?.details?.items?.[0]?.items?.[0]?.node?.snippet;
       const shifts = (audit('layout-shifts')?.details?.items ?? [])

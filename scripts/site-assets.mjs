@@ -18,7 +18,7 @@ import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
 // field bundle's JS and WASM and the stylesheet. The goal is 450 KB; until the bundle gets
 // there, the budget holds it at its present size so it cannot grow unnoticed. Lower it
 // with every cut, never raise it.
-const FIELD_BUDGET_BROTLI = 625_000;
+const FIELD_BUDGET_BROTLI = 612_000;
 const COMPRESSIBLE = new Set(['.js', '.wasm', '.css', '.json', '.webmanifest', '.svg', '.html']);
 
 const [mode, site] = process.argv.slice(2);
