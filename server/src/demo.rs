@@ -270,6 +270,7 @@ fn report_of(index: usize, sample: &Sample, now: Timestamp) -> Report {
             Vec::new()
         },
         photos: Vec::new(),
+        drill: None,
     }
 }
 

@@ -8,6 +8,7 @@
 mod access;
 mod attacks;
 mod corpus;
+mod drills;
 mod faults;
 mod feed;
 mod migrations;

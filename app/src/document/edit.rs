@@ -15,6 +15,12 @@ impl ReportDoc {
         if base.id != edited.id {
             return Err(DocError::Write("a report's id cannot change".into()));
         }
+        if base.drill != edited.drill {
+            // The gate refuses it too (`policy::RULES`, the `drill` row).
+            return Err(DocError::Write(
+                "a report's kind (real or drill) is decided when it is created".into(),
+            ));
+        }
         let report = self.object(&ROOT, REPORT_KEY)?;
         macro_rules! write_changed {
             ($($field:ident),*) => {$(

@@ -247,6 +247,14 @@ pub const FIELDS: &[FieldSpec] = &[
         |a, b| a.photos.len() == b.photos.len(),
         &[],
     ),
+    spec(
+        "drill",
+        "drill",
+        "drill",
+        Shown::Text,
+        |a, b| a.drill == b.drill,
+        &["kind", "drill_id"],
+    ),
 ];
 
 /// Keys inside a field's map whose stored scalars are keys of a closed set: an action's
@@ -339,7 +347,8 @@ mod tests {
     /// parts are fields of their own) has a spec, and every spec's path exists in it.
     #[test]
     fn every_stored_key_has_a_spec() {
-        let report = full_report();
+        let mut report = full_report();
+        report.drill = Some(uuid::Uuid::from_u128(9));
         let doc = ReportDoc::create(&report, actor(1), NOW).unwrap();
         let am = &doc.doc;
         let (_, root) = am.get(automerge::ROOT, "report").unwrap().unwrap();

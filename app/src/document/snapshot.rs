@@ -142,6 +142,17 @@ pub(super) fn report(doc: &AutoCommit) -> Result<(Report, Vec<String>), DocError
             "a witness {name, contact, statement}",
         )?,
         photos: photos(doc, &report_obj, &report)?,
+        drill: match report.get("drill").map(|e| &e.value) {
+            // A real report: documents of real incidents hold no `drill` key.
+            None => None,
+            Some(ValueRef::Scalar(ScalarValue::Str(s))) => Some(
+                uuid::Uuid::parse_str(s)
+                    .ok()
+                    .filter(|id| id.to_string() == **s)
+                    .ok_or_else(|| shape("drill", "expected a drill id"))?,
+            ),
+            Some(_) => return Err(shape("drill", "expected a drill id")),
+        },
     };
     // Concurrent judgements of how bad or urgent it is: the worst stands until a person
     // chooses (a merge never silently lowers them).

@@ -201,6 +201,7 @@ fn arb_base_report() -> impl Strategy<Value = Report> {
                     injury: Injury::default(),
                     witnesses: Vec::new(),
                     photos: Vec::new(),
+                    drill: None,
                 }
             },
         )
@@ -941,6 +942,7 @@ pub(super) fn change_field(r: &mut Report, key: &str, now: Timestamp) {
         "injury" => r.injury.body_part = "Hand".into(),
         "witnesses" => r.witnesses[0].statement = "Saw it".into(),
         "photos" => r.photos.push(photo(2)),
+        "drill" => r.drill = Some(uuid::Uuid::from_u128(77)),
         other => panic!("no edit for {other}"),
     }
 }

@@ -84,6 +84,25 @@ impl Timestamp {
         (civil_from_days(days) == (y, m, d)).then(|| Self((days + 1) * 86_400_000 - 1))
     }
 
+    /// The same time of day `months` calendar months later (UTC), on the month's last day
+    /// when it is shorter.
+    #[must_use]
+    pub fn add_months(self, months: u32) -> Self {
+        let days = self.0.div_euclid(86_400_000);
+        let ms_of_day = self.0.rem_euclid(86_400_000);
+        let (y, m, d) = civil_from_days(days);
+        let index = i64::from(m - 1) + i64::from(months);
+        let (y, m) = (
+            y + index.div_euclid(12),
+            u32::try_from(index.rem_euclid(12)).unwrap_or(0) + 1,
+        );
+        let last = (28..=31)
+            .rev()
+            .find(|d| civil_from_days(days_from_civil(y, m, *d)) == (y, m, *d))
+            .unwrap_or(28);
+        Self(days_from_civil(y, m, d.min(last)) * 86_400_000 + ms_of_day)
+    }
+
     /// The UTC day as `YYYY-MM-DD` (for `<input type="date">`).
     #[must_use]
     pub fn date(self) -> String {

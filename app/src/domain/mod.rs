@@ -63,6 +63,7 @@ pub(crate) fn list_as_is<T: autosurgeon::Reconcile, R: autosurgeon::Reconciler>(
 
 pub mod access;
 pub mod category;
+pub mod drill;
 pub mod ids;
 pub mod injury;
 pub mod location;
@@ -77,6 +78,7 @@ pub mod validation;
 pub mod workflow;
 
 pub use category::{Category, CategoryDef, INJURY_CATEGORY};
+pub use drill::{Drill, DrillEvent, ReportKind, Scenario};
 pub use ids::{ReportId, Timestamp};
 pub use injury::{Injury, Treatment, Witness};
 pub use location::{GpsFix, Location};

@@ -7,8 +7,10 @@
 //! test keeps the two the same).
 //!
 //! Reasons behind the rows:
-//! * `id`, `reporter`, `reported_at`, `schema_version`, `location` (the map) and an
-//!   action's `id` are written only with the object that holds them: never changed after.
+//! * `id`, `reporter`, `reported_at`, `schema_version`, `location` (the map), `drill`
+//!   (the drill a drill report was filed in; a real report has none) and an action's `id`
+//!   are written only with the object that holds them: never changed after. So a report's
+//!   kind, real or drill, is decided when it is created, for every role.
 //! * The reporter edits the facts and her own judgement of them only while the report is
 //!   Reported; once triaged they are the supervisor's (a supervisor corrects them while
 //!   the report is open, not once it is closed: reopen it first).
@@ -339,6 +341,7 @@ pub const RULES: &[Rule] = &[
     fixed(REPORT, "id", Shape::Scalar(Kind::Bytes)),
     fixed(REPORT, "reporter", Shape::Scalar(Kind::Text)),
     fixed(REPORT, "reported_at", Shape::Scalar(Kind::Int)),
+    fixed(REPORT, "drill", Shape::Scalar(Kind::Text)),
     scalar(
         REPORT,
         Keys::Each(&["title", "what_happened", "immediate_actions", "category"]),

@@ -136,6 +136,12 @@ pub struct Report {
     #[serde(default)]
     #[autosurgeon(reconcile = "super::photo::reconcile_if_any")]
     pub photos: Vec<super::PhotoRef>,
+    /// The drill it was filed in, for a drill report; none for a real incident. Written
+    /// only when the report is created (the write policy's `drill` row), so a report's kind
+    /// never changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[autosurgeon(reconcile = "super::drill::reconcile_drill")]
+    pub drill: Option<uuid::Uuid>,
 }
 
 impl Report {
@@ -164,6 +170,17 @@ impl Report {
             injury: super::Injury::default(),
             witnesses: Vec::new(),
             photos: Vec::new(),
+            drill: None,
+        }
+    }
+
+    /// Real, or filed during a drill.
+    #[must_use]
+    pub fn kind(&self) -> super::ReportKind {
+        if self.drill.is_some() {
+            super::ReportKind::Drill
+        } else {
+            super::ReportKind::Real
         }
     }
 
@@ -214,9 +231,19 @@ impl Report {
         super::priority::priority(self.impact, self.urgency, self.outcome)
     }
 
-    /// The legal deadline for reporting it to the authority, if its outcome has one.
+    /// Whether it raises an alert (P1 or P2): a drill report never does.
+    #[must_use]
+    pub fn escalates(&self) -> bool {
+        self.drill.is_none() && self.priority().escalates()
+    }
+
+    /// The legal deadline for reporting it to the authority, if its outcome has one (none
+    /// for a drill report: nothing is reported to the authority for practice).
     #[must_use]
     pub fn clock(&self) -> Option<Clock> {
+        if self.drill.is_some() {
+            return None;
+        }
         Clock::of(self.outcome, self.occurred_at)
     }
 

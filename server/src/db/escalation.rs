@@ -15,10 +15,10 @@ impl Store {
         let raised: Vec<(String, i64)> = changed
             .iter()
             .filter_map(|(a, _)| {
-                let priority = a.write.report.priority();
-                priority
+                let report = &a.write.report;
+                report
                     .escalates()
-                    .then(|| (a.write.report.id.to_string(), priority.rank()))
+                    .then(|| (report.id.to_string(), report.priority().rank()))
             })
             .collect();
         if raised.is_empty() {

@@ -4,8 +4,8 @@ use super::{DbError, Store, read_filter, rows_of};
 use app::domain::Timestamp;
 
 impl Store {
-    /// The CSV rows (as text cells in [`crate::export::COLUMNS`] order) of every report `viewer` may
-    /// read, newest first.
+    /// The CSV rows (as text cells in [`crate::export::COLUMNS`] order) of every real incident
+    /// `viewer` may read, newest first (drill reports are never exported as incidents).
     #[tracing::instrument(name = "db.export_rows", skip_all)]
     pub async fn export_rows(
         &self,
@@ -15,7 +15,7 @@ impl Store {
         let sql = self.sql(&format!(
             "SELECT id, title, category, severity, status, occurred_at, reported_at, place, latitude,
                longitude, reporter, people_involved, what_happened, immediate_actions
-             FROM reports WHERE {readable} ORDER BY reported_at DESC, id DESC",
+             FROM reports WHERE {readable} AND kind = 'real' ORDER BY reported_at DESC, id DESC",
         ));
         let query = sqlx::query(&sql).bind(viewer.user_id.to_string());
         #[derive(sqlx::FromRow)]

@@ -38,14 +38,15 @@ impl Store {
         Ok(out)
     }
 
-    /// The projection of the reports `viewer` may read, newest first.
+    /// The projection of the real incidents `viewer` may read, newest first (drill reports
+    /// are listed with their runs).
     #[tracing::instrument(name = "db.list", skip_all)]
     pub async fn list(&self, viewer: &Viewer) -> Result<Vec<IncidentRow>, DbError> {
         let (readable, teams) = read_filter(viewer, "reports", 2);
         let sql = self.sql(&format!(
             "SELECT id, title, category, severity, status, reporter, occurred_at, place, latitude, longitude,
                priority_rank, report_due_at
-             FROM reports WHERE {readable} ORDER BY reported_at DESC, id DESC",
+             FROM reports WHERE {readable} AND kind = 'real' ORDER BY reported_at DESC, id DESC",
         ));
         let query = sqlx::query(&sql).bind(viewer.user_id.to_string());
         let rows: Vec<IncidentListRow> = rows_of(
@@ -95,6 +96,8 @@ impl Store {
                conflict_count = excluded.conflict_count, updated_at = excluded.updated_at,
                priority_rank = excluded.priority_rank, report_due_at = excluded.report_due_at,
                sensitive = CASE WHEN excluded.sensitive = 1 THEN 1 ELSE reports.sensitive END",
+            // `kind` and `drill_id` are not updated: a report's kind is fixed when it is
+            // created (the write policy), so they never change.
             PROJECTION_NAMES.join(", "),
             typed_values_list(chunk.len(), &PROJECTION_COLUMNS)
         ));
@@ -132,6 +135,8 @@ impl Store {
                     .bind(i64::from(
                         a.write.sensitive || report.category.is_injury() || !report.injury.is_empty(),
                     ))
+                    .bind(p.kind)
+                    .bind(p.drill_id)
             })
             .execute(&mut **tx)
             .await
@@ -271,7 +276,7 @@ pub(super) const ACTION_COLUMNS: [Option<&str>; 8] =
 /// The projection's columns in `INSERT` order (the binds in [`Store::project`] follow it).
 /// Each is fed by a field of the document (`app::document::FIELDS` names which) or is
 /// derived from how it was stored (see the test below).
-pub(super) const PROJECTION_NAMES: [&str; 23] = [
+pub(super) const PROJECTION_NAMES: [&str; 25] = [
     "id",
     "title",
     "what_happened",
@@ -295,6 +300,8 @@ pub(super) const PROJECTION_NAMES: [&str; 23] = [
     "priority_rank",
     "report_due_at",
     "sensitive",
+    "kind",
+    "drill_id",
 ];
 
 /// Projection columns no single field feeds: concurrent values, when it was stored, and
@@ -303,8 +310,8 @@ pub(super) const PROJECTION_NAMES: [&str; 23] = [
 const DERIVED: [&str; 4] = ["conflict_count", "updated_at", "owner_id", "team_id"];
 
 /// The projection's columns in `INSERT` order, with a cast for those that may be NULL.
-pub(super) const PROJECTION_COLUMNS: [Option<&str>; 23] = {
-    let mut columns = [None; 23];
+pub(super) const PROJECTION_COLUMNS: [Option<&str>; 25] = {
+    let mut columns = [None; 25];
     // latitude, longitude, accuracy_m: bound as text
     columns[10] = Some("DOUBLE PRECISION");
     columns[11] = Some("DOUBLE PRECISION");
@@ -314,6 +321,8 @@ pub(super) const PROJECTION_COLUMNS: [Option<&str>; 23] = {
     columns[19] = Some("TEXT");
     // report_due_at
     columns[21] = Some("BIGINT");
+    // drill_id
+    columns[24] = Some("TEXT");
     columns
 };
 
@@ -335,6 +344,8 @@ pub struct Projection {
     pub conflict_count: i64,
     pub priority_rank: i64,
     pub report_due_at: Option<i64>,
+    pub kind: String,
+    pub drill_id: Option<String>,
 }
 
 impl Projection {
@@ -356,6 +367,8 @@ impl Projection {
             conflict_count: i64::try_from(conflict_count).unwrap_or(i64::MAX),
             priority_rank: report.priority().rank(),
             report_due_at: report.clock().map(|c| c.due.0),
+            kind: report.kind().as_str().to_owned(),
+            drill_id: report.drill.map(|d| d.to_string()),
         }
     }
 }
