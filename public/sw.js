@@ -12,7 +12,7 @@
 // * /api/ is never answered from the cache.
 const BUILD = '__MUSTER_BUILD__';
 const CACHE = `muster-shell-${BUILD}`;
-const SHELL_PAGES = ['/', '/report', '/alerts', '/actions'];
+const SHELL_PAGES = ['/', '/report', '/alerts', '/actions', '/drill'];
 const PRECACHE = ['__MUSTER_PRECACHE__'];
 const STYLESHEET = PRECACHE.find((url) => url.endsWith('.css'));
 const NETWORK_TIMEOUT_MS = 5000;

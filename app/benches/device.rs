@@ -110,6 +110,38 @@ impl Local for JsonStorage {
         self.set("notices_read", &read);
         Ok(())
     }
+
+    fn drills_seen(&self) -> Option<String> {
+        self.get("drills_version")
+    }
+
+    fn set_drills(
+        &mut self,
+        drills: &[app::domain::drill::DrillBrief],
+        version: &str,
+    ) -> Result<(), StoreError> {
+        self.set("drills", &drills);
+        self.set("drills_version", &version);
+        Ok(())
+    }
+
+    fn record_event(&mut self, event: app::domain::DrillEvent) -> Result<(), StoreError> {
+        let mut events = self.drill_events();
+        events.push(event);
+        self.set("drill_events", &events);
+        Ok(())
+    }
+
+    fn drill_events(&self) -> Vec<app::domain::DrillEvent> {
+        self.get("drill_events").unwrap_or_default()
+    }
+
+    fn told_events(&mut self, ids: &[uuid::Uuid]) -> Result<(), StoreError> {
+        let mut events = self.drill_events();
+        events.retain(|e| !ids.contains(&e.id));
+        self.set("drill_events", &events);
+        Ok(())
+    }
 }
 
 const NOW: Timestamp = Timestamp(1_764_000_000_000);

@@ -102,6 +102,46 @@ pub struct OutboxEntry {
     pub clock: Option<Clock>,
     /// Where it stands with the server.
     pub sync: ReportSync,
+    /// Whether it was filed during a drill.
+    pub drill: bool,
+}
+
+/// A drill running on this phone: kept on the device (with its scenario, so it runs on
+/// even if the drill leaves the team's list meanwhile) until the person ends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveRun {
+    /// The drill and its scenario.
+    pub brief: crate::domain::drill::DrillBrief,
+    /// When the person started it on this phone (the phone's clock): injects count from
+    /// here.
+    pub started_at: Timestamp,
+    /// The injects the person acknowledged, by index.
+    pub acknowledged: Vec<u16>,
+}
+
+impl ActiveRun {
+    /// The injects due at `now` (by the phone's clock), earliest first, with their index.
+    pub fn due_injects(&self, now: Timestamp) -> impl Iterator<Item = (u16, &crate::domain::drill::Inject)> {
+        let elapsed = now.0.saturating_sub(self.started_at.0);
+        self.brief
+            .scenario
+            .injects
+            .iter()
+            .enumerate()
+            .filter(move |(_, inject)| i64::from(inject.at_s) * 1000 <= elapsed)
+            .filter_map(|(i, inject)| Some((u16::try_from(i).ok()?, inject)))
+    }
+
+    /// When the next inject is due, if one is still to come.
+    #[must_use]
+    pub fn next_inject_at(&self, now: Timestamp) -> Option<Timestamp> {
+        self.brief
+            .scenario
+            .injects
+            .iter()
+            .map(|i| Timestamp(self.started_at.0 + i64::from(i.at_s) * 1000))
+            .find(|at| at.0 > now.0)
+    }
 }
 
 /// Sets `signal` to `value` only when it differs, so what shows it is not redrawn for
@@ -150,6 +190,11 @@ pub struct FieldState {
     pub categories: RwSignal<Vec<crate::domain::CategoryDef>>,
     /// Photos taken on this device, by hash, and where each stands with the server.
     pub photos: RwSignal<std::collections::BTreeMap<String, PhotoSync>>,
+    /// The drills of the person's teams not yet done, as of the last sync, kept on the
+    /// device so they start offline.
+    pub drills: RwSignal<Vec<crate::domain::drill::DrillBrief>>,
+    /// The drill running on this phone, if one is: every field page says so.
+    pub run: RwSignal<Option<ActiveRun>>,
 }
 
 impl FieldState {
@@ -172,6 +217,8 @@ impl FieldState {
             plans: RwSignal::new(Vec::new()),
             categories: RwSignal::new(Vec::new()),
             photos: RwSignal::new(std::collections::BTreeMap::new()),
+            drills: RwSignal::new(Vec::new()),
+            run: RwSignal::new(None),
         }
     }
 
@@ -247,6 +294,14 @@ pub trait Device: Send + Sync + 'static {
     /// Calls `done` with a URL showing the device's own copy of a photo, or `None` if the
     /// device does not hold it (it is on the server).
     fn photo_preview(&self, sha256: &str, done: Box<dyn FnOnce(Option<String>)>);
+    /// Starts the drill `drill` (one of [`FieldState::drills`]) on this phone, also
+    /// offline: reports filed from now on are drill reports, until it ends.
+    fn start_drill(&self, drill: uuid::Uuid) -> Result<(), String>;
+    /// Records that the person read the running drill's inject at `index`.
+    fn acknowledge_inject(&self, index: u16) -> Result<(), String>;
+    /// Ends the running drill on this phone; `for_real`: stopped because of a real
+    /// emergency (the next report is a real one).
+    fn end_drill(&self, for_real: bool) -> Result<(), String>;
 }
 
 /// The device, as provided through context.

@@ -20,6 +20,7 @@ pub mod connectivity;
 pub mod desk;
 pub mod document;
 pub mod domain;
+pub mod drills;
 pub mod error;
 pub mod field;
 pub mod intake;
@@ -33,13 +34,14 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{any_nested_route::IntoAnyNestedRoute, path};
 
 use crate::pages::{
-    AlertsPage, CategoriesPage, ElsewherePage, IncidentListPage, IncidentPage, MyActionsPage, NotFound,
-    OutboxPage, PeoplePage, PlansPage, QuarantinePage, ReportFormPage, SignInPage, SyncBar, WebhooksPage,
+    AlertsPage, CategoriesPage, DrillBoardPage, DrillPage, DrillRunPage, ElsewherePage, IncidentListPage,
+    IncidentPage, MyActionsPage, NotFound, OutboxPage, PeoplePage, PlansPage, QuarantinePage, ReportFormPage,
+    SignInPage, SyncBar, WebhooksPage,
 };
 
 /// The paths of the field pages: the pages a phone opens, served with the field bundle
 /// (see [`FieldApp`]). Every other page is served with the desk bundle ([`App`]).
-pub const FIELD_PATHS: [&str; 5] = ["/", "/report", "/actions", "/alerts", "/login"];
+pub const FIELD_PATHS: [&str; 6] = ["/", "/report", "/actions", "/alerts", "/drill", "/login"];
 
 /// Whether `path` is a field page's, so its HTML loads the field bundle.
 #[must_use]
@@ -167,6 +169,8 @@ pub fn App() -> impl IntoView {
                 <FieldRoutes />
                 <Route path=path!("/incidents") view=IncidentListPage />
                 <Route path=path!("/incidents/:id") view=IncidentPage />
+                <Route path=path!("/drills") view=DrillBoardPage />
+                <Route path=path!("/drills/:id") view=DrillRunPage />
                 <Route path=path!("/admin/webhooks") view=WebhooksPage />
                 <Route path=path!("/admin/plans") view=PlansPage />
                 <Route path=path!("/admin/categories") view=CategoriesPage />
@@ -199,6 +203,7 @@ fn FieldRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
         <Route path=path!("/report") view=ReportFormPage />
         <Route path=path!("/actions") view=MyActionsPage />
         <Route path=path!("/alerts") view=AlertsPage />
+        <Route path=path!("/drill") view=DrillPage />
         <Route path=path!("/login") view=SignInPage />
     }
     .into_inner()

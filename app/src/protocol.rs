@@ -12,7 +12,8 @@
 //!   carries the reports the device follows that changed after it, each with the changes the
 //!   device lacks, and the new cursor. The device stores those changes first and the cursor
 //!   after, so a lost answer is simply fetched again. With nothing to push and nothing
-//!   changed, an exchange is one round trip of about 150 bytes of JSON.
+//!   changed, an exchange is one round trip of about 220 bytes of JSON (the request names
+//!   the versions of the four lists the device holds).
 //!
 //! Changes travel as raw Automerge change bytes in base64; heads as hex. A report the server
 //! has never acknowledged travels as its whole compacted document instead (the server
@@ -22,11 +23,13 @@
 //! retry the rest.
 //!
 //! Lists ride along without a version bump (older devices ignore them): the request's
-//! `notices_seen`, `lists_seen`, `actions_seen` and `notices_read` (alerts marked read on
-//! the device), and the answer's
-//! `notices`/`notices_version` (a supervisor's unread escalations), `plans`,
-//! `categories`/`lists_version` and `actions`/`actions_version` (the actions the person
-//! owns), sent only when the version differs from what the device sent.
+//! `notices_seen`, `lists_seen`, `actions_seen`, `drills_seen`, `notices_read` (alerts
+//! marked read on the device) and `drill_events` (what happened in drill runs on the
+//! device), and the answer's `notices`/`notices_version` (a supervisor's unread
+//! escalations), `plans`, `categories`/`lists_version`, `actions`/`actions_version` (the
+//! actions the person owns) and `drills`/`drills_version` (the team's drills to come, with
+//! their scenarios), sent only when the version differs from what the device sent, and
+//! `events_refused` (drill events not stored, and why).
 //!
 //! # The feed and its cursor
 //!
@@ -127,6 +130,15 @@ pub struct SyncRequest {
     /// ignored).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices_read: Vec<String>,
+    /// The version of the team's drills the device holds ([`SyncResponse::drills_version`]),
+    /// likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drills_seen: Option<String>,
+    /// What happened in drill runs on the device, also offline, since the last answer (at
+    /// most [`crate::domain::drill::MAX_EVENTS_PER_REQUEST`]; an id already stored is
+    /// skipped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drill_events: Vec<crate::domain::DrillEvent>,
 }
 
 /// One report's unacknowledged changes.
@@ -189,6 +201,26 @@ pub struct SyncResponse {
     /// The version of `actions`, to send back as `actions_seen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actions_version: Option<String>,
+    /// The drills of the person's teams not yet done, with their scenarios (the whole
+    /// list, sent only when it differs from `drills_seen`), so drills start offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drills: Option<Vec<crate::domain::drill::DrillBrief>>,
+    /// The version of `drills`, to send back as `drills_seen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drills_version: Option<String>,
+    /// Drill events of the request that were not stored, and why (every other one is
+    /// stored): the device drops them either way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events_refused: Vec<EventRejection>,
+}
+
+/// A drill event the server did not store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRejection {
+    /// The event.
+    pub id: uuid::Uuid,
+    /// Why.
+    pub reason: String,
 }
 
 impl SyncResponse {
@@ -208,6 +240,9 @@ impl SyncResponse {
             lists_version: None,
             actions: None,
             actions_version: None,
+            drills: None,
+            drills_version: None,
+            events_refused: Vec::new(),
         }
     }
 }
@@ -215,15 +250,45 @@ impl SyncResponse {
 /// The most actions one answer carries.
 pub const MAX_ACTIONS: usize = 200;
 
-/// One action in "My actions", with the report it belongs to.
+/// One action in "My actions", with the incident or drill it came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionRow {
-    /// The report.
-    pub report_id: ReportId,
-    /// Its title.
-    pub report_title: String,
+    /// Where it came from.
+    pub from: ActionFrom,
+    /// The report's title, or the drill scenario's.
+    pub title: String,
     /// The action.
     pub action: crate::domain::Action,
+}
+
+/// What an action belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "id")]
+pub enum ActionFrom {
+    /// An incident's response.
+    Report(ReportId),
+    /// A drill's improvement plan.
+    Drill(uuid::Uuid),
+}
+
+impl ActionRow {
+    /// The desk page it belongs to.
+    #[must_use]
+    pub fn link(&self) -> String {
+        match self.from {
+            ActionFrom::Report(id) => format!("/incidents/{id}"),
+            ActionFrom::Drill(id) => format!("/drills/{id}"),
+        }
+    }
+
+    /// "Drill: " for an action of a drill's improvement plan.
+    #[must_use]
+    pub fn source_label(&self) -> &'static str {
+        match self.from {
+            ActionFrom::Report(_) => "",
+            ActionFrom::Drill(_) => "Drill: ",
+        }
+    }
 }
 
 /// The most notifications one answer carries.
@@ -367,6 +432,23 @@ pub fn decode_request(body: &[u8]) -> Result<SyncRequest, DecodeError> {
     ids.sort_unstable();
     if ids.windows(2).any(|w| w[0] == w[1]) {
         return Err(DecodeError::malformed("a report appears twice in one request"));
+    }
+    let max_events = crate::domain::drill::MAX_EVENTS_PER_REQUEST;
+    if request.drill_events.len() > max_events {
+        return Err(DecodeError {
+            code: ErrorCode::TooLarge,
+            message: format!(
+                "{} drill events in one request; send at most {max_events} at a time",
+                request.drill_events.len()
+            ),
+        });
+    }
+    let mut events: Vec<_> = request.drill_events.iter().map(|e| e.id).collect();
+    events.sort_unstable();
+    if events.windows(2).any(|w| w[0] == w[1]) {
+        return Err(DecodeError::malformed(
+            "a drill event appears twice in one request",
+        ));
     }
     Ok(request)
 }

@@ -2,10 +2,11 @@
 //! time zone conversion, and saving report documents.
 
 use app::document::{ReportDoc, actor_for};
-use app::domain::{GpsFix, Report, ReportId, Timestamp};
+use app::domain::drill::Happening;
+use app::domain::{DrillEvent, GpsFix, Report, ReportId, Timestamp};
 use app::error::AppError;
-use app::field::{Device, FieldState, SaveError};
-use leptos::prelude::{Set, Update};
+use app::field::{ActiveRun, Device, FieldState, SaveError};
+use leptos::prelude::{GetUntracked, Set, Update, WithUntracked};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
@@ -56,6 +57,19 @@ pub fn store_doc(
     let stored = StoredReport::of(doc, previous, acknowledged).map_err(|e| e.to_string())?;
     store::save(id, &stored).map_err(|e| e.0)?;
     Ok(stored)
+}
+
+impl BrowserDevice {
+    /// Keeps one event of `run` until the server takes it.
+    fn record(&self, run: &ActiveRun, happening: Happening) -> Result<(), String> {
+        store::record_event(DrillEvent {
+            id: uuid::Uuid::now_v7(),
+            drill: run.brief.drill.id,
+            happening,
+            at: now(),
+        })
+        .map_err(|e| e.0)
+    }
 }
 
 impl Device for BrowserDevice {
@@ -114,6 +128,60 @@ impl Device for BrowserDevice {
 
     fn sync_now(&self) {
         crate::sync::request(self.state);
+    }
+
+    fn start_drill(&self, drill: uuid::Uuid) -> Result<(), String> {
+        if self.state.run.with_untracked(Option::is_some) {
+            return Err("a drill is already running on this phone; end it first".to_owned());
+        }
+        let brief = self
+            .state
+            .drills
+            .with_untracked(|drills| drills.iter().find(|b| b.drill.id == drill).cloned())
+            .ok_or_else(|| "this drill is no longer on this phone".to_owned())?;
+        let run = ActiveRun {
+            brief,
+            started_at: now(),
+            acknowledged: Vec::new(),
+        };
+        self.record(&run, Happening::Started)?;
+        store::set_active_run(Some(&run)).map_err(|e| e.0)?;
+        self.state.run.set(Some(run));
+        crate::sync::request(self.state);
+        Ok(())
+    }
+
+    fn acknowledge_inject(&self, index: u16) -> Result<(), String> {
+        let Some(mut run) = self.state.run.get_untracked() else {
+            return Err("no drill is running on this phone".to_owned());
+        };
+        if run.acknowledged.contains(&index) {
+            return Ok(());
+        }
+        self.record(&run, Happening::Acknowledged(index))?;
+        run.acknowledged.push(index);
+        store::set_active_run(Some(&run)).map_err(|e| e.0)?;
+        self.state.run.set(Some(run));
+        crate::sync::request(self.state);
+        Ok(())
+    }
+
+    fn end_drill(&self, for_real: bool) -> Result<(), String> {
+        let Some(run) = self.state.run.get_untracked() else {
+            return Ok(());
+        };
+        let happening = if for_real {
+            Happening::StoppedForReal
+        } else {
+            Happening::Ended
+        };
+        // The run ends on this phone even if its event cannot be kept (storage full):
+        // nothing real may be filed as practice.
+        let recorded = self.record(&run, happening);
+        let _ = store::set_active_run(None);
+        self.state.run.set(None);
+        crate::sync::request(self.state);
+        recorded
     }
 
     fn mark_notice_read(&self, id: &str) -> Result<(), String> {

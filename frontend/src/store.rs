@@ -31,6 +31,10 @@ const VERSIONS_KEY: &str = "muster.v1.versions";
 const ACTIONS_KEY: &str = "muster.v1.actions";
 const ACTIONS_VERSION_KEY: &str = "muster.v1.actions_version";
 const NOTICES_READ_KEY: &str = "muster.v1.notices_read";
+const DRILLS_KEY: &str = "muster.v1.drills";
+const DRILLS_VERSION_KEY: &str = "muster.v1.drills_version";
+const DRILL_EVENTS_KEY: &str = "muster.v1.drill_events";
+const DRILL_RUN_KEY: &str = "muster.v1.drill_run";
 
 /// This browser's identity.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -259,6 +263,49 @@ pub fn set_actions(actions: &[app::protocol::ActionRow], version: &str) -> Resul
     Ok(())
 }
 
+/// The team's drills the last sync that changed them brought.
+#[must_use]
+pub fn drills() -> Vec<app::domain::drill::DrillBrief> {
+    LocalStorage::get(DRILLS_KEY).unwrap_or_default()
+}
+
+/// Replaces the stored drills with the server's current list, of `version` (the list
+/// first, as for the actions).
+pub fn set_drills(drills: &[app::domain::drill::DrillBrief], version: &str) -> Result<(), StoreError> {
+    put(DRILLS_KEY, drills)?;
+    put(DRILLS_VERSION_KEY, version)
+}
+
+/// Drill events not yet taken by the server, oldest first.
+#[must_use]
+pub fn drill_events() -> Vec<app::domain::DrillEvent> {
+    LocalStorage::get(DRILL_EVENTS_KEY).unwrap_or_default()
+}
+
+/// Keeps a drill event until the server takes it.
+pub fn record_event(event: app::domain::DrillEvent) -> Result<(), StoreError> {
+    let mut events = drill_events();
+    events.push(event);
+    put(DRILL_EVENTS_KEY, &events)
+}
+
+/// The drill running on this phone, if one is.
+#[must_use]
+pub fn active_run() -> Option<app::field::ActiveRun> {
+    LocalStorage::get(DRILL_RUN_KEY).ok()
+}
+
+/// Records the drill running on this phone (none: it ended).
+pub fn set_active_run(run: Option<&app::field::ActiveRun>) -> Result<(), StoreError> {
+    match run {
+        Some(run) => put(DRILL_RUN_KEY, run),
+        None => {
+            LocalStorage::delete(DRILL_RUN_KEY);
+            Ok(())
+        }
+    }
+}
+
 /// Removes everything this app keeps in this browser's local storage: reports, the
 /// device record (id, cursor), who is signed in.
 pub fn wipe() {
@@ -331,5 +378,34 @@ impl app::sync::client::Local for Browser {
 
     fn set_actions(&mut self, actions: &[app::protocol::ActionRow], version: &str) -> Result<(), StoreError> {
         set_actions(actions, version)
+    }
+
+    fn drills_seen(&self) -> Option<String> {
+        LocalStorage::get(DRILLS_VERSION_KEY).ok()
+    }
+
+    fn set_drills(
+        &mut self,
+        drills: &[app::domain::drill::DrillBrief],
+        version: &str,
+    ) -> Result<(), StoreError> {
+        set_drills(drills, version)
+    }
+
+    fn record_event(&mut self, event: app::domain::DrillEvent) -> Result<(), StoreError> {
+        record_event(event)
+    }
+
+    fn drill_events(&self) -> Vec<app::domain::DrillEvent> {
+        drill_events()
+    }
+
+    fn told_events(&mut self, ids: &[uuid::Uuid]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut events = drill_events();
+        events.retain(|e| !ids.contains(&e.id));
+        put(DRILL_EVENTS_KEY, &events)
     }
 }

@@ -162,6 +162,8 @@ pub async fn start(state: FieldState) {
     set_if_changed(state.actions, store::actions());
     set_if_changed(state.plans, store::plans());
     set_if_changed(state.categories, store::categories());
+    set_if_changed(state.drills, store::drills());
+    set_if_changed(state.run, store::active_run());
     yield_now().await;
     state.loaded.set(true);
     yield_now().await;
@@ -314,6 +316,9 @@ async fn run(state: FieldState) -> Result<(), Failure> {
         };
         if let Some(notices) = round.notices {
             set_if_changed(state.notices, notices);
+        }
+        if let Some(drills) = round.drills {
+            set_if_changed(state.drills, drills);
         }
         if let Some(actions) = round.actions {
             set_if_changed(state.actions, Some(actions));

@@ -29,6 +29,7 @@ pub mod cpu;
 pub mod db;
 pub mod demo;
 pub mod desk;
+pub mod drills;
 pub mod error;
 pub mod export;
 pub mod http;
@@ -201,6 +202,10 @@ pub fn router(state: AppState) -> Router {
         state.store.clone(),
         Arc::clone(&state.clock),
     )));
+    let drills = app::drills::DrillHandle(Arc::new(drills::Drills::new(
+        state.store.clone(),
+        Arc::clone(&state.clock),
+    )));
     let options = state.leptos_options.clone();
     let demo_mode = state.demo.clone();
     let assets = state.assets.clone();
@@ -208,6 +213,7 @@ pub fn router(state: AppState) -> Router {
         provide_context(assets.clone());
         provide_context(desk.clone());
         provide_context(people.clone());
+        provide_context(drills.clone());
         if let Some(demo) = &demo_mode {
             provide_context(demo.clone());
         }

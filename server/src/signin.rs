@@ -61,7 +61,7 @@ fn session_token(request: &Request) -> Option<&str> {
 }
 
 /// Paths anyone may fetch without signing in: the sign-in page and what it needs, the
-/// device pages' shell (outbox, report form, alerts, my actions: it holds no report data,
+/// device pages' shell (outbox, report form, alerts, my actions, drills: it holds no report data,
 /// which lives on the device, and the page asks the person to sign in if the device has
 /// no session), health checks, and the API (which answers `401` itself).
 fn is_public(path: &str) -> bool {
@@ -70,6 +70,7 @@ fn is_public(path: &str) -> bool {
         || path == "/report"
         || path == "/alerts"
         || path == "/actions"
+        || path == "/drill"
         || path == "/logout"
         || path == "/healthz"
         || path == "/readyz"

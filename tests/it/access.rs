@@ -60,6 +60,8 @@ struct World {
     users: HashMap<Actor, uuid::Uuid>,
     /// (filed by, id, title)
     reports: Vec<(&'static str, ReportId, String)>,
+    /// A scenario and a drill of team A.
+    drill: (uuid::Uuid, uuid::Uuid),
 }
 
 const TEAM_A: &str = "North site";
@@ -130,12 +132,46 @@ async fn world(db: Db) -> Option<World> {
         let id = file(&server, &signed, &name, n, &title).await;
         reports.push((who, id, title));
     }
+    let team_a = store
+        .viewer(users[&Actor::Supervisor])
+        .await
+        .unwrap()
+        .unwrap()
+        .teams[0];
+    let scenario = app::domain::drill::Scenario {
+        id: uuid::Uuid::now_v7(),
+        team: team_a,
+        title: "Spill in the yard".into(),
+        category: app::domain::Category::new("injury_illness"),
+        objectives: vec!["Contain it".into()],
+        injects: Vec::new(),
+        version: 0,
+        updated_at: T0,
+    };
+    store
+        .save_scenario(&scenario, users[&Actor::Supervisor], T0)
+        .await
+        .unwrap();
+    let drill = app::domain::drill::Drill {
+        id: uuid::Uuid::now_v7(),
+        scenario: scenario.id,
+        team: team_a,
+        opens_at: T0,
+        due_at: T0,
+        cadence: app::domain::drill::Cadence::Once,
+        completed_at: None,
+    };
+    store
+        .schedule_drill(&drill, users[&Actor::Supervisor], T0)
+        .await
+        .unwrap();
     Some(World {
         server,
         tokens,
         names,
         users,
         reports,
+        drill: (scenario.id, drill.id),
     })
 }
 
@@ -212,6 +248,8 @@ impl World {
             lists_seen: None,
             actions_seen: None,
             notices_read: Vec::new(),
+            drills_seen: None,
+            drill_events: Vec::new(),
         };
         post_as(
             &reqwest::Client::new(),
@@ -412,6 +450,12 @@ impl World {
     }
 
     /// Operations on no report: (operation, allowed?).
+    /// The team of the world's drill.
+    async fn drill_team(&self) -> uuid::Uuid {
+        let store = &self.server.store;
+        store.drill(self.drill.1).await.unwrap().unwrap().team
+    }
+
     async fn other_operations(&self, actor: Actor) -> Vec<(&'static str, bool)> {
         let mut out = Vec::new();
         for path in ["/", "/report", "/login"] {
@@ -472,6 +516,84 @@ impl World {
         out.push((app::desk::ListDeliveries::PATH, status == 200));
         let (status, _) = self.text(actor, "/api/me").await;
         out.push(("GET /api/me", status == 200));
+        // Drills: the phone's page is a shell filled from the device; the desk's pages and
+        // functions are the supervisors' and administrators' (of the drill's team).
+        let (status, _) = self.text(actor, "/drill").await;
+        out.push(("/drill", status == 200));
+        let (status, page) = self.text(actor, "/drills").await;
+        out.push((
+            "GET /drills",
+            status == 200 && page.contains("data-testid=\"schedule-form\""),
+        ));
+        let (scenario, drill) = self.drill;
+        let (status, page) = self.text(actor, &format!("/drills/{drill}")).await;
+        out.push((
+            "GET /drills/:id",
+            status == 200 && page.contains("data-testid=\"run-measures\""),
+        ));
+        let (status, _) = self.server_fn(actor, app::drills::GetDrillBoard::PATH, "").await;
+        out.push((app::drills::GetDrillBoard::PATH, status == 200));
+        let (status, body) = self
+            .server_fn(actor, app::drills::DrillRun::PATH, &format!("id={drill}"))
+            .await;
+        out.push((
+            app::drills::DrillRun::PATH,
+            status == 200 && body.contains("Contain it"),
+        ));
+        let (status, _) = self
+            .server_fn(
+                actor,
+                app::drills::SaveScenario::PATH,
+                &format!(
+                    "id={scenario}&team={}&title=Spill&category=injury_illness&objectives=Contain%20it&injects=",
+                    self.drill_team().await
+                ),
+            )
+            .await;
+        out.push((app::drills::SaveScenario::PATH, status == 200));
+        let (status, _) = self
+            .server_fn(
+                actor,
+                app::drills::ScheduleDrill::PATH,
+                &format!("scenario={scenario}&opens=2026-01-01&due=2026-01-31&cadence=once"),
+            )
+            .await;
+        out.push((app::drills::ScheduleDrill::PATH, status == 200));
+        let (status, _) = self
+            .server_fn(
+                actor,
+                app::drills::SaveDrillReview::PATH,
+                &format!("id={drill}&ratings[0]=performed&strengths=Fast&improvements=None"),
+            )
+            .await;
+        out.push((app::drills::SaveDrillReview::PATH, status == 200));
+        let action = app::domain::Action::new(
+            uuid::Uuid::now_v7(),
+            app::domain::ActionKind::Corrective,
+            "Restock the spill kit",
+            "",
+            None,
+        );
+        for (path, body) in [
+            (
+                app::drills::AddDrillAction::PATH,
+                serde_json::json!({ "id": drill, "action": { "kind": "corrective", "text": "Restock", "owner": "", "due_at": null } }),
+            ),
+            (
+                app::drills::UpdateDrillAction::PATH,
+                serde_json::json!({ "id": drill, "action": action }),
+            ),
+        ] {
+            let response = self
+                .client(actor)
+                .post(format!("{}{path}", self.server.base))
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            out.push((path, response.status().is_success()));
+        }
         let (status, page) = self.text(actor, "/admin/people").await;
         out.push((
             "GET /admin/people",
@@ -537,8 +659,18 @@ impl World {
 }
 
 /// What each actor may do apart from reports: (operation, [nobody, field, supervisor, admin]).
-fn other_matrix() -> [(&'static str, [bool; 4]); 27] {
+fn other_matrix() -> [(&'static str, [bool; 4]); 37] {
     [
+        ("/drill", [true, true, true, true]),
+        ("GET /drills", [false, false, true, true]),
+        ("GET /drills/:id", [false, false, true, true]),
+        (app::drills::GetDrillBoard::PATH, [false, false, true, true]),
+        (app::drills::DrillRun::PATH, [false, false, true, true]),
+        (app::drills::SaveScenario::PATH, [false, false, true, true]),
+        (app::drills::ScheduleDrill::PATH, [false, false, true, true]),
+        (app::drills::SaveDrillReview::PATH, [false, false, true, true]),
+        (app::drills::AddDrillAction::PATH, [false, false, true, true]),
+        (app::drills::UpdateDrillAction::PATH, [false, false, true, true]),
         ("GET /admin/categories", [false, false, false, true]),
         (app::admin::ListCategories::PATH, [false, false, false, true]),
         (app::admin::SaveCategory::PATH, [false, false, false, true]),

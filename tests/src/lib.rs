@@ -791,6 +791,40 @@ impl Device {
         }
     }
 
+    /// Records a drill event offline, dated by this device's clock; returns its id.
+    pub fn drill_event(&mut self, drill: uuid::Uuid, happening: app::domain::drill::Happening) -> uuid::Uuid {
+        use app::sync::client::Local as _;
+        let at = self.tick();
+        let id = self.fresh_uuid();
+        self.local
+            .record_event(app::domain::DrillEvent {
+                id,
+                drill,
+                happening,
+                at,
+            })
+            .unwrap();
+        id
+    }
+
+    /// The team's drills as the last sync that changed them brought them.
+    #[must_use]
+    pub fn drills(&self) -> &[app::domain::drill::DrillBrief] {
+        self.local.drills.as_ref().map_or(&[], |(drills, _)| drills)
+    }
+
+    /// Drill events not yet taken by the server.
+    #[must_use]
+    pub fn drill_events_pending(&self) -> usize {
+        self.local.drill_events.len()
+    }
+
+    /// This device's clock.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        Timestamp(self.clock)
+    }
+
     /// Appends a timeline entry offline.
     pub fn add_update(&mut self, id: ReportId, text: &str) {
         let entry = app::domain::TimelineEntry {
@@ -873,6 +907,7 @@ impl Device {
             pulls: self.pulls.clone(),
             whole_documents: self.send_documents,
             notices_read: Vec::new(),
+            drill_events: Vec::new(),
         }
     }
 

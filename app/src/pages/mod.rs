@@ -7,13 +7,14 @@ mod desk;
 mod field;
 
 pub use admin::{CategoriesPage, PeoplePage, PlansPage, QuarantinePage, WebhooksPage};
-pub use desk::{AlertsPage, IncidentListPage, IncidentPage};
-pub use field::{DemoAccount, DemoMode, MyActionsPage, OutboxPage, ReportFormPage, SignInPage};
+pub use desk::{AlertsPage, DrillBoardPage, DrillRunPage, IncidentListPage, IncidentPage};
+pub use field::{DemoAccount, DemoMode, DrillPage, MyActionsPage, OutboxPage, ReportFormPage, SignInPage};
 
 use leptos::prelude::*;
 
 use crate::connectivity::next_try_label;
 use crate::domain::FieldError;
+use crate::domain::drill::DueState;
 use crate::field::{use_device, use_field_state};
 
 /// The bar on every page: connectivity, unsynced count, sync activity and "Sync now".
@@ -21,6 +22,7 @@ use crate::field::{use_device, use_field_state};
 pub fn SyncBar() -> impl IntoView {
     let state = use_field_state();
     let device = use_device();
+    let clock = StoredValue::new(device.clone());
     let sync_now = move |_| {
         if let Some(device) = &device {
             device.0.sync_now();
@@ -67,6 +69,25 @@ pub fn SyncBar() -> impl IntoView {
                 <a href="/report">"New report"</a>
                 <a href="/incidents">"Incidents"</a>
                 <a href="/actions">"My actions"</a>
+                <a href="/drill" data-testid="drills-link">
+                    {move || {
+                        // Due soon or overdue, by the device's clock when the list came.
+                        let Some(now) = clock.with_value(|d| d.as_ref().map(|d| d.0.now())) else {
+                            return "Drills".to_owned();
+                        };
+                        let due = state.drills.with(|d| {
+                            d.iter()
+                                .filter(|b| matches!(b.drill.due_state(now), DueState::DueSoon | DueState::Overdue))
+                                .count()
+                        });
+                        if due == 0 { "Drills".to_owned() } else { format!("Drills ({due} due)") }
+                    }}
+                </a>
+                {move || {
+                    let desk = state.loaded.get()
+                        && state.me.with(|m| m.as_ref().is_some_and(|m| m.viewer.role.acts_on_reports()));
+                    desk.then(|| view! { <a href="/drills">"Drill desk"</a> })
+                }}
                 {move || {
                     let n = state.notices.with(Vec::len);
                     (n > 0).then(|| view! {
@@ -88,6 +109,13 @@ pub fn SyncBar() -> impl IntoView {
                 }}
             </nav>
         </header>
+        {move || state.run.with(|run| run.as_ref().map(|run| view! {
+            <div class="drill-banner" role="status" data-testid="drill-banner">
+                <strong>"DRILL"</strong>
+                {format!(" · practice: {} · ", run.brief.scenario.title)}
+                <a href="/drill">"Drill screen"</a>
+            </div>
+        }))}
         <div class="syncbar">
             <p class="sync-state" role="status" aria-live="polite">
                 <span data-testid="connectivity" class=move || state.connectivity.get().class()>

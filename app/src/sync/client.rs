@@ -19,11 +19,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::document::{DocError, ReportDoc, parse_hash};
-use crate::domain::{CategoryDef, Clock, Plan, Priority, Report, ReportId, Severity, Status, Timestamp};
+use crate::domain::drill::{DrillBrief, MAX_EVENTS_PER_REQUEST};
+use crate::domain::{
+    CategoryDef, Clock, DrillEvent, Plan, Priority, Report, ReportId, Severity, Status, Timestamp,
+};
 use crate::field::{OutboxEntry, ReportSync};
 use crate::protocol::{
-    ActionRow, Bytes, ErrorCode, MAX_NOTICES, MAX_REPORTS_PER_REQUEST, Notice, PROTOCOL_VERSION, ReportAck,
-    ReportPush, SyncError, SyncRequest, SyncResponse,
+    ActionRow, Bytes, ErrorCode, EventRejection, MAX_NOTICES, MAX_REPORTS_PER_REQUEST, Notice,
+    PROTOCOL_VERSION, ReportAck, ReportPush, SyncError, SyncRequest, SyncResponse,
 };
 
 /// What the outbox shows of a report without loading its document.
@@ -43,6 +46,9 @@ pub struct Summary {
     /// The legal deadline for reporting it, if one runs.
     #[serde(default)]
     pub clock: Option<Clock>,
+    /// Whether it was filed during a drill.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
 }
 
 impl Summary {
@@ -56,6 +62,7 @@ impl Summary {
             occurred_at: report.occurred_at,
             priority: Some(report.priority()),
             clock: report.clock(),
+            drill: report.drill.is_some(),
         }
     }
 }
@@ -197,6 +204,7 @@ impl ReportState {
             priority: self.summary.priority,
             clock: self.summary.clock,
             sync: self.sync.clone(),
+            drill: self.summary.drill,
         }
     }
 }
@@ -278,6 +286,17 @@ pub trait Local {
     fn told_read(&mut self, ids: &[String]) -> Result<(), StoreError>;
     /// Replaces the person's actions with the server's list, of `version`.
     fn set_actions(&mut self, actions: &[ActionRow], version: &str) -> Result<(), StoreError>;
+    /// The version of the team's drills held.
+    fn drills_seen(&self) -> Option<String>;
+    /// Replaces the team's drills with the server's list, of `version`.
+    fn set_drills(&mut self, drills: &[DrillBrief], version: &str) -> Result<(), StoreError>;
+    /// Keeps what happened in a drill run until the server has taken it (so it works
+    /// offline).
+    fn record_event(&mut self, event: DrillEvent) -> Result<(), StoreError>;
+    /// Drill events not yet taken by the server, oldest first.
+    fn drill_events(&self) -> Vec<DrillEvent>;
+    /// Records that the server took these (stored or refused them).
+    fn told_events(&mut self, ids: &[uuid::Uuid]) -> Result<(), StoreError>;
 }
 
 /// A device's storage in memory (what the browser keeps in `localStorage`): for devices
@@ -296,6 +315,10 @@ pub struct InMemory {
     pub actions: Option<(Vec<ActionRow>, String)>,
     /// Notifications marked read and not yet told to the server.
     pub notices_read: Vec<String>,
+    /// The team's drills held, and their version.
+    pub drills: Option<(Vec<DrillBrief>, String)>,
+    /// Drill events not yet taken by the server.
+    pub drill_events: Vec<DrillEvent>,
 }
 
 impl Local for InMemory {
@@ -359,6 +382,29 @@ impl Local for InMemory {
 
     fn told_read(&mut self, ids: &[String]) -> Result<(), StoreError> {
         self.notices_read.retain(|id| !ids.contains(id));
+        Ok(())
+    }
+
+    fn drills_seen(&self) -> Option<String> {
+        self.drills.as_ref().map(|(_, version)| version.clone())
+    }
+
+    fn set_drills(&mut self, drills: &[DrillBrief], version: &str) -> Result<(), StoreError> {
+        self.drills = Some((drills.to_vec(), version.to_owned()));
+        Ok(())
+    }
+
+    fn record_event(&mut self, event: DrillEvent) -> Result<(), StoreError> {
+        self.drill_events.push(event);
+        Ok(())
+    }
+
+    fn drill_events(&self) -> Vec<DrillEvent> {
+        self.drill_events.clone()
+    }
+
+    fn told_events(&mut self, ids: &[uuid::Uuid]) -> Result<(), StoreError> {
+        self.drill_events.retain(|e| !ids.contains(&e.id));
         Ok(())
     }
 }
@@ -515,6 +561,26 @@ impl<L: Local> Local for Indexed<L> {
     fn told_read(&mut self, ids: &[String]) -> Result<(), StoreError> {
         self.inner.told_read(ids)
     }
+
+    fn drills_seen(&self) -> Option<String> {
+        self.inner.drills_seen()
+    }
+
+    fn set_drills(&mut self, drills: &[DrillBrief], version: &str) -> Result<(), StoreError> {
+        self.inner.set_drills(drills, version)
+    }
+
+    fn record_event(&mut self, event: DrillEvent) -> Result<(), StoreError> {
+        self.inner.record_event(event)
+    }
+
+    fn drill_events(&self) -> Vec<DrillEvent> {
+        self.inner.drill_events()
+    }
+
+    fn told_events(&mut self, ids: &[uuid::Uuid]) -> Result<(), StoreError> {
+        self.inner.told_events(ids)
+    }
 }
 
 /// Applies the server's state of a report (an acknowledgement or a feed entry): stores
@@ -609,7 +675,7 @@ impl Stop {
 }
 
 /// What an answer asks the device to do next.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Round {
     /// Whether to send another request in this pass.
     pub again: bool,
@@ -619,6 +685,10 @@ pub struct Round {
     pub lists: Option<(Vec<Plan>, Vec<CategoryDef>)>,
     /// The person's actions to show, when the server sent a new list.
     pub actions: Option<Vec<ActionRow>>,
+    /// The team's drills to show, when the server sent a new list.
+    pub drills: Option<Vec<DrillBrief>>,
+    /// Drill events the server did not store, and why.
+    pub events_refused: Vec<EventRejection>,
 }
 
 /// One sync pass: the cursor and the reports to pull, across its exchanges.
@@ -634,6 +704,8 @@ pub struct Pass {
     /// The read marks the last request carried (set by [`Pass::request`]), forgotten
     /// on the device once an answer shows the server took them.
     pub notices_read: Vec<String>,
+    /// The drill events the last request carried, likewise.
+    pub drill_events: Vec<uuid::Uuid>,
 }
 
 impl Pass {
@@ -645,6 +717,7 @@ impl Pass {
             pulls: Vec::new(),
             whole_documents: true,
             notices_read: Vec::new(),
+            drill_events: Vec::new(),
         }
     }
 
@@ -669,6 +742,12 @@ impl Pass {
         }
         let (notices_seen, lists_seen) = local.versions();
         self.notices_read = local.notices_read().into_iter().take(MAX_NOTICES).collect();
+        let drill_events: Vec<DrillEvent> = local
+            .drill_events()
+            .into_iter()
+            .take(MAX_EVENTS_PER_REQUEST)
+            .collect();
+        self.drill_events = drill_events.iter().map(|e| e.id).collect();
         SyncRequest {
             protocol_version: PROTOCOL_VERSION,
             device_id,
@@ -678,6 +757,8 @@ impl Pass {
             lists_seen,
             actions_seen: local.actions_seen(),
             notices_read: self.notices_read.clone(),
+            drills_seen: local.drills_seen(),
+            drill_events,
         }
     }
 
@@ -698,9 +779,7 @@ impl Pass {
                 // Send the others again, without the refused ones.
                 return Ok(Round {
                     again: true,
-                    notices: None,
-                    lists: None,
-                    actions: None,
+                    ..Round::default()
                 });
             }
             Err(error) => {
@@ -716,15 +795,21 @@ impl Pass {
             self.pulls.retain(|id| *id != ack.id);
         }
         // Lists the server sent because they changed: each replaces what the device held.
-        let mut round = Round {
-            again: false,
-            notices: None,
-            lists: None,
-            actions: None,
-        };
+        let mut round = Round::default();
         // The server marked the ones sent read before it made this answer.
         let told = std::mem::take(&mut self.notices_read);
         local.told_read(&told).map_err(|e| Stop::device(e.0))?;
+        // And stored the drill events sent (or refused them, saying why): either way the
+        // device need not send them again.
+        let told = std::mem::take(&mut self.drill_events);
+        local.told_events(&told).map_err(|e| Stop::device(e.0))?;
+        round.events_refused = body.events_refused;
+        if let (Some(drills), Some(version)) = (body.drills, &body.drills_version) {
+            local
+                .set_drills(&drills, version)
+                .map_err(|e| Stop::device(e.0))?;
+            round.drills = Some(drills);
+        }
         if let (Some(mut notices), Some(version)) = (body.notices, &body.notices_version) {
             // Marked read here after the request went: keep them hidden until told.
             let unsent = local.notices_read();
@@ -762,7 +847,10 @@ impl Pass {
             local.set_cursor(body.cursor).map_err(|e| Stop::device(e.0))?;
             self.cursor = Some(body.cursor);
         }
-        round.again = body.more || !self.pulls.is_empty() || !pending_ids(local).is_empty();
+        round.again = body.more
+            || !self.pulls.is_empty()
+            || !pending_ids(local).is_empty()
+            || !local.drill_events().is_empty();
         Ok(round)
     }
 }

@@ -37,6 +37,7 @@ use crate::cpu::CpuPool;
 
 mod accounts;
 mod documents;
+mod drills;
 mod escalation;
 mod export;
 mod feed;

@@ -209,8 +209,8 @@ impl Store {
         Ok(())
     }
 
-    /// The actions `viewer` owns on reports they may read: open ones first by due date,
-    /// then the done ones (at most [`app::protocol::MAX_ACTIONS`]).
+    /// The actions `viewer` owns on reports they may read and on their teams' drills: open
+    /// ones first by due date, then the done ones (at most [`app::protocol::MAX_ACTIONS`]).
     #[tracing::instrument(name = "db.my_actions", skip_all)]
     pub async fn my_actions(&self, viewer: &Viewer) -> Result<Vec<ActionRow>, DbError> {
         let (readable, teams) = read_filter(viewer, "r", 3);
@@ -244,12 +244,12 @@ impl Store {
                 .await,
             "listing actions",
         )?;
-        Ok(rows
+        let mut actions: Vec<ActionRow> = rows
             .into_iter()
             .filter_map(|r| {
                 Some(ActionRow {
-                    report_id: r.report_id.parse().ok()?,
-                    report_title: r.title,
+                    from: app::protocol::ActionFrom::Report(r.report_id.parse().ok()?),
+                    title: r.title,
                     action: app::domain::Action {
                         id: r.action_id.parse().ok()?,
                         kind: app::domain::ActionKind::from_key(&r.kind)?,
@@ -262,7 +262,22 @@ impl Store {
                     },
                 })
             })
-            .collect())
+            .collect();
+        // With the improvement actions of drills, in the same order.
+        actions.extend(self.my_drill_actions(viewer).await?);
+        actions.sort_by(|a, b| {
+            let key = |r: &ActionRow| {
+                (
+                    r.action.state == app::domain::ActionState::Done,
+                    r.action.due_at.is_none(),
+                    r.action.due_at,
+                    r.action.id,
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        actions.truncate(app::protocol::MAX_ACTIONS);
+        Ok(actions)
     }
 }
 

@@ -21,6 +21,8 @@ use crate::accounts::{AccountError, NewUser};
 use crate::db::{Store, Writer};
 use crate::sync::{ApplyError, Committer, Job};
 
+mod drills;
+
 const HOUR: i64 = 3_600_000;
 /// The time encoded in the demo reports' fixed ids (2025-11-20 08:00 UTC).
 const ID_BASE: i64 = 1_763_625_600_000;
@@ -469,9 +471,10 @@ pub async fn seed(committer: &Committer, now: Timestamp) -> Result<usize, DemoEr
             None => Ok(None),
         }
     };
-    let (Some(dana), Some(sam), Some(admin)) = (
+    let (Some(dana), Some(sam), Some(kelly), Some(admin)) = (
         person("dana").await?,
         person("sam").await?,
+        person("kelly").await?,
         person("admin").await?,
     ) else {
         return Ok(0);
@@ -515,6 +518,7 @@ pub async fn seed(committer: &Committer, now: Timestamp) -> Result<usize, DemoEr
         }
         added += 1;
     }
+    drills::seed(committer, (north, south), &dana, &sam, &kelly, now).await?;
     Ok(added)
 }
 

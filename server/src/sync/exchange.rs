@@ -272,6 +272,25 @@ impl Exchange {
             response.actions = Some(actions);
             response.actions_version = Some(version);
         }
+        // What happened in drill runs on the phone (after the reports: a refused request
+        // stores none of it, and the phone sends it again).
+        response.events_refused = self
+            .store
+            .record_events(viewer.user_id, &viewer.teams, &request.drill_events, now)
+            .await
+            .map_err(Refusal::Unavailable)?;
+        // The team's drills to come, with their scenarios, so a drill starts offline:
+        // versioned by content, like the actions.
+        let drills = self
+            .store
+            .drill_briefs(&viewer.teams)
+            .await
+            .map_err(Refusal::Unavailable)?;
+        let version = content_version(&drills);
+        if request.drills_seen.as_deref() != Some(version.as_str()) {
+            response.drills = Some(drills);
+            response.drills_version = Some(version);
+        }
         Ok(response)
     }
 }

@@ -297,6 +297,13 @@ fn IncidentView(
     view! {
         <p><a href="/incidents">"← All incidents"</a></p>
         <h1>{report.title.clone()}</h1>
+        {report.drill.map(|drill| view! {
+            <p class="notice" data-testid="drill-report">
+                <span class="badge badge-drill">"Drill"</span>
+                " Filed during a drill: kept out of the incident list, statistics, exports and alerts. "
+                <a href=format!("/drills/{drill}")>"The drill's run"</a>
+            </p>
+        })}
         {clock}
         {summary}
         {overdue}

@@ -2,8 +2,10 @@
 //! (investigation, actions, review), and alerts.
 
 mod alerts;
+mod drills;
 mod incidents;
 mod response;
 
 pub use alerts::AlertsPage;
+pub use drills::{DrillBoardPage, DrillRunPage};
 pub use incidents::{IncidentListPage, IncidentPage};

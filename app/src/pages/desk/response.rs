@@ -120,20 +120,62 @@ fn people_options(people: &[Person]) -> impl IntoView + use<> {
     }
 }
 
-/// The corrective and preventive actions, each editable, and a form to add one.
+/// The incident's corrective and preventive actions, each editable, and a form to add one.
 #[component]
 pub(super) fn Actions(base: Report, people: Vec<Person>, now: Timestamp, save: Save, add: Add) -> AnyView {
     let id = base.id;
-    let list = if base.response.actions.is_empty() {
+    let actions = base.response.actions.clone();
+    let base = StoredValue::new(base);
+    // An action's progress, written into the report as the page loaded it.
+    let on_save = Callback::new(move |action: Action| {
+        let base = base.get_value();
+        let mut edited = base.clone();
+        if let Some(a) = edited.response.actions.iter_mut().find(|a| a.id == action.id) {
+            *a = action;
+        }
+        save.dispatch((base, edited));
+    });
+    let on_add = Callback::new(move |action: NewAction| {
+        add.dispatch((id, action));
+    });
+    view! {
+        <ActionsSection
+            heading="Corrective and preventive actions"
+            actions
+            people
+            now
+            save=on_save
+            saved=save.value().into()
+            add=on_add
+            added=add.value().into()
+            adding=add.pending().into()
+        />
+    }
+    .into_any()
+}
+
+/// Actions (of an incident, or of a drill's improvement plan), each editable through
+/// `save`, and a form to add one through `add`; `saved` and `added` are their outcomes.
+#[component]
+pub(crate) fn ActionsSection(
+    heading: &'static str,
+    actions: Vec<Action>,
+    people: Vec<Person>,
+    now: Timestamp,
+    save: Callback<Action>,
+    saved: Signal<Option<Result<(), crate::error::AppError>>>,
+    add: Callback<NewAction>,
+    added: Signal<Option<Result<(), crate::error::AppError>>>,
+    adding: Signal<bool>,
+) -> AnyView {
+    let list = if actions.is_empty() {
         view! { <p class="empty">"No actions yet."</p> }.into_any()
     } else {
-        let items = base
-            .response
-            .actions
+        let items = actions
             .iter()
             .map(|action| {
                 let owner = Person::name_in(&people, &action.owner);
-                view! { <ActionItem base=base.clone() action=action.clone() owner now save /> }
+                view! { <ActionItem action=action.clone() owner now save /> }
             })
             .collect_view();
         view! { <ul class="actions" data-testid="actions">{items}</ul> }.into_any()
@@ -144,22 +186,19 @@ pub(super) fn Actions(base: Report, people: Vec<Person>, now: Timestamp, save: S
     let due = RwSignal::new(String::new());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        add.dispatch((
-            id,
-            NewAction {
-                kind: ActionKind::from_key(&kind.get_untracked()).unwrap_or(ActionKind::Corrective),
-                text: text.get_untracked(),
-                owner: owner.get_untracked(),
-                due_at: Timestamp::end_of_day(&due.get_untracked()),
-            },
-        ));
+        add.run(NewAction {
+            kind: ActionKind::from_key(&kind.get_untracked()).unwrap_or(ActionKind::Corrective),
+            text: text.get_untracked(),
+            owner: owner.get_untracked(),
+            due_at: Timestamp::end_of_day(&due.get_untracked()),
+        });
         text.set(String::new());
     };
     view! {
         <section aria-labelledby="actions-heading">
-            <h2 id="actions-heading">"Corrective and preventive actions"</h2>
+            <h2 id="actions-heading">{heading}</h2>
             {list}
-            {move || outcome(save.value().get(), "Action saved.")}
+            {move || outcome(saved.get(), "Action saved.")}
             <form on:submit=submit class="desk-edit" data-testid="add-action-form">
                 <h3>"Add an action"</h3>
                 <div class="field">
@@ -182,10 +221,10 @@ pub(super) fn Actions(base: Report, people: Vec<Person>, now: Timestamp, save: S
                         <input id="action-due" type="date" bind:value=due />
                     </div>
                 </div>
-                <button type="submit" class="button" data-testid="add-action" disabled=move || add.pending().get()>
+                <button type="submit" class="button" data-testid="add-action" disabled=move || adding.get()>
                     "Add action"
                 </button>
-                {move || outcome(add.value().get(), "Action added.")}
+                {move || outcome(added.get(), "Action added.")}
             </form>
         </section>
     }
@@ -194,28 +233,25 @@ pub(super) fn Actions(base: Report, people: Vec<Person>, now: Timestamp, save: S
 
 /// One action: what, who, by when, overdue or not, and its state and effectiveness check.
 #[component]
-fn ActionItem(base: Report, action: Action, owner: String, now: Timestamp, save: Save) -> impl IntoView {
+fn ActionItem(action: Action, owner: String, now: Timestamp, save: Callback<Action>) -> impl IntoView {
     let overdue = action.is_overdue(now);
     let key = action.id.to_string();
     let state = RwSignal::new(action.state.as_str().to_owned());
     let check = RwSignal::new(action.check.as_str().to_owned());
     let note = RwSignal::new(action.check_note.clone());
     let done = move || state.get() == ActionState::Done.as_str();
-    let (action_id, base) = (action.id, StoredValue::new(base));
+    let stored = StoredValue::new(action.clone());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let base = base.get_value();
-        let mut edited = base.clone();
-        if let Some(a) = edited.response.actions.iter_mut().find(|a| a.id == action_id) {
-            a.state = ActionState::from_key(&state.get_untracked()).unwrap_or(a.state);
-            a.check = if a.state == ActionState::Done {
-                Effectiveness::from_key(&check.get_untracked()).unwrap_or(a.check)
-            } else {
-                Effectiveness::NotChecked
-            };
-            a.check_note = note.get_untracked().trim().to_owned();
-        }
-        save.dispatch((base, edited));
+        let mut a = stored.get_value();
+        a.state = ActionState::from_key(&state.get_untracked()).unwrap_or(a.state);
+        a.check = if a.state == ActionState::Done {
+            Effectiveness::from_key(&check.get_untracked()).unwrap_or(a.check)
+        } else {
+            Effectiveness::NotChecked
+        };
+        a.check_note = note.get_untracked().trim().to_owned();
+        save.run(a);
     };
     let due = action
         .due_at

@@ -85,7 +85,7 @@ pub fn MyActionsPage() -> impl IntoView {
                     let due = row.action.due_at.map_or_else(|| "no due date".to_owned(), |d| format!("due {}", d.date()));
                     view! {
                         <li class="action" class:overdue=late>
-                            <a href=format!("/incidents/{}", row.report_id)>{row.report_title}</a>
+                            <a href=row.link()>{format!("{}{}", row.source_label(), row.title)}</a>
                             <p>
                                 <strong>{row.action.text}</strong>
                                 <span class="sub">{format!(" {} · {due} · {}", row.action.kind.label(), row.action.state.label())}</span>

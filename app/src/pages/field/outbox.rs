@@ -33,7 +33,10 @@ pub fn OutboxPage() -> impl IntoView {
                         view! {
                             <li class="outbox-item" data-report-id=entry.id.to_string()>
                                 <a class="outbox-link" href=href>
-                                    <span class="outbox-title">{entry.title}</span>
+                                    <span class="outbox-title">
+                                        {entry.drill.then(|| view! { <span class="badge badge-drill">"Drill"</span> " " })}
+                                        {entry.title}
+                                    </span>
                                     <span class="outbox-meta">
                                         {entry.priority.map(|p| view! {
                                             <span class=format!("prio prio-{}", p.rank())>{p.as_str()}</span>

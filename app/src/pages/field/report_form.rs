@@ -68,7 +68,12 @@ pub fn ReportFormPage() -> impl IntoView {
             missing.set(id.is_some() && loaded.is_none());
             let now = device.0.now();
             let report = loaded.clone().unwrap_or_else(|| {
-                Report::blank(ReportId::new_v7(now, [0; 10]), now, &device.0.reporter_name())
+                let mut blank = Report::blank(ReportId::new_v7(now, [0; 10]), now, &device.0.reporter_name());
+                // During a drill, the scenario's category, so its plan's checklist shows.
+                if let Some(run) = state.run.get_untracked() {
+                    blank.category = run.brief.scenario.category;
+                }
+                blank
             });
             title.set(report.title.clone());
             category.set(report.category.0.clone());
@@ -113,9 +118,14 @@ pub fn ReportFormPage() -> impl IntoView {
             let Some(device) = &device else { return };
             let now = device.0.now();
             let original = base.get_untracked();
-            let mut report = original
-                .clone()
-                .unwrap_or_else(|| Report::blank(device.0.new_report_id(), now, ""));
+            let mut report = original.clone().unwrap_or_else(|| {
+                let mut new = Report::blank(device.0.new_report_id(), now, "");
+                // Filed during a drill: a drill report, for good (its kind never changes).
+                new.drill = state
+                    .run
+                    .with_untracked(|run| run.as_ref().map(|r| r.brief.drill.id));
+                new
+            });
             report.title = title.get_untracked().trim().to_owned();
             report.category = Category::new(&category.get_untracked());
             report.severity = Severity::from_key(&severity.get_untracked()).unwrap_or(Severity::Minor);
@@ -180,12 +190,15 @@ pub fn ReportFormPage() -> impl IntoView {
         }
     };
 
-    let heading = move || {
-        if editing.get().is_some() {
-            "Edit report"
-        } else {
-            "Report an incident"
-        }
+    let heading = move || match (
+        editing.get().is_some(),
+        base.with(|b| b.as_ref().is_some_and(|r| r.drill.is_some())),
+        state.run.with(Option::is_some),
+    ) {
+        (true, true, _) => "Edit drill report",
+        (true, false, _) => "Edit report",
+        (false, _, true) => "File a drill report",
+        (false, _, false) => "Report an incident",
     };
     let described = move |field: &'static str| {
         move || {
