@@ -17,13 +17,19 @@ async function drillBanner(page) {
 }
 
 // Waits for inject `index` to show; returns how long after its offset (by the phone's
-// clock, from the run's start as the phone stored it) it appeared.
+// clock, from the run's start as the phone stored it) it appeared, as the page saw it
+// (checked every animation frame).
 async function injectShown(page, index, offsetMs) {
-  await page.locator(`[data-testid=inject][data-index="${index}"]`).waitFor({ timeout: 30_000 });
-  return page.evaluate((offset) => {
-    const run = JSON.parse(localStorage.getItem('muster.v1.drill_run'));
-    return Date.now() - (run.started_at + offset);
-  }, offsetMs);
+  const shown = await page.waitForFunction(
+    ([i, offset]) => {
+      if (!document.querySelector(`[data-testid=inject][data-index="${i}"]`)) return false;
+      const run = JSON.parse(localStorage.getItem('muster.v1.drill_run'));
+      return { late: Date.now() - (run.started_at + offset) };
+    },
+    [index, offsetMs],
+    { polling: 'raf', timeout: 30_000 },
+  );
+  return (await shown.jsonValue()).late;
 }
 
 test('a drill runs offline on a phone, is measured and reviewed at the desk, and its action reaches the phone', { timeout: 300_000 }, async () => {
@@ -84,7 +90,7 @@ test('a drill runs offline on a phone, is measured and reviewed at the desk, and
   await page.waitForURL(`${BASE}/report`);
   await drillBanner(page);
   await page.getByRole('heading', { name: 'File a drill report' }).waitFor();
-  await page.getByLabel('Title').fill(`${title}: worker fell`);
+  await page.getByLabel('Title', { exact: true }).fill(`${title}: worker fell`);
   await page.getByLabel('Place (as people call it)').fill('Dock 2');
   await page.getByLabel('What happened?').fill('Practice: a worker stepped back off the dock.');
   await page.getByLabel('Make the area safe before helping').check();
