@@ -263,7 +263,7 @@ pub struct ActionRow {
 
 /// What an action belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "id")]
+#[serde(rename_all = "snake_case")]
 pub enum ActionFrom {
     /// An incident's response.
     Report(ReportId),

@@ -1068,4 +1068,38 @@ async fn demo_mode_seeds_a_dozen_incidents_once(db: Db) {
     let with_conflict = list.iter().find(|r| r.title.starts_with("Near miss")).unwrap();
     let detail = desk.detail(&admin, with_conflict.id).await.unwrap().unwrap();
     assert_eq!(detail.conflicts.len(), 1, "the demo shows a concurrent edit");
+
+    // Drills: a scenario per team; a completed run (with its drill report, its review and
+    // an action for Dana) whose next drill is scheduled; and one due soon.
+    use app::domain::drill::DueState;
+    use app::drills::DrillDesk as _;
+    let store = &server.store;
+    let scenarios = store.scenarios(None).await.unwrap();
+    let mut teams: Vec<uuid::Uuid> = scenarios.iter().map(|s| s.team).collect();
+    teams.dedup();
+    assert_eq!((scenarios.len(), teams.len()), (2, 2), "one scenario per team");
+    let drills = store.drills(None).await.unwrap();
+    let mut states: Vec<DueState> = drills.iter().map(|d| d.due_state(now)).collect();
+    states.sort_by_key(|s| s.as_str());
+    assert_eq!(
+        states,
+        [DueState::Completed, DueState::DueSoon, DueState::Scheduled]
+    );
+    let done = drills.iter().find(|d| d.completed_at.is_some()).unwrap();
+    let run = server::drills::Drills::new(store.clone(), server::clock::system())
+        .run(&admin, done.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((run.reports.len(), run.run.participants.len()), (1, 2));
+    assert_eq!(run.run.steps.len(), 2);
+    assert!(run.review.ratings.iter().all(|r| r.rating.is_some()));
+    assert_eq!(run.actions.len(), 1);
+    let dana = viewer_of(store, "dana").await;
+    let mine = store.my_actions(&dana).await.unwrap();
+    assert!(
+        mine.iter()
+            .any(|a| a.from == app::protocol::ActionFrom::Drill(done.id))
+    );
+    assert_eq!(list.len(), 12, "the drill report is not an incident");
 }

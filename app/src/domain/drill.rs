@@ -343,7 +343,7 @@ impl Drill {
 
 /// What a phone recorded during a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "what", content = "inject")]
+#[serde(rename_all = "snake_case")]
 pub enum Happening {
     /// The person started the run on this phone.
     Started,
@@ -390,18 +390,79 @@ impl Happening {
 }
 
 /// One event of a run, made on a phone (the id, UUIDv7, makes a retried upload harmless).
+/// It travels as flat JSON (`{"id", "drill", "what", "inject"?, "at"}`, see [`WireEvent`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "WireEvent", into = "WireEvent")]
 pub struct DrillEvent {
     /// Its id.
     pub id: Uuid,
     /// The drill (run) it belongs to.
     pub drill: Uuid,
     /// What happened.
-    #[serde(flatten)]
     pub happening: Happening,
     /// When, by the phone's clock.
     pub at: Timestamp,
+}
+
+/// A [`DrillEvent`] as JSON carries it: plain fields, so decoding it needs no buffering
+/// (serde's `flatten` would, in code and in memory).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireEvent {
+    id: Uuid,
+    drill: Uuid,
+    what: EventKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inject: Option<u16>,
+    at: Timestamp,
+}
+
+/// What a [`WireEvent`] records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum EventKind {
+    Started,
+    Acknowledged,
+    Ended,
+    StoppedForReal,
+}
+
+impl TryFrom<WireEvent> for DrillEvent {
+    type Error = &'static str;
+
+    fn try_from(wire: WireEvent) -> Result<Self, Self::Error> {
+        let happening = match (wire.what, wire.inject) {
+            (EventKind::Started, None) => Happening::Started,
+            (EventKind::Acknowledged, Some(i)) => Happening::Acknowledged(i),
+            (EventKind::Ended, None) => Happening::Ended,
+            (EventKind::StoppedForReal, None) => Happening::StoppedForReal,
+            _ => return Err("an acknowledgement names its inject, and nothing else does"),
+        };
+        Ok(Self {
+            id: wire.id,
+            drill: wire.drill,
+            happening,
+            at: wire.at,
+        })
+    }
+}
+
+impl From<DrillEvent> for WireEvent {
+    fn from(event: DrillEvent) -> Self {
+        let what = match event.happening {
+            Happening::Started => EventKind::Started,
+            Happening::Acknowledged(_) => EventKind::Acknowledged,
+            Happening::Ended => EventKind::Ended,
+            Happening::StoppedForReal => EventKind::StoppedForReal,
+        };
+        Self {
+            id: event.id,
+            drill: event.drill,
+            what,
+            inject: event.happening.inject(),
+            at: event.at,
+        }
+    }
 }
 
 impl DrillEvent {
@@ -835,7 +896,18 @@ mod tests {
             ..e
         };
         let json = serde_json::to_string(&started).unwrap();
+        assert!(!json.contains("inject"), "{json}");
         assert_eq!(serde_json::from_str::<DrillEvent>(&json).unwrap(), started);
+        let odd = json.replace(r#""what":"started""#, r#""what":"started","inject":1"#);
+        assert!(
+            serde_json::from_str::<DrillEvent>(&odd).is_err(),
+            "only an acknowledgement names an inject"
+        );
+        let unknown = json.replace(r#""what":"started""#, r#""what":"started","by":"x""#);
+        assert!(
+            serde_json::from_str::<DrillEvent>(&unknown).is_err(),
+            "nor anything else"
+        );
     }
 
     mod arrival {
