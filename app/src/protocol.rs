@@ -141,6 +141,26 @@ pub struct SyncRequest {
     pub drill_events: Vec<crate::domain::DrillEvent>,
 }
 
+impl SyncRequest {
+    /// A request of this protocol version from `device_id` carrying `reports`, with no
+    /// cursor, no list versions, read marks or drill events.
+    #[must_use]
+    pub fn new(device_id: uuid::Uuid, reports: Vec<ReportPush>) -> Self {
+        Self {
+            protocol_version: PROTOCOL_VERSION,
+            device_id,
+            since: None,
+            reports,
+            notices_seen: None,
+            lists_seen: None,
+            actions_seen: None,
+            notices_read: Vec::new(),
+            drills_seen: None,
+            drill_events: Vec::new(),
+        }
+    }
+}
+
 /// One report's unacknowledged changes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

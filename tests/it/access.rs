@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use app::document::{ReportDoc, actor_for, actor_from_uuid, hash_hex};
 use app::domain::access::Role;
 use app::domain::{Report, ReportId, Timestamp};
-use app::protocol::{Bytes, ErrorCode, PROTOCOL_VERSION, ReportPush, SyncError, SyncRequest};
+use app::protocol::{Bytes, ErrorCode, ReportPush, SyncError, SyncRequest};
 use leptos::server_fn::ServerFn;
 use muster_tests::{
     Db, Device, T0, TestServer, add_user, add_user_with_session, client_with_session, on_both_databases,
@@ -239,18 +239,7 @@ impl World {
     }
 
     async fn sync(&self, actor: Actor, reports: Vec<ReportPush>) -> (u16, Vec<u8>) {
-        let request = SyncRequest {
-            protocol_version: PROTOCOL_VERSION,
-            device_id: uuid::Uuid::from_u128(0xd0),
-            since: None,
-            reports,
-            notices_seen: None,
-            lists_seen: None,
-            actions_seen: None,
-            notices_read: Vec::new(),
-            drills_seen: None,
-            drill_events: Vec::new(),
-        };
+        let request = SyncRequest::new(uuid::Uuid::from_u128(0xd0), reports);
         post_as(
             &reqwest::Client::new(),
             &self.server.base,

@@ -6,7 +6,7 @@ use app::domain::drill::{Cadence, Drill, DueState, Happening, Rating, Scenario};
 use app::domain::{Category, INJURY_CATEGORY, Impact, Outcome, Report, ReportId, Urgency};
 use app::domain::{PlanStep, PlanTick, Timestamp};
 use app::drills::DrillDesk as _;
-use app::protocol::{Bytes, ErrorCode, PROTOCOL_VERSION, ReportPush, SyncError, SyncRequest};
+use app::protocol::{Bytes, ErrorCode, ReportPush, SyncError, SyncRequest};
 use automerge::transaction::Transactable as _;
 use automerge::{ReadDoc as _, ScalarValue};
 use muster_tests::{
@@ -216,11 +216,9 @@ async fn push_raw(
             .unwrap(),
     }
     doc.commit();
-    let request = SyncRequest {
-        protocol_version: PROTOCOL_VERSION,
-        device_id: uuid::Uuid::from_u128(7),
-        since: None,
-        reports: vec![ReportPush {
+    let request = SyncRequest::new(
+        uuid::Uuid::from_u128(7),
+        vec![ReportPush {
             id,
             heads: doc.get_heads().iter().map(app::document::hash_hex).collect(),
             changes: doc
@@ -230,13 +228,7 @@ async fn push_raw(
                 .collect(),
             document: None,
         }],
-        notices_seen: None,
-        lists_seen: None,
-        actions_seen: None,
-        notices_read: Vec::new(),
-        drills_seen: None,
-        drill_events: Vec::new(),
-    };
+    );
     let (status, body) = post_as(
         &reqwest::Client::new(),
         &server.base,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use app::domain::ReportId;
 use app::domain::access::{Ownership, Role};
-use app::protocol::{Bytes, PROTOCOL_VERSION, ReportPush, SyncError, SyncRequest};
+use app::protocol::{Bytes, ReportPush, SyncError, SyncRequest};
 use muster_tests::adversary::{self, People};
 use muster_tests::{Db, T0, TestServer, add_user_with_session, on_both_databases, post_as};
 use server::db::Writer;
@@ -84,18 +84,7 @@ async fn every_cell_of_the_policy_table_is_enforced_at_the_sync_boundary(db: Db)
             Role::Supervisor => &supervisor_token,
             Role::Admin => &admin_token,
         };
-        let request = SyncRequest {
-            protocol_version: PROTOCOL_VERSION,
-            device_id: uuid::Uuid::from_u128(0xde),
-            since: None,
-            reports: vec![case.push.clone()],
-            notices_seen: None,
-            lists_seen: None,
-            actions_seen: None,
-            notices_read: Vec::new(),
-            drills_seen: None,
-            drill_events: Vec::new(),
-        };
+        let request = SyncRequest::new(uuid::Uuid::from_u128(0xde), vec![case.push.clone()]);
         let (status, body) = post_as(
             &http,
             &server.base,

@@ -920,23 +920,15 @@ async fn hostile_requests_get_clear_errors_and_change_nothing(db: Db) {
     assert_eq!(json["rejected"][0]["id"], fresh.to_string());
 
     // Garbage that is not an Automerge change at all.
-    let request = SyncRequest {
-        protocol_version: PROTOCOL_VERSION,
-        device_id: a.id,
-        since: None,
-        reports: vec![ReportPush {
+    let request = SyncRequest::new(
+        a.id,
+        vec![ReportPush {
             id: fresh,
             heads: vec![],
             changes: vec![Bytes(b"hello".to_vec())],
             document: None,
         }],
-        notices_seen: None,
-        lists_seen: None,
-        actions_seen: None,
-        notices_read: Vec::new(),
-        drills_seen: None,
-        drill_events: Vec::new(),
-    };
+    );
     assert_report_refused(&server, &request, "not an Automerge change").await;
 
     // Changes of one report sent under another report's id.

@@ -25,8 +25,8 @@ use crate::domain::{
 };
 use crate::field::{OutboxEntry, ReportSync};
 use crate::protocol::{
-    ActionRow, Bytes, ErrorCode, EventRejection, MAX_NOTICES, MAX_REPORTS_PER_REQUEST, Notice,
-    PROTOCOL_VERSION, ReportAck, ReportPush, SyncError, SyncRequest, SyncResponse,
+    ActionRow, Bytes, ErrorCode, EventRejection, MAX_NOTICES, MAX_REPORTS_PER_REQUEST, Notice, ReportAck,
+    ReportPush, SyncError, SyncRequest, SyncResponse,
 };
 
 /// What the outbox shows of a report without loading its document.
@@ -749,16 +749,14 @@ impl Pass {
             .collect();
         self.drill_events = drill_events.iter().map(|e| e.id).collect();
         SyncRequest {
-            protocol_version: PROTOCOL_VERSION,
-            device_id,
             since: self.cursor,
-            reports: pushes,
             notices_seen,
             lists_seen,
             actions_seen: local.actions_seen(),
             notices_read: self.notices_read.clone(),
             drills_seen: local.drills_seen(),
             drill_events,
+            ..SyncRequest::new(device_id, pushes)
         }
     }
 

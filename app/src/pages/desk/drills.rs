@@ -18,7 +18,7 @@ use crate::drills::{
 use crate::error::AppError;
 use crate::pages::options;
 
-use super::response::ActionsSection;
+use super::response::{ActionsSection, outcome};
 
 /// Saving a scenario: (id, team, title, category, objectives, injects).
 type ScenarioSave =
@@ -27,17 +27,6 @@ type ScenarioSave =
 type Schedule = leptos::prelude::Action<(String, String, String, String), Result<(), AppError>>;
 /// Saving a review: (drill, ratings, strengths, improvements).
 type SaveReview = leptos::prelude::Action<(String, Vec<String>, String, String), Result<(), AppError>>;
-
-/// What a save said, for a form's live region.
-fn said(result: Option<Result<(), AppError>>, done: &'static str) -> Option<AnyView> {
-    match result {
-        Some(Ok(())) => Some(view! { <p class="ok" role="status">{done}</p> }.into_any()),
-        Some(Err(e)) => {
-            Some(view! { <p class="notice" role="alert">{format!("Not saved: {e}")}</p> }.into_any())
-        }
-        None => None,
-    }
-}
 
 fn state_badge(state: DueState) -> impl IntoView {
     let class = match state {
@@ -187,7 +176,7 @@ fn Board(board: DrillBoard, save: ScenarioSave, schedule: Schedule) -> impl Into
                     </div>
                 </div>
                 <button type="submit" class="button" data-testid="schedule-drill">"Schedule"</button>
-                {move || said(schedule.value().get(), "Drill scheduled.")}
+                {move || outcome(schedule.value().get(), "Drill scheduled.")}
             </form>
         </section>
         <section aria-labelledby="scenarios-heading">
@@ -198,7 +187,7 @@ fn Board(board: DrillBoard, save: ScenarioSave, schedule: Schedule) -> impl Into
             </p>
             {editors}
             <ScenarioForm scenario=None team=String::new() teams categories save />
-            {move || said(save.value().get(), "Scenario saved; phones get it with their next sync.")}
+            {move || outcome(save.value().get(), "Scenario saved; phones get it with their next sync.")}
         </section>
     }
 }
@@ -517,7 +506,7 @@ fn Run(
                     <textarea id="review-improvements" rows="3" bind:value=improvements></textarea>
                 </div>
                 <button type="submit" class="button" data-testid="save-review">"Save review"</button>
-                {move || said(review.value().get(), "Review saved.")}
+                {move || outcome(review.value().get(), "Review saved.")}
             </form>
         </section>
         <ActionsSection

@@ -33,7 +33,10 @@ pub(super) fn add_action_action() -> Add {
 }
 
 /// What a save said, for a form's live region.
-fn outcome(result: Option<Result<(), crate::error::AppError>>, done: &'static str) -> Option<AnyView> {
+pub(super) fn outcome(
+    result: Option<Result<(), crate::error::AppError>>,
+    done: &'static str,
+) -> Option<AnyView> {
     match result {
         Some(Ok(())) => Some(view! { <p class="ok" role="status">{done}</p> }.into_any()),
         Some(Err(e)) => {
