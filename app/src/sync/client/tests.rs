@@ -187,6 +187,44 @@ fn a_refused_report_waits_until_it_changes_and_the_others_go_on() {
 }
 
 #[test]
+fn drill_events_stay_on_the_device_until_an_answer_takes_them() {
+    use crate::domain::drill::Happening;
+    let (mut local, mut server) = (Memory::default(), Server::default());
+    let bad = file(&mut local, 1);
+    let event = |n: u128, happening| DrillEvent {
+        id: uuid::Uuid::from_u128(n),
+        drill: uuid::Uuid::from_u128(9),
+        happening,
+        at: NOW,
+    };
+    local.record_event(event(1, Happening::Started)).unwrap();
+    // A refused report: the request stored nothing, so the events go again.
+    server.refuse.insert(bad, "no".into());
+    let mut pass = Pass::new(&local);
+    let request = pass.request(&mut local, device());
+    assert_eq!(request.drill_events.len(), 1);
+    let round = pass.answer(&mut local, server.exchange(&request)).unwrap();
+    assert!(round.again);
+    assert_eq!(
+        local.drill_events().len(),
+        1,
+        "kept while the request was refused"
+    );
+    // Recorded while a request is out: kept for the next one.
+    let request = pass.request(&mut local, device());
+    local.record_event(event(2, Happening::Ended)).unwrap();
+    pass.answer(&mut local, server.exchange(&request)).unwrap();
+    let left: Vec<uuid::Uuid> = local.drill_events().iter().map(|e| e.id).collect();
+    assert_eq!(
+        left,
+        [uuid::Uuid::from_u128(2)],
+        "the one sent is gone, the new one stays"
+    );
+    sync(&mut local, &mut server);
+    assert!(local.drill_events().is_empty());
+}
+
+#[test]
 fn the_cursor_moves_only_when_the_whole_feed_is_stored() {
     let (mut phone, mut server) = (Memory::default(), Server::default());
     let id = file(&mut phone, 1);
