@@ -217,9 +217,19 @@ impl Store {
         if teams.is_empty() {
             return Ok(Vec::new());
         }
-        let mut drills = self.drills(Some(teams)).await?;
-        drills.retain(|d| d.completed_at.is_none());
-        drills.sort_by_key(|d| (d.due_at, d.id));
+        let sql = self.sql(&format!(
+            "SELECT {DRILL_COLUMNS} FROM drills WHERE completed_at IS NULL{} ORDER BY due_at, id",
+            team_filter("team_id", Some(teams), 1)
+        ));
+        let rows: Vec<DrillRow> = rows_of(
+            team_binds(Some(teams))
+                .into_iter()
+                .fold(sqlx::query(&sql), sqlx::query::Query::bind)
+                .fetch_all(&self.pool)
+                .await,
+            "reading the drills to come",
+        )?;
+        let drills: Vec<Drill> = rows.into_iter().filter_map(DrillRow::read).collect();
         let scenarios = self.scenarios(Some(teams)).await?;
         Ok(drills
             .into_iter()

@@ -14,12 +14,14 @@ use crate::field::{ActiveRun, use_device, use_field_state};
 #[component]
 pub fn DrillPage() -> impl IntoView {
     let state = use_field_state();
+    // Redrawn when a drill starts or ends, not when the running one records something.
+    let running = Memo::new(move |_| state.run.with(|run| run.as_ref().map(|r| r.brief.drill.id)));
     view! {
         <Show
             when=move || state.loaded.get()
             fallback=|| view! { <h1>"Drills"</h1><p class="empty">"Reading the drills kept on this device…"</p> }
         >
-            {move || match state.run.get() {
+            {move || match running.get().and_then(|_| state.run.get_untracked()) {
                 Some(run) => view! { <RunningDrill run /> }.into_any(),
                 None => view! { <DrillList /> }.into_any(),
             }}
