@@ -25,8 +25,8 @@ use crate::domain::{
 };
 use crate::field::{OutboxEntry, ReportSync};
 use crate::protocol::{
-    ActionRow, Bytes, ErrorCode, EventRejection, MAX_NOTICES, MAX_REPORTS_PER_REQUEST, Notice, ReportAck,
-    ReportPush, SyncError, SyncRequest, SyncResponse,
+    ActionRow, Bytes, ErrorCode, MAX_NOTICES, MAX_REPORTS_PER_REQUEST, Notice, ReportAck, ReportPush,
+    SyncError, SyncRequest, SyncResponse,
 };
 
 /// What the outbox shows of a report without loading its document.
@@ -687,8 +687,6 @@ pub struct Round {
     pub actions: Option<Vec<ActionRow>>,
     /// The team's drills to show, when the server sent a new list.
     pub drills: Option<Vec<DrillBrief>>,
-    /// Drill events the server did not store, and why.
-    pub events_refused: Vec<EventRejection>,
 }
 
 /// One sync pass: the cursor and the reports to pull, across its exchanges.
@@ -801,7 +799,6 @@ impl Pass {
         // device need not send them again.
         let told = std::mem::take(&mut self.drill_events);
         local.told_events(&told).map_err(|e| Stop::device(e.0))?;
-        round.events_refused = body.events_refused;
         if let (Some(drills), Some(version)) = (body.drills, &body.drills_version) {
             local
                 .set_drills(&drills, version)

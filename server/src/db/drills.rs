@@ -230,6 +230,10 @@ impl Store {
             "reading the drills to come",
         )?;
         let drills: Vec<Drill> = rows.into_iter().filter_map(DrillRow::read).collect();
+        if drills.is_empty() {
+            // The usual answer: nothing more to read.
+            return Ok(Vec::new());
+        }
         let scenarios = self.scenarios(Some(teams)).await?;
         Ok(drills
             .into_iter()

@@ -147,14 +147,19 @@ fn RunningDrill(run: ActiveRun) -> impl IntoView {
             });
         }
     }
-    let acknowledged = RwSignal::new(run.acknowledged.clone());
+    // What the person acknowledged: the device's record of the run, not a copy of it.
+    let state = use_field_state();
+    let acknowledged = move |i: u16| {
+        state
+            .run
+            .with(|run| run.as_ref().is_some_and(|r| r.acknowledged.contains(&i)))
+    };
     let acknowledge = move |index: u16| {
         device.with_value(|device| {
-            if let Some(device) = device {
-                match device.0.acknowledge_inject(index) {
-                    Ok(()) => acknowledged.update(|a| a.push(index)),
-                    Err(reason) => problem.set(Some(reason)),
-                }
+            if let Some(device) = device
+                && let Err(reason) = device.0.acknowledge_inject(index)
+            {
+                problem.set(Some(reason));
             }
         });
     };
@@ -189,7 +194,7 @@ fn RunningDrill(run: ActiveRun) -> impl IntoView {
                     view! {
                         <ol class="injects" data-testid="injects">
                             {due.into_iter().rev().map(|(i, inject)| {
-                                let done = move || acknowledged.with(|a| a.contains(&i));
+                                let done = move || acknowledged(i);
                                 view! {
                                     <li class="inject" data-testid="inject" data-index=i.to_string()>
                                         <p class="sub">
